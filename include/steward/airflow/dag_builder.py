@@ -1,0 +1,275 @@
+"""Build one Airflow 3 DAG per engagement file. The only module (with plugins/) that imports Airflow.
+
+Parse-time cost is kept to pydantic + yaml: every heavy library is imported inside the task
+bodies, via the domain functions in `steward.pipeline`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Asset, CronTriggerTimetable, TriggerRule, get_current_context, task
+
+from steward.config import Engagement, EngagementConfigError, config_hash
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRIES = 2
+RETRY_DELAY = dt.timedelta(minutes=2)
+WORK_TASKS = (
+    "land_batch",
+    "validate_batch",
+    "route_on_quality",
+    "quarantine_batch",
+    "ensure_champion",
+    "detect_drift",
+    "decide_retrain",
+    "keep_champion",
+    "retrain_candidate",
+    "gate_and_promote",
+)
+
+
+def render_doc(eng: Engagement, config_path: Path) -> str:
+    """The DAG's doc_md: what a data engineer needs in the UI, rendered from the config."""
+    feats = ", ".join(f"`{c}` ({t})" for c, t in eng.features.items())
+    per_feature = ", ".join(f"`{c}`: {f.stattest} < {f.threshold}" for c, f in eng.drift.per_feature.items()) or "none"
+    return f"""# {eng.client}: {eng.use_case}
+
+| | |
+|---|---|
+| engagement | `{eng.id}` (file `{config_path.name}`) |
+| owner | {eng.owner} |
+| owners (governance) | {", ".join(eng.governance.owners)} |
+| problem | {eng.problem_type}, target `{eng.target}`, id `{eng.id_column}` |
+| features | {feats} |
+| batches | `{eng.data.directory}/{eng.data.pattern}` ({eng.data.format}) |
+| drift | {eng.drift.stattest} threshold {eng.drift.threshold}; per feature: {per_feature}; dataset drift at {eng.drift.drift_share:.0%} of features |
+| performance | {eng.performance.metric} threshold {eng.performance.threshold} (min {eng.performance.min_labelled_rows} labelled rows) |
+| retraining | triggers {", ".join(eng.retraining.triggers)}; window {eng.retraining.window_days} days; `{eng.retraining.estimator.name}` |
+| promotion | {eng.promotion.metric}, min improvement {eng.promotion.min_improvement} on the same holdout |
+| region / retention | {eng.governance.region} / {eng.governance.retention_days} days |
+
+Nightly: land -> validate (Great Expectations) -> quarantine *or* drift + performance (Evidently)
+-> decide -> retrain (MLflow) -> gate -> promote (alias `champion`) -> audit record.
+A quarantined batch skips monitoring and training; `export_audit` always runs and records the night.
+
+**Decision log**
+
+{eng.governance.decision_log or "_none_"}
+"""
+
+
+def _paths():
+    from steward.settings import StewardPaths
+
+    return StewardPaths.from_env()
+
+
+def _day() -> str:
+    ctx = get_current_context()
+    run = ctx["dag_run"]
+    when = run.logical_date or run.run_after
+    return when.date().isoformat()
+
+
+def _run_tags() -> dict[str, str]:
+    ctx = get_current_context()
+    return {"steward.dag_id": ctx["dag"].dag_id, "steward.airflow_run_id": ctx["run_id"]}
+
+
+def build_dag(eng: Engagement, config_path: Path) -> DAG:
+    digest = config_hash(config_path)
+    audit_asset = Asset(f"steward://{eng.id}/audit", group="steward")
+    quarantine_asset = Asset(f"steward://{eng.id}/quarantine", group="steward")
+
+    with DAG(
+        dag_id=eng.id,
+        # The run that fires on night D has logical date D and processes D's batch.
+        schedule=CronTriggerTimetable(eng.schedule, timezone="UTC"),
+        start_date=pendulum.datetime(eng.start_date.year, eng.start_date.month, eng.start_date.day, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        tags=[eng.client, eng.use_case],
+        doc_md=render_doc(eng, config_path),
+        default_args={"owner": eng.owner, "retries": DEFAULT_RETRIES, "retry_delay": RETRY_DELAY},
+        params={},
+    ) as dag:
+
+        @task
+        def land_batch() -> dict[str, Any]:
+            """Copy the night's file into the landed area and fingerprint it (sha256, rows, schema)."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from steward import pipeline
+            from steward.batches import BatchMissingError
+
+            try:
+                result = pipeline.land(eng, _paths(), _day())
+            except BatchMissingError as exc:
+                log.warning("SKIPPED: %s", exc)
+                raise AirflowSkipException(f"missing batch: {exc}") from None
+            b = result["batch"]
+            log.info("landed %s sha256=%s rows=%s", b["path"], b["sha256"],
+                     (result["profile"] or {}).get("rows"))
+            return result
+
+        @task
+        def validate_batch(landed: dict[str, Any]) -> dict[str, Any]:
+            """Great Expectations suite built from the config; HTML report kept per run."""
+            from steward import pipeline
+
+            result = pipeline.validate(eng, _paths(), _day(), landed)
+            log.info("quality %s: %d/%d checks failed; report %s", "PASSED" if result["success"] else "FAILED",
+                     len(result["failed"]), result["evaluated"], result["report_html"])
+            return result
+
+        @task.branch
+        def route_on_quality(quality: dict[str, Any]) -> str:
+            return "ensure_champion" if quality["success"] else "quarantine_batch"
+
+        @task(outlets=[quarantine_asset])
+        def quarantine_batch(landed: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
+            """Move the batch to quarantine with a reason file; monitoring and training are skipped."""
+            from steward import pipeline
+
+            result = pipeline.quarantine(eng, _paths(), _day(), landed, quality)
+            failed = "; ".join(f"{c['expectation']}({c['column'] or ''})" for c in quality["failed"])
+            log.warning("QUARANTINED batch %s -> %s. Failed checks: %s", landed["batch"]["path"],
+                        result["quarantine_path"], failed)
+            get_current_context()["outlet_events"][quarantine_asset].extra = {
+                "logical_date": _day(), "failed_checks": result["failed_checks"], "sha256": result["sha256"]}
+            return result
+
+        @task
+        def ensure_champion() -> dict[str, Any]:
+            """The current champion; bootstrap one from the reference data on the first run."""
+            from steward import pipeline
+
+            result = pipeline.ensure_champion(eng, _paths(), _day(), config_hash=digest, run_tags=_run_tags())
+            log.info("champion %s v%s%s", eng.registered_model_name, result["champion"]["version"],
+                     " (bootstrapped)" if result["bootstrapped"] else "")
+            return result
+
+        @task
+        def detect_drift(landed: dict[str, Any], champion: dict[str, Any]) -> dict[str, Any]:
+            """Evidently: per-feature and prediction drift vs reference; performance on labelled rows."""
+            from steward import pipeline
+
+            result = pipeline.monitor(eng, _paths(), _day(), landed, champion)
+            d, p = result["drift"], result["performance"]
+            log.info("drift share %.2f (dataset drift: %s); performance %s on %d rows", d["drift_share"],
+                     d["dataset_drift"], p["metrics"].get(eng.performance.metric), p["rows"])
+            return result
+
+        @task.branch
+        def decide_retrain(monitoring: dict[str, Any], champion: dict[str, Any]) -> str:
+            """Policy: retrain on drift, performance breach or scheduled refresh; reasons recorded."""
+            from steward import pipeline
+
+            decision = pipeline.decide(eng, _day(), monitoring, champion)
+            get_current_context()["ti"].xcom_push(key="decision", value=decision)
+            log.info("decision: %s: %s", decision["action"], " | ".join(decision["reasons"]))
+            return "retrain_candidate" if decision["action"] == "retrain" else "keep_champion"
+
+        keep = EmptyOperator(task_id="keep_champion")
+
+        @task
+        def retrain_candidate(champion: dict[str, Any]) -> dict[str, Any]:
+            """Train a challenger on the window, log it to MLflow, register it with alias `challenger`."""
+            from steward import pipeline
+
+            decision = get_current_context()["ti"].xcom_pull(task_ids="decide_retrain", key="decision")
+            result = pipeline.retrain(eng, _paths(), _day(), champion, decision, config_hash=digest,
+                                      run_tags=_run_tags())
+            log.info("challenger v%s (%s): %s", result["challenger"]["version"],
+                     "reused" if result["reused_existing_version"] else "new", result["scores"])
+            return result
+
+        @task
+        def gate_and_promote(retrained: dict[str, Any], champion: dict[str, Any]) -> dict[str, Any]:
+            """Move alias `champion` only when the challenger beats it on the same holdout."""
+            from steward import pipeline
+
+            result = pipeline.promote(eng, _paths(), retrained, champion)
+            log.info("gate: %s (champion v%s -> v%s): %s", result["action"], result["champion_before"],
+                     result["champion_after"], " | ".join(result["reasons"]))
+            return result
+
+        @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[audit_asset])
+        def export_audit() -> dict[str, Any]:
+            """Always runs: one JSON record of what the night saw and decided, written atomically."""
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+            from steward import audit, pipeline
+
+            ctx = get_current_context()
+            ti = ctx["ti"]
+            results = {t: ti.xcom_pull(task_ids=t) for t in audit.STAGES if t != "decide_retrain"}
+            results["decide_retrain"] = ti.xcom_pull(task_ids="decide_retrain", key="decision")
+            states = RuntimeTaskInstance.get_task_states(dag_id=eng.id, task_ids=list(WORK_TASKS),
+                                                         run_ids=[ctx["run_id"]])
+            task_states = {k: str(v) for k, v in (states.get(ctx["run_id"]) or {}).items()}
+            run = {"dag_id": eng.id, "run_id": ctx["run_id"], "try_number": ti.try_number,
+                   "logical_date": str(ctx["dag_run"].logical_date)}
+            record = audit.build_record(eng, logical_date=_day(), run=run, config_path=config_path,
+                                        config_hash=digest, results=results, task_states=task_states,
+                                        champion_now=None if results.get("ensure_champion")
+                                        else pipeline.current_champion(eng, _paths()))
+            path = audit.write_record(_paths(), eng, _day(), record)
+            ctx["outlet_events"][audit_asset].extra = {"logical_date": _day(), "outcome": record["outcome"]}
+            log.info("audit record %s: outcome=%s", path, record["outcome"])
+            return {"path": str(path), "outcome": record["outcome"]}
+
+        @task(trigger_rule=TriggerRule.ONE_FAILED)
+        def fail_run_on_error() -> None:
+            """Leaf watcher: export_audit always succeeds, so this keeps a failed stage visible as a failed run."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException("a pipeline stage failed; see the failed task and the audit record")
+
+        landed = land_batch()
+        quality = validate_batch(landed)
+        route = route_on_quality(quality)
+        quarantined = quarantine_batch(landed, quality)
+        champion = ensure_champion()
+        route >> [quarantined, champion]
+        monitoring = detect_drift(landed, champion)
+        decide = decide_retrain(monitoring, champion)
+        retrained = retrain_candidate(champion)
+        decide >> [retrained, keep]
+        promoted = gate_and_promote(retrained, champion)
+        work = [landed, quality, route, quarantined, champion, monitoring, decide, keep, retrained, promoted]
+        work >> export_audit()
+        work >> fail_run_on_error()
+    return dag
+
+
+class InvalidEngagementFiles(ValueError):
+    """One or more engagement files failed validation; the message lists each file and field."""
+
+
+class BrokenEngagementDAG(DAG):
+    """Stands in for engagement files that failed validation.
+
+    The DAG processor calls `validate()` on every DAG it finds and records an import error for the
+    file when it raises, while still bagging the other DAGs of the file. So the good engagements load
+    and the UI shows one import error naming each bad file and field.
+    """
+
+    config_errors: tuple[EngagementConfigError, ...] = ()
+
+    def validate(self) -> None:  # type: ignore[override]
+        details = "\n".join(f"- {e}" for e in self.config_errors)
+        raise InvalidEngagementFiles(f"{len(self.config_errors)} invalid engagement file(s):\n{details}")
+
+
+def broken_placeholder(errors: list[EngagementConfigError]) -> DAG:
+    dag = BrokenEngagementDAG(dag_id="steward_invalid_engagements", schedule=None)
+    dag.config_errors = tuple(errors)
+    return dag

@@ -1,0 +1,80 @@
+"""Run an engagement's real DAG in-process (`dag.test()`), for the CLI, the demo and the tests.
+
+Call `steward.settings.configure_embedded_airflow()` before importing this module: Airflow reads
+its configuration when it is first imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from steward.config import load_engagement
+from steward.settings import StewardPaths, engagements_dir
+
+_db_ready = False
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Send everything written to fds 1 and 2 to `path` (task logs go to a file per night).
+
+    Airflow's structlog keeps its own handle on stdout, so swapping `sys.stdout` is not enough:
+    the redirect happens at the file-descriptor level and is undone afterwards.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("wb") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def ensure_airflow_db() -> None:
+    """Create or migrate the Airflow metadata DB (SQLite under STEWARD_HOME by default) once per process."""
+    global _db_ready
+    if _db_ready:
+        return
+    from airflow.utils.db import upgradedb
+
+    upgradedb()
+    _db_ready = True
+
+
+def run_night(engagement_id: str, day: dt.date, *, quiet: bool = True) -> dict:
+    """One nightly run of the real DAG for `day`. Returns {'state', 'run_id', 'audit'}."""
+    import pendulum
+
+    from steward.airflow.dag_builder import build_dag
+
+    ensure_airflow_db()
+    path = Path(engagements_dir()) / f"{engagement_id}.yaml"
+    eng = load_engagement(path)
+    dag = build_dag(eng, path)
+    logical = pendulum.datetime(day.year, day.month, day.day, tz="UTC")
+    paths = StewardPaths.from_env()
+    log_path = paths.home / "logs" / eng.id / f"{day.isoformat()}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with _output_to(log_path) if quiet else contextlib.nullcontext():
+        dr = dag.test(logical_date=logical)
+    record_path = paths.run_dir(eng.id, day.isoformat()) / "audit.json"
+    record = None
+    if record_path.exists():
+        import json
+
+        record = json.loads(record_path.read_text())
+    return {"state": str(getattr(dr, "state", "unknown")), "run_id": getattr(dr, "run_id", None), "audit": record,
+            "log": str(log_path) if quiet else None}

@@ -1,0 +1,135 @@
+"""The per-run audit record: one JSON document with everything a run saw and decided.
+
+It is assembled from the stage results (never recomputed) and written atomically to
+`<artifacts>/<engagement>/<logical date>/audit.json`; a rerun of the date replaces it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from steward import __version__, batches
+from steward.config import Engagement
+from steward.settings import PROJECT_ROOT, StewardPaths
+
+SCHEMA_VERSION = "steward.audit/1"
+STAGES = (
+    "land_batch",
+    "validate_batch",
+    "quarantine_batch",
+    "ensure_champion",
+    "detect_drift",
+    "decide_retrain",
+    "retrain_candidate",
+    "gate_and_promote",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict[str, str]:
+    commit = "unknown"
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+        if out.returncode == 0:
+            commit = out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"steward": __version__, "git_commit": commit}
+
+
+def outcome(results: dict[str, Any], task_states: dict[str, str]) -> str:
+    """One word for the night: missing / quarantine / keep / retrain / promote / failed."""
+    if any(s == "failed" or s == "upstream_failed" for s in task_states.values()):
+        return "failed"
+    if results.get("land_batch") is None:
+        return "missing"
+    if results.get("quarantine_batch") is not None:
+        return "quarantine"
+    gate = results.get("gate_and_promote")
+    if gate is not None:
+        return "promote" if gate["promoted"] else "retrain"
+    return "keep"
+
+
+def build_record(
+    eng: Engagement,
+    *,
+    logical_date: str,
+    run: dict[str, Any],
+    config_path: Path,
+    config_hash: str,
+    results: dict[str, Any],
+    task_states: dict[str, str],
+    champion_now: int | None = None,
+) -> dict[str, Any]:
+    """Assemble the record from stage results; `champion_now` covers nights that skipped the model stages."""
+    land = results.get("land_batch") or {}
+    quality = results.get("validate_batch")
+    monitoring = results.get("detect_drift") or {}
+    champion = results.get("ensure_champion") or {}
+    retrained = results.get("retrain_candidate")
+    gate = results.get("gate_and_promote")
+    before = (champion.get("champion") or {}).get("version") or champion_now
+    after = gate["champion_after"] if gate else before
+    return {
+        "schema": SCHEMA_VERSION,
+        "engagement": {"id": eng.id, "client": eng.client, "use_case": eng.use_case, "owner": eng.owner,
+                       "region": eng.governance.region},
+        "logical_date": logical_date,
+        "run": run,
+        "outcome": outcome(results, task_states),
+        "config": {"path": str(config_path), "sha256": config_hash},
+        "code_version": code_version(),
+        "data": {
+            "batch": land.get("batch"),
+            "profile": land.get("profile"),
+            "read_error": land.get("read_error"),
+            "reference": land.get("reference"),
+        },
+        "quality": None if quality is None else {
+            "success": quality["success"],
+            "engine": quality["engine"],
+            "evaluated": quality["evaluated"],
+            "checks": quality["checks"],
+            "report_html": quality["report_html"],
+        },
+        "quarantine": results.get("quarantine_batch"),
+        "drift": monitoring.get("drift"),
+        "performance": monitoring.get("performance"),
+        "decision": results.get("decide_retrain"),
+        "retraining": retrained,
+        "promotion": gate,
+        "models": {
+            "registered_model": eng.registered_model_name,
+            "champion_before": before,
+            "champion_after": after,
+            "bootstrapped": champion.get("bootstrapped", False),
+            "mlflow_run_ids": sorted(
+                {r for r in ((champion.get("champion") or {}).get("run_id"),
+                             ((retrained or {}).get("challenger") or {}).get("run_id")) if r}
+            ),
+        },
+        "task_states": task_states,
+        "timings": {s: (results.get(s) or {}).get("timing") for s in STAGES if results.get(s)},
+        "recorded_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+
+
+def write_record(paths: StewardPaths, eng: Engagement, logical_date: str, record: dict[str, Any]) -> Path:
+    target = paths.run_dir(eng.id, logical_date[:10]) / "audit.json"
+    batches.atomic_write_json(target, record)
+    return target
+
+
+def read_records(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
+    """All audit records of an engagement, by logical date."""
+    import json
+
+    root = paths.artifacts / engagement_id
+    return [json.loads(p.read_text()) for p in sorted(root.glob("*/audit.json"))]

@@ -1,0 +1,143 @@
+"""The `steward` command line. Exit codes: 0 ok, 1 a run or check failed, 2 usage or input error."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from steward.config import EngagementConfigError, discover, load_all, load_engagement
+from steward.settings import StewardPaths, configure_embedded_airflow, engagements_dir
+
+app = typer.Typer(help="steward: nightly ML operations for many engagements, on Airflow 3.", no_args_is_help=True,
+                  add_completion=False)
+# Wide enough for the summary table when output goes to a file or CI log (no terminal to measure).
+console = Console(width=None if sys.stdout.isatty() else 150)
+err = Console(stderr=True)
+
+
+def _fail_usage(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def _parse_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail_usage(f"--date must be YYYY-MM-DD, got {value!r}")
+        raise  # unreachable
+
+
+def _known_engagement(engagement: str) -> Path:
+    path = engagements_dir() / f"{engagement}.yaml"
+    if not path.is_file():
+        _fail_usage(f"unknown engagement {engagement!r}; known: {', '.join(p.stem for p in discover(engagements_dir()))}")
+    try:
+        load_engagement(path)
+    except EngagementConfigError as exc:
+        _fail_usage(str(exc))
+    return path
+
+
+@app.command("list")
+def list_engagements() -> None:
+    """Engagement ids, one per line (invalid files are reported on stderr)."""
+    good, errors = load_all(engagements_dir())
+    for eng_id in good:
+        print(eng_id)
+    for e in errors:
+        err.print(f"[yellow]invalid:[/yellow] {e}")
+
+
+@app.command("validate-config")
+def validate_config(
+    path: Annotated[Path | None, typer.Argument(help="a YAML file or a folder; default: include/engagements")] = None,
+) -> None:
+    """Lint engagement files. Exit 0 when all are valid, 1 otherwise (CI-friendly)."""
+    target = path or engagements_dir()
+    files = [target] if target.is_file() else discover(target)
+    if not files:
+        _fail_usage(f"no engagement files in {target}")
+    bad = 0
+    for f in files:
+        try:
+            load_engagement(f)
+            console.print(f"[green]ok[/green]      {f}")
+        except EngagementConfigError as exc:
+            bad += 1
+            console.print(f"[red]invalid[/red] {exc}")
+    raise typer.Exit(1 if bad else 0)
+
+
+@app.command("run")
+def run(
+    engagement: Annotated[str, typer.Argument(help="engagement id")],
+    date: Annotated[str, typer.Option("--date", help="logical date YYYY-MM-DD")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Airflow task logs")] = False,
+) -> None:
+    """One nightly run of the engagement's real DAG, in-process (dag.test)."""
+    _known_engagement(engagement)
+    day = _parse_date(date)
+    configure_embedded_airflow()
+    from steward.airflow.runner import run_night
+
+    result = run_night(engagement, day, quiet=not verbose)
+    record = result["audit"] or {}
+    console.print(f"{engagement} {day}: run {result['state']}, outcome {record.get('outcome', '-')}")
+    raise typer.Exit(0 if result["state"].endswith("success") else 1)
+
+
+@app.command("demo")
+def demo_cmd(
+    nights: Annotated[int, typer.Option(help="number of simulated nights (>= 14 for every scenario)")] = 16,
+    start: Annotated[str, typer.Option(help="first logical date")] = "2026-03-01",
+    engagement: Annotated[list[str] | None, typer.Option("--engagement", "-e", help="limit to these")] = None,
+) -> None:
+    """Generate the demo data, run every night of the demo engagements, print the summary."""
+    from steward import demo, summary
+
+    configure_embedded_airflow()
+    from steward.airflow.runner import run_night
+
+    paths = StewardPaths.from_env()
+    first = _parse_date(start)
+    ids = engagement or list(demo.DEMOS)
+    unknown = [e for e in ids if e not in demo.DEMOS]
+    if unknown:
+        _fail_usage(f"no demo generator for {', '.join(unknown)}; demos: {', '.join(demo.DEMOS)}")
+    console.print(f"[bold]steward demo[/bold]: {len(ids)} engagements x {nights} nights; state in {paths.home}")
+    failures = 0
+    for eng_id in ids:
+        plan = demo.generate(eng_id, paths.data_root, first, nights)
+        for day in demo.night_dates(first, nights):
+            t0 = time.perf_counter()
+            result = run_night(eng_id, day)
+            outcome = (result["audit"] or {}).get("outcome", "-")
+            ok = result["state"].endswith("success")
+            failures += 0 if ok else 1
+            console.print(f"  {eng_id} {day}  {plan[day.isoformat()]:<14} -> {outcome:<10} "
+                          f"[{'green' if ok else 'red'}]{result['state']}[/] ({time.perf_counter() - t0:.1f}s)"
+                          + ("" if ok else f"  log: {result['log']}"))
+    for eng_id in ids:
+        console.print(summary.table(paths, eng_id, scenarios=demo.generate(eng_id, paths.data_root, first, nights)))
+    console.print(f"Airflow home: {paths.airflow_home}   MLflow: {paths.tracking_uri}   artifacts: {paths.artifacts}")
+    raise typer.Exit(1 if failures else 0)
+
+
+@app.command("summary")
+def summary_cmd(engagement: Annotated[str, typer.Argument(help="engagement id")]) -> None:
+    """Per-night table from the audit records: rows, quality, drift, performance, decision, champion."""
+    from steward import summary
+
+    _known_engagement(engagement)
+    console.print(summary.table(StewardPaths.from_env(), engagement))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,379 @@
+"""Pydantic models of an engagement file (`include/engagements/<id>.yaml`).
+
+The YAML holds values only: estimators are named from an allow-list defined here, never by import
+path. Every model forbids unknown keys so a typo is an error naming the field, not a silent default.
+This module must stay light: the DAG factory imports it at parse time (pydantic and yaml only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SAFE_ID = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+MAX_CONFIG_BYTES = 256 * 1024
+
+
+class EngagementConfigError(ValueError):
+    """An engagement file is invalid. The message names the file and the field."""
+
+    def __init__(self, path: Path | str, field: str, message: str):
+        self.path = str(path)
+        self.field = field
+        self.reason = message
+        super().__init__(f"{self.path}: field '{field}': {message}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ProblemType = Literal["binary_classification", "multiclass_classification", "regression"]
+FeatureType = Literal["numeric", "categorical"]
+ClassificationMetric = Literal["accuracy", "f1", "roc_auc", "precision", "recall"]
+RegressionMetric = Literal["rmse", "mae", "r2", "mape"]
+Metric = Literal["accuracy", "f1", "roc_auc", "precision", "recall", "rmse", "mae", "r2", "mape"]
+LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae", "mape"})
+CLASSIFICATION_METRICS: frozenset[str] = frozenset({"accuracy", "f1", "roc_auc", "precision", "recall"})
+StatTest = Literal["ks", "psi", "wasserstein", "jensenshannon", "chisquare", "z", "kl_div", "hellinger"]
+
+
+def _relative_path(value: str) -> str:
+    """Paths in config are relative to the data root and may not climb out of it."""
+    p = PurePosixPath(value)
+    if p.is_absolute() or ".." in p.parts or value.strip() == "":
+        raise ValueError(f"must be a relative path inside the data root, got {value!r}")
+    return value
+
+
+class DataSource(_Strict):
+    """Where nightly batches land: one file per logical date."""
+
+    directory: str = Field(description="directory under the data root holding nightly batches")
+    pattern: str = Field("{date}.csv", description="file name; {date} is the logical date YYYY-MM-DD")
+    format: Literal["csv", "parquet"] = "csv"
+    reference: str = Field(description="reference data file under the data root")
+
+    @field_validator("directory", "reference")
+    @classmethod
+    def _inside_data_root(cls, v: str) -> str:
+        return _relative_path(v)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_has_date(cls, v: str) -> str:
+        if "{date}" not in v or "/" in v or ".." in v:
+            raise ValueError("must contain '{date}' and no path separators")
+        return v
+
+
+class ColumnExpectations(_Strict):
+    not_null: bool = False
+    max_null_share: float | None = Field(None, ge=0, le=1)
+    min: float | None = None
+    max: float | None = None
+    allowed_values: list[str | int] | None = None
+    unique: bool = False
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> ColumnExpectations:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class RowCount(_Strict):
+    min: int = Field(1, ge=0)
+    max: int | None = Field(None, ge=1)
+
+
+class QualityPolicy(_Strict):
+    row_count: RowCount = RowCount()
+    allow_extra_columns: bool = False
+    columns: dict[str, ColumnExpectations] = {}
+
+
+class FeatureDrift(_Strict):
+    stattest: StatTest
+    threshold: float = Field(gt=0, le=1)
+
+
+class DriftPolicy(_Strict):
+    stattest: StatTest = "wasserstein"
+    threshold: float = Field(0.1, gt=0, le=1)
+    per_feature: dict[str, FeatureDrift] = {}
+    drift_share: float = Field(0.3, gt=0, le=1, description="share of drifted features that counts as drift")
+
+
+class PerformancePolicy(_Strict):
+    metric: Metric
+    threshold: float = Field(description="floor for higher-is-better metrics, ceiling for rmse/mae/mape")
+    min_labelled_rows: int = Field(100, ge=1)
+
+
+# --- estimator allow-list: one params model per estimator, so unknown parameters name the field ----
+
+
+class LogisticRegressionParams(_Strict):
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(1000, ge=10, le=100_000)
+    class_weight: Literal["balanced"] | None = None
+
+
+class RandomForestParams(_Strict):
+    n_estimators: int = Field(100, ge=1, le=2000)
+    max_depth: int | None = Field(None, ge=1, le=100)
+    min_samples_leaf: int = Field(1, ge=1)
+
+
+class HistGradientBoostingParams(_Strict):
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    max_iter: int = Field(100, ge=1, le=5000)
+    max_depth: int | None = Field(None, ge=1, le=100)
+    l2_regularization: float = Field(0.0, ge=0)
+
+
+class RidgeParams(_Strict):
+    alpha: float = Field(1.0, ge=0)
+
+
+class LogisticRegressionSpec(_Strict):
+    name: Literal["logistic_regression"]
+    params: LogisticRegressionParams = LogisticRegressionParams()
+
+
+class RandomForestClassifierSpec(_Strict):
+    name: Literal["random_forest_classifier"]
+    params: RandomForestParams = RandomForestParams()
+
+
+class HistGradientBoostingClassifierSpec(_Strict):
+    name: Literal["hist_gradient_boosting_classifier"]
+    params: HistGradientBoostingParams = HistGradientBoostingParams()
+
+
+class RidgeSpec(_Strict):
+    name: Literal["ridge"]
+    params: RidgeParams = RidgeParams()
+
+
+class RandomForestRegressorSpec(_Strict):
+    name: Literal["random_forest_regressor"]
+    params: RandomForestParams = RandomForestParams()
+
+
+class HistGradientBoostingRegressorSpec(_Strict):
+    name: Literal["hist_gradient_boosting_regressor"]
+    params: HistGradientBoostingParams = HistGradientBoostingParams()
+
+
+EstimatorSpec = Annotated[
+    LogisticRegressionSpec
+    | RandomForestClassifierSpec
+    | HistGradientBoostingClassifierSpec
+    | RidgeSpec
+    | RandomForestRegressorSpec
+    | HistGradientBoostingRegressorSpec,
+    Field(discriminator="name"),
+]
+CLASSIFIERS = frozenset({"logistic_regression", "random_forest_classifier", "hist_gradient_boosting_classifier"})
+REGRESSORS = frozenset({"ridge", "random_forest_regressor", "hist_gradient_boosting_regressor"})
+
+RetrainTrigger = Literal["drift", "performance", "schedule"]
+
+
+class RetrainingPolicy(_Strict):
+    triggers: list[RetrainTrigger] = ["drift", "performance", "schedule"]
+    refresh_every_days: int = Field(7, ge=1, description="scheduled refresh: days since the champion was trained")
+    window_days: int = Field(3, ge=1, le=365, description="accepted batches (by logical date) used for training")
+    holdout_fraction: float = Field(0.3, gt=0.05, lt=0.9)
+    estimator: EstimatorSpec
+
+
+class PromotionGate(_Strict):
+    metric: Metric
+    min_improvement: float = Field(0.0, ge=0, description="required gain over the champion on the same holdout")
+
+
+class Governance(_Strict):
+    owners: list[str] = Field(min_length=1)
+    region: str = Field(pattern=r"^[a-z]{2}-[a-z]+-\d$")
+    sensitive_attributes: list[str] = []
+    retention_days: int = Field(365, ge=1)
+    decision_log: str = ""
+
+
+class Engagement(_Strict):
+    id: str = Field(description="DAG id; lowercase letters, digits and underscores")
+    client: str = Field(min_length=1)
+    use_case: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    schedule: str = Field("0 2 * * *", description="cron expression")
+    start_date: dt.date
+    data: DataSource
+    id_column: str
+    target: str
+    features: dict[str, FeatureType] = Field(min_length=1)
+    problem_type: ProblemType
+    quality: QualityPolicy = QualityPolicy()
+    drift: DriftPolicy = DriftPolicy()
+    performance: PerformancePolicy
+    retraining: RetrainingPolicy
+    promotion: PromotionGate
+    governance: Governance
+
+    @field_validator("id")
+    @classmethod
+    def _safe_id(cls, v: str) -> str:
+        if not SAFE_ID.match(v):
+            raise ValueError(f"{v!r} is not a safe name: use ^[a-z][a-z0-9_]{{1,62}}$")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        fields = v.split()
+        if v.startswith("@"):
+            if v not in {"@daily", "@hourly", "@weekly", "@monthly"}:
+                raise ValueError(f"unsupported preset {v!r}")
+        elif len(fields) != 5 or not all(re.fullmatch(r"[\d*/,\-]+", f) for f in fields):
+            raise ValueError(f"{v!r} is not a 5-field cron expression")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Engagement:
+        is_clf = self.problem_type != "regression"
+        name = self.retraining.estimator.name
+        if is_clf and name not in CLASSIFIERS:
+            raise _FieldError("retraining.estimator.name", f"{name} is a regressor; problem_type is {self.problem_type}")
+        if not is_clf and name not in REGRESSORS:
+            raise _FieldError("retraining.estimator.name", f"{name} is a classifier; problem_type is regression")
+        for field_name, metric in (("performance.metric", self.performance.metric), ("promotion.metric", self.promotion.metric)):
+            if (metric in CLASSIFICATION_METRICS) != is_clf:
+                raise _FieldError(field_name, f"{metric} does not apply to {self.problem_type}")
+        if self.performance.metric == "roc_auc" and self.problem_type == "multiclass_classification":
+            raise _FieldError("performance.metric", "roc_auc is only supported for binary classification")
+        if self.target in self.features or self.id_column in self.features:
+            raise _FieldError("features", "must not contain the target or the id column")
+        known = set(self.features) | {self.id_column, self.target}
+        for col in self.quality.columns:
+            if col not in known:
+                raise _FieldError(f"quality.columns.{col}", "is not a feature, the id column or the target")
+        for col in self.drift.per_feature:
+            if col not in self.features:
+                raise _FieldError(f"drift.per_feature.{col}", "is not a declared feature")
+        for col in self.governance.sensitive_attributes:
+            if col not in self.features:
+                raise _FieldError("governance.sensitive_attributes", f"{col!r} is not a declared feature")
+        return self
+
+    # --- derived, read-only views -------------------------------------------------------------
+    @property
+    def numeric_features(self) -> list[str]:
+        return [c for c, t in self.features.items() if t == "numeric"]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [c for c, t in self.features.items() if t == "categorical"]
+
+    @property
+    def is_classification(self) -> bool:
+        return self.problem_type != "regression"
+
+    @property
+    def registered_model_name(self) -> str:
+        return f"steward.{self.id}"
+
+    def batch_filename(self, logical_date: dt.date) -> str:
+        return self.data.pattern.format(date=logical_date.isoformat())
+
+
+class _FieldError(ValueError):
+    """Raised inside validators to name the exact field in a cross-field check."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+def config_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors/aliases: an alias bomb is refused before it expands."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases are not allowed in engagement files", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _loc(loc: tuple) -> str:
+    """Dotted field path as written in YAML: pydantic inserts the union tag after 'estimator'."""
+    parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] == "estimator" and p in CLASSIFIERS | REGRESSORS)]
+    return ".".join(parts) if parts else "(root)"
+
+
+def load_engagement(path: Path | str) -> Engagement:
+    """Read and validate one engagement file.
+
+    Raises:
+        EngagementConfigError: naming the file and the first invalid field.
+    """
+    path = Path(path)
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as exc:
+        raise EngagementConfigError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    if len(raw_bytes) > MAX_CONFIG_BYTES:
+        raise EngagementConfigError(path, "(file)", f"larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        raw = yaml.load(raw_bytes.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - SafeLoader subclass
+    except UnicodeDecodeError:
+        raise EngagementConfigError(path, "(file)", "is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(yaml)"
+        raise EngagementConfigError(path, where, f"invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(raw, dict):
+        raise EngagementConfigError(path, "(root)", "must be a mapping of fields")
+    try:
+        engagement = Engagement.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        ctx_err = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_err, _FieldError):
+            raise EngagementConfigError(path, ctx_err.field, str(ctx_err).split(": ", 1)[1]) from None
+        raise EngagementConfigError(path, _loc(err["loc"]), err["msg"]) from None
+    if engagement.id != path.stem:
+        raise EngagementConfigError(path, "id", f"{engagement.id!r} must match the file name {path.stem!r}")
+    return engagement
+
+
+def discover(engagements_dir: Path) -> list[Path]:
+    """Engagement files in name order (hidden files and templates starting with '_' are skipped)."""
+    return sorted(p for p in engagements_dir.glob("*.yaml") if not p.name.startswith(("_", ".")))
+
+
+def load_all(engagements_dir: Path) -> tuple[dict[str, Engagement], list[EngagementConfigError]]:
+    """Load every engagement; bad files are returned as errors and never stop the good ones."""
+    good: dict[str, Engagement] = {}
+    errors: list[EngagementConfigError] = []
+    for path in discover(engagements_dir):
+        try:
+            eng = load_engagement(path)
+        except EngagementConfigError as exc:
+            errors.append(exc)
+            continue
+        good[eng.id] = eng
+    return good, errors

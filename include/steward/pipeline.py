@@ -1,0 +1,313 @@
+"""The nightly stages as plain functions: each takes small JSON from the previous stage, does its
+work on files and stores, and returns small JSON for the next. The Airflow layer only wires them.
+
+Nothing here imports Airflow; the CLI, the tests and the DAG call the same functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from steward import batches, policy
+from steward.config import Engagement
+from steward.settings import StewardPaths
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Result = dict[str, Any]
+F = TypeVar("F", bound=Callable[..., Result])
+
+
+def timed(stage: str) -> Callable[[F], F]:
+    """Stamp each stage result with its name, start time and duration (for the audit record)."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Result:
+            started = dt.datetime.now(dt.UTC)
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            out["timing"] = {"stage": stage, "started_at": started.isoformat(), "duration_s": round(time.perf_counter() - t0, 3)}
+            return out
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+def _day(logical_date: str | dt.date) -> dt.date:
+    return logical_date if isinstance(logical_date, dt.date) else dt.date.fromisoformat(str(logical_date)[:10])
+
+
+def run_dir(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> Path:
+    d = paths.run_dir(eng.id, _day(logical_date).isoformat())
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+# --- 1. land -------------------------------------------------------------------------------------
+
+
+@timed("land_batch")
+def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> Result:
+    """Land and fingerprint the batch. Raises BatchMissingError when there is no file for the date."""
+    day = _day(logical_date)
+    landed = batches.land_batch(eng, paths, day)
+    ref = batches.reference_path(eng, paths)
+    result: Result = {
+        "batch": landed.to_dict(),
+        "reference": {"path": str(ref), "sha256": batches.sha256_file(ref)},
+        "profile": None,
+        "read_error": None,
+    }
+    try:
+        result["profile"] = batches.profile(batches.read_batch(landed.path, eng.data.format))
+    except batches.BatchReadError as exc:
+        result["read_error"] = str(exc)
+    return result
+
+
+# --- 2. validate / quarantine --------------------------------------------------------------------
+
+
+@timed("validate_batch")
+def validate(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result) -> Result:
+    from steward import quality
+
+    day = _day(logical_date)
+    if landed["read_error"]:
+        result = quality.unreadable_result(landed["read_error"])
+    else:
+        df = batches.read_batch(landed["batch"]["path"], eng.data.format)
+        result = quality.validate_frame(eng, df)
+    out = run_dir(eng, paths, day)
+    report = out / "quality_report.html"
+    batches.atomic_write_bytes(report, quality.render_html(eng, day.isoformat(), result).encode())
+    batches.atomic_write_json(out / "quality.json", result)
+    return {**result, "report_html": str(report), "result_json": str(out / "quality.json")}
+
+
+@timed("quarantine_batch")
+def quarantine(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result, quality: Result) -> Result:
+    day = _day(logical_date)
+    dest = batches.quarantine_dir(eng, paths, day)
+    reasons = {
+        "engagement": eng.id,
+        "logical_date": day.isoformat(),
+        "batch_sha256": landed["batch"]["sha256"],
+        "source_path": landed["batch"]["source_path"],
+        "quarantined_at": dt.datetime.now(dt.UTC).isoformat(),
+        "failed_expectations": quality["failed"],
+        "validation_report": quality["report_html"],
+    }
+    moved = batches.quarantine(Path(landed["batch"]["path"]), dest, reasons)
+    return {
+        "quarantine_path": str(moved),
+        "reasons_path": str(dest / "reasons.json"),
+        "failed_checks": len(quality["failed"]),
+        "sha256": batches.sha256_file(moved),
+    }
+
+
+# --- 3. champion bootstrap and monitoring --------------------------------------------------------
+
+
+def _read_reference(eng: Engagement, paths: StewardPaths) -> pd.DataFrame:
+    return batches.read_batch(batches.reference_path(eng, paths), eng.data.format)
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@timed("ensure_champion")
+def ensure_champion(
+    eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, *, config_hash: str, run_tags: dict[str, str]
+) -> Result:
+    """Return the champion; on the first run, bootstrap one from the reference data."""
+    from steward import registry, training
+
+    day = _day(logical_date)
+    c = registry.client(paths)
+    champion = registry.get_alias(c, eng, registry.CHAMPION)
+    if champion is not None:
+        return {"champion": champion.to_dict(), "bootstrapped": False}
+    ref_path = batches.reference_path(eng, paths)
+    ref_sha = batches.sha256_file(ref_path)
+    key = _key("bootstrap", eng.id, ref_sha, eng.retraining.estimator.model_dump(), config_hash)
+    found = registry.find_by_training_key(c, eng, key)
+    if found is None:
+        ref = training.labelled(eng, _read_reference(eng, paths))
+        train_df, holdout = training.split_holdout(eng, ref)
+        model = training.train(eng, train_df)
+        metrics = training.holdout_metrics(eng, model, holdout)
+        found = registry.log_and_register(
+            c, paths, eng, model,
+            training_key=key,
+            params={"estimator": eng.retraining.estimator.name, **eng.retraining.estimator.params.model_dump(),
+                    "train_rows": len(train_df), "holdout_rows": len(holdout)},
+            metrics={f"holdout_{k}": v for k, v in metrics.items()},
+            tags={**run_tags, "steward.trained_for": day.isoformat(), "steward.data_fingerprint": ref_sha,
+                  "steward.reason": "bootstrap from reference data", "steward.run_name": f"{eng.id} bootstrap"},
+        )
+    registry.set_alias(c, eng, registry.CHAMPION, found.version)
+    return {"champion": found.to_dict(), "bootstrapped": True}
+
+
+@timed("detect_drift")
+def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result, champion: Result) -> Result:
+    """Score reference and batch with the champion, then drift (all rows) and performance (labelled rows)."""
+    from steward import drift, registry, training
+
+    out = run_dir(eng, paths, logical_date)
+    c = registry.client(paths)
+    model = registry.load(c, registry.ModelRef(**champion["champion"]))
+    batch = training.predict(eng, model, batches.read_batch(landed["batch"]["path"], eng.data.format))
+    reference = training.predict(eng, model, _read_reference(eng, paths))
+    drift_result = drift.detect_drift(eng, reference, batch, out)
+    labelled = training.labelled(eng, batch)
+    performance = drift.measure_performance(eng, labelled, out) if len(labelled) else {"metrics": {}, "rows": 0}
+    performance["champion_version"] = champion["champion"]["version"]
+    return {"drift": drift_result, "performance": performance}
+
+
+def current_champion(eng: Engagement, paths: StewardPaths) -> int | None:
+    """The champion version right now (for the audit record of nights that never loaded it)."""
+    from steward import registry
+
+    ref = registry.get_alias(registry.client(paths), eng, registry.CHAMPION)
+    return ref.version if ref else None
+
+
+# --- 4. decide -----------------------------------------------------------------------------------
+
+
+@timed("decide_retrain")
+def decide(eng: Engagement, logical_date: str | dt.date, monitoring: Result, champion: Result) -> Result:
+    trained_for = champion["champion"]["tags"].get("steward.trained_for")
+    age = (_day(logical_date) - _day(trained_for)).days if trained_for else None
+    decision = policy.decide_retrain(
+        eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age
+    )
+    return {**decision.to_dict(), "champion_age_days": age, "decided_by": "steward.policy.decide_retrain"}
+
+
+# --- 5. retrain ----------------------------------------------------------------------------------
+
+
+def training_window(eng: Engagement, paths: StewardPaths, day: dt.date) -> list[tuple[dt.date, Path]]:
+    """Accepted (landed, not quarantined) batches in the window ending on `day`, oldest first."""
+    out = []
+    for back in range(eng.retraining.window_days - 1, -1, -1):
+        d = day - dt.timedelta(days=back)
+        p = batches.landed_path(eng, paths, d)
+        if p.is_file():
+            out.append((d, p))
+    return out
+
+
+@timed("retrain_candidate")
+def retrain(
+    eng: Engagement,
+    paths: StewardPaths,
+    logical_date: str | dt.date,
+    champion: Result,
+    decision: Result,
+    *,
+    config_hash: str,
+    run_tags: dict[str, str],
+) -> Result:
+    """Train a challenger on the window; the current batch's holdout is kept out for the gate."""
+    import pandas as pd
+
+    from steward import registry, training
+
+    day = _day(logical_date)
+    window = training_window(eng, paths, day)
+    if not window or window[-1][0] != day:
+        raise batches.BatchMissingError(f"the batch for {day} is not in the landed area; cannot build a holdout")
+    fingerprints = {d.isoformat(): batches.sha256_file(p) for d, p in window}
+    frames = {d: training.labelled(eng, batches.read_batch(p, eng.data.format)) for d, p in window}
+    current_train, holdout = training.split_holdout(eng, frames[day])
+    train_df = pd.concat([*(f for d, f in frames.items() if d != day), current_train], ignore_index=True)
+    key = _key("retrain", eng.id, day.isoformat(), fingerprints, config_hash)
+    c = registry.client(paths)
+    challenger = registry.find_by_training_key(c, eng, key)
+    reused = challenger is not None
+    if challenger is None:
+        model = training.train(eng, train_df)
+        metrics = training.holdout_metrics(eng, model, holdout)
+        challenger = registry.log_and_register(
+            c, paths, eng, model,
+            training_key=key,
+            params={"estimator": eng.retraining.estimator.name, **eng.retraining.estimator.params.model_dump(),
+                    "train_rows": len(train_df), "holdout_rows": len(holdout),
+                    "window": ",".join(fingerprints)},
+            metrics={f"holdout_{k}": v for k, v in metrics.items()},
+            tags={**run_tags, "steward.trained_for": day.isoformat(),
+                  "steward.data_fingerprint": _key(fingerprints),
+                  "steward.reason": "; ".join(decision["reasons"])[:4000],
+                  "steward.run_name": f"{eng.id} {day.isoformat()} retrain"},
+            artifacts={"training_window.json": {"batches": fingerprints, "train_rows": len(train_df),
+                                                "holdout_rows": len(holdout)}},
+        )
+    else:
+        model = registry.load(c, challenger)
+    champion_ref = registry.ModelRef(**champion["champion"])
+    champion_model = registry.load(c, champion_ref)
+    metric = eng.promotion.metric
+    current = registry.get_alias(c, eng, registry.CHAMPION)
+    if current is None or current.version != challenger.version:
+        registry.set_alias(c, eng, registry.CHALLENGER, challenger.version)
+    return {
+        "challenger": challenger.to_dict(),
+        "reused_existing_version": reused,
+        "training": {"window": fingerprints, "train_rows": len(train_df), "data_fingerprint": _key(fingerprints)},
+        "holdout_rows": len(holdout),
+        "metric": metric,
+        "scores": {
+            "challenger": training.score(eng, model, holdout, metric),
+            "champion": training.score(eng, champion_model, holdout, metric),
+        },
+    }
+
+
+# --- 6. gate and promote -------------------------------------------------------------------------
+
+
+@timed("gate_and_promote")
+def promote(eng: Engagement, paths: StewardPaths, retrained: Result, champion: Result) -> Result:
+    from steward import registry
+
+    c = registry.client(paths)
+    current = registry.get_alias(c, eng, registry.CHAMPION)
+    challenger = retrained["challenger"]
+    verdict = policy.gate(
+        eng,
+        champion_version=current.version if current else None,
+        champion_score=retrained["scores"]["champion"] if current else None,
+        challenger_version=challenger["version"],
+        challenger_score=retrained["scores"]["challenger"],
+        holdout_rows=retrained["holdout_rows"],
+    )
+    before = current.version if current else None
+    if verdict.action == "promote":
+        if current is not None:
+            registry.set_alias(c, eng, registry.PREVIOUS_CHAMPION, current.version)
+        registry.set_alias(c, eng, registry.CHAMPION, challenger["version"])
+    after = registry.get_alias(c, eng, registry.CHAMPION)
+    return {
+        **verdict.to_dict(),
+        "promoted": verdict.action == "promote",
+        "champion_before": before,
+        "champion_after": after.version if after else None,
+        "decided_by": "steward.policy.gate",
+    }

@@ -1,0 +1,158 @@
+"""Data-quality validation with Great Expectations 1.x: a suite built from the engagement config.
+
+GX objects are built at run time in an ephemeral context and never leave this module: callers get
+a plain dict (`QualityResult`) that goes into XCom, the quarantine reason file and the audit record.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import TYPE_CHECKING, Any
+
+from steward.config import Engagement
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NUMERIC_TYPES = ["int8", "int16", "int32", "int64", "Int64", "float16", "float32", "float64", "Float64"]
+QualityResult = dict[str, Any]
+
+
+def build_expectations(eng: Engagement) -> list[Any]:
+    """The GX expectations for one engagement, in a stable order (table, then columns)."""
+    import great_expectations as gx
+
+    E = gx.expectations
+    expected_columns = [eng.id_column, *eng.features, eng.target]
+    out: list[Any] = [
+        E.ExpectTableColumnsToMatchSet(column_set=expected_columns, exact_match=not eng.quality.allow_extra_columns),
+        E.ExpectTableRowCountToBeBetween(min_value=eng.quality.row_count.min, max_value=eng.quality.row_count.max),
+    ]
+    for col in expected_columns:
+        out.append(E.ExpectColumnToExist(column=col))
+    for col in eng.numeric_features:
+        out.append(E.ExpectColumnValuesToBeInTypeList(column=col, type_list=NUMERIC_TYPES))
+    if not eng.is_classification:
+        out.append(E.ExpectColumnValuesToBeInTypeList(column=eng.target, type_list=NUMERIC_TYPES))
+    for col, rules in eng.quality.columns.items():
+        if rules.not_null:
+            out.append(E.ExpectColumnValuesToNotBeNull(column=col))
+        if rules.max_null_share is not None:
+            out.append(E.ExpectColumnProportionOfNonNullValuesToBeBetween(column=col, min_value=1 - rules.max_null_share))
+        if rules.min is not None or rules.max is not None:
+            out.append(E.ExpectColumnValuesToBeBetween(column=col, min_value=rules.min, max_value=rules.max))
+        if rules.allowed_values is not None:
+            out.append(E.ExpectColumnValuesToBeInSet(column=col, value_set=list(rules.allowed_values)))
+        if rules.unique:
+            out.append(E.ExpectColumnValuesToBeUnique(column=col))
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    """GX results carry numpy scalars and NaN; the audit trail needs strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            value = value.item()
+        except (ValueError, TypeError):
+            return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _summarise(result: dict[str, Any]) -> dict[str, Any]:
+    cfg = result["expectation_config"]
+    kwargs = {k: v for k, v in cfg["kwargs"].items() if k != "batch_id"}
+    detail = result.get("result") or {}
+    exc = result.get("exception_info") or {}
+    return _json_safe(
+        {
+            "expectation": cfg["type"],
+            "column": kwargs.pop("column", None),
+            "kwargs": kwargs,
+            "success": bool(result["success"]),
+            "observed_value": detail.get("observed_value"),
+            "unexpected_count": detail.get("unexpected_count"),
+            "unexpected_percent": detail.get("unexpected_percent"),
+            "sample_unexpected": (detail.get("partial_unexpected_list") or [])[:5],
+            "error": exc.get("exception_message") if exc.get("raised_exception") else None,
+        }
+    )
+
+
+def validate_frame(eng: Engagement, df: pd.DataFrame) -> QualityResult:
+    """Run the engagement's suite on a DataFrame and return a plain result."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (
+        context.data_sources.add_pandas("steward")
+        .add_dataframe_asset(name=eng.id)
+        .add_batch_definition_whole_dataframe("nightly")
+        .get_batch(batch_parameters={"dataframe": df})
+    )
+    suite = gx.ExpectationSuite(name=f"{eng.id}.nightly")
+    for expectation in build_expectations(eng):
+        suite.add_expectation(expectation)
+    raw = batch.validate(suite, result_format="SUMMARY").to_json_dict()
+    checks = [_summarise(r) for r in raw["results"]]
+    return {
+        "success": bool(raw["success"]),
+        "engine": f"great_expectations {gx.__version__}",
+        "suite": suite.name,
+        "evaluated": len(checks),
+        "failed": [c for c in checks if not c["success"]],
+        "checks": checks,
+    }
+
+
+def unreadable_result(error: str) -> QualityResult:
+    """The result for a batch that could not even be parsed: one failed check, no GX run."""
+    check = {
+        "expectation": "batch_is_readable",
+        "column": None,
+        "kwargs": {},
+        "success": False,
+        "observed_value": None,
+        "unexpected_count": None,
+        "unexpected_percent": None,
+        "sample_unexpected": [],
+        "error": error,
+    }
+    return {"success": False, "engine": "steward reader", "suite": None, "evaluated": 1, "failed": [check], "checks": [check]}
+
+
+def render_html(eng: Engagement, logical_date: str, result: QualityResult) -> str:
+    """A self-contained HTML validation report (one table, no server, no JavaScript)."""
+    rows = []
+    for c in result["checks"]:
+        verdict = "pass" if c["success"] else "FAIL"
+        detail = c["error"] or (
+            f"unexpected {c['unexpected_count']} ({(c['unexpected_percent'] or 0):.2f}%), e.g. {c['sample_unexpected']}"
+            if c["unexpected_count"]
+            else f"observed {c['observed_value']}"
+        )
+        rows.append(
+            f"<tr class='{verdict.lower()}'><td>{verdict}</td><td>{html.escape(c['expectation'])}</td>"
+            f"<td>{html.escape(str(c['column'] or ''))}</td><td>{html.escape(str(c['kwargs']))}</td>"
+            f"<td>{html.escape(str(detail))}</td></tr>"
+        )
+    status = "PASSED" if result["success"] else f"FAILED ({len(result['failed'])} of {result['evaluated']} checks)"
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{eng.id} {logical_date} data quality</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}
+tr.fail td{{background:#fde2e2}}tr.pass td:first-child{{color:#17702b}}</style></head><body>
+<h1>Data quality: {html.escape(eng.id)} &middot; {logical_date}</h1>
+<p>Client: {html.escape(eng.client)} &middot; suite <code>{html.escape(str(result['suite']))}</code> &middot;
+engine {html.escape(result['engine'])} &middot; <strong>{status}</strong></p>
+<table><tr><th>verdict</th><th>expectation</th><th>column</th><th>arguments</th><th>detail</th></tr>
+{''.join(rows)}</table></body></html>
+"""

@@ -1,0 +1,155 @@
+"""MLflow tracking and model registry: runs, versions and aliases (`champion`, `challenger`).
+
+Promotion is an alias move, never a stage. Versions carry a `steward.training_key` tag (a hash of
+engagement, logical date, training data and config) so a rerun finds the version it registered
+before instead of registering a second one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from importlib.metadata import version as pkg_version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from steward.config import Engagement
+from steward.settings import StewardPaths
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from sklearn.pipeline import Pipeline
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
+TRAINING_KEY_TAG = "steward.training_key"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: int
+    run_id: str | None
+    source: str
+    tags: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def client(paths: StewardPaths) -> MlflowClient:
+    """An MlflowClient on the configured stores (embedded SQLite + local artifacts by default)."""
+    import logging
+
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    paths.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(paths.tracking_uri)
+    mlflow.set_registry_uri(paths.registry_uri)
+    return mlflow.MlflowClient(tracking_uri=paths.tracking_uri, registry_uri=paths.registry_uri)
+
+
+def experiment_id(c: MlflowClient, paths: StewardPaths, eng: Engagement) -> str:
+    name = f"steward/{eng.id}"
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return c.create_experiment(
+            name,
+            artifact_location=f"{paths.mlflow_artifact_root}/{eng.id}",
+            tags={"steward.engagement": eng.id, "steward.client": eng.client},
+        )
+    except MlflowException:  # created concurrently by another task
+        return c.get_experiment_by_name(name).experiment_id
+
+
+def _ref(mv: Any) -> ModelRef:
+    return ModelRef(name=mv.name, version=int(mv.version), run_id=mv.run_id, source=mv.source, tags=dict(mv.tags or {}))
+
+
+def get_alias(c: MlflowClient, eng: Engagement, alias: str) -> ModelRef | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _ref(c.get_model_version_by_alias(eng.registered_model_name, alias))
+    except MlflowException:
+        return None
+
+
+def find_by_training_key(c: MlflowClient, eng: Engagement, key: str) -> ModelRef | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = c.search_model_versions(
+            f"name='{eng.registered_model_name}' and tags.`{TRAINING_KEY_TAG}`='{key}'"
+        )
+    except MlflowException:
+        return None
+    ready = [mv for mv in found if mv.status == "READY"]
+    return _ref(min(ready, key=lambda mv: int(mv.version))) if ready else None
+
+
+def log_and_register(
+    c: MlflowClient,
+    paths: StewardPaths,
+    eng: Engagement,
+    model: Pipeline,
+    *,
+    training_key: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    artifacts: dict[str, Any] | None = None,
+) -> ModelRef:
+    """Log a training run with the model (skops) and register it as a new version.
+
+    The version is tagged before anything points at it, so a retry after a crash finds it.
+    """
+    import mlflow
+    import mlflow.sklearn
+
+    from steward.training import REVIEWED_SKOPS_TYPES
+
+    exp_id = experiment_id(c, paths, eng)
+    run_tags = {"steward.engagement": eng.id, TRAINING_KEY_TAG: training_key, **tags}
+    with mlflow.start_run(experiment_id=exp_id, tags=run_tags, run_name=tags.get("steward.run_name")) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        for name, payload in (artifacts or {}).items():
+            mlflow.log_dict(payload, name)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=REVIEWED_SKOPS_TYPES,
+            pip_requirements=[f"scikit-learn=={pkg_version('scikit-learn')}", f"skops=={pkg_version('skops')}"],
+        )
+        mv = mlflow.register_model(info.model_uri, eng.registered_model_name, tags={TRAINING_KEY_TAG: training_key, **tags})
+    c.update_registered_model(
+        eng.registered_model_name, description=f"{eng.client}: {eng.use_case} (engagement {eng.id}, owner {eng.owner})"
+    )
+    return ModelRef(name=mv.name, version=int(mv.version), run_id=run.info.run_id, source=mv.source,
+                    tags={TRAINING_KEY_TAG: training_key, **tags})
+
+
+def set_alias(c: MlflowClient, eng: Engagement, alias: str, version: int) -> None:
+    c.set_registered_model_alias(eng.registered_model_name, alias, str(version))
+
+
+def load(c: MlflowClient, ref: ModelRef) -> Pipeline:
+    """Fetch a version's files and load the skops file with steward's reviewed types only.
+
+    MLflow's own loader would trust the type list stored inside the model; we never do.
+    """
+    import mlflow.artifacts
+
+    from steward.training import load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{ref.name}/{ref.version}", dst_path=tmp))
+        return load_model(str(local / "model.skops"))

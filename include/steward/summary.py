@@ -1,0 +1,70 @@
+"""The per-night summary table, read from the audit records (never recomputed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from steward.audit import read_records
+from steward.settings import StewardPaths
+
+
+def rows(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
+    out = []
+    for rec in read_records(paths, engagement_id):
+        quality = rec.get("quality")
+        failed = [c for c in (quality or {}).get("checks", []) if not c["success"]]
+        perf = rec.get("performance") or {}
+        metric_items = sorted((perf.get("metrics") or {}).items())
+        drift = rec.get("drift")
+        gate = rec.get("promotion")
+        out.append(
+            {
+                "date": rec["logical_date"],
+                "rows": (rec["data"].get("profile") or {}).get("rows"),
+                "quality": "-" if quality is None else ("pass" if quality["success"] else f"FAIL ({len(failed)})"),
+                "drift_share": None if drift is None else drift["drift_share"],
+                "dataset_drift": bool(drift and drift["dataset_drift"]),
+                "performance": dict(metric_items),
+                "decision": rec["outcome"],
+                "triggers": (rec.get("decision") or {}).get("triggers", []),
+                "gate": None if gate is None else gate["reasons"][0],
+                "champion_before": rec["models"]["champion_before"],
+                "champion_after": rec["models"]["champion_after"],
+                "challenger": ((rec.get("retraining") or {}).get("challenger") or {}).get("version"),
+            }
+        )
+    return out
+
+
+def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | None = None) -> Table:
+    from steward.config import load_engagement
+    from steward.settings import engagements_dir
+
+    metric = load_engagement(engagements_dir() / f"{engagement_id}.yaml").performance.metric
+    t = Table(title=f"{engagement_id}: nightly summary (from audit records)", header_style="bold")
+    for col in ("night", "scenario", "rows", "quality", "drift share", metric, "decision", "why", "champion"):
+        t.add_column(col, justify="right" if col in {"rows", "drift share", metric} else "left", no_wrap=True)
+    for r in rows(paths, engagement_id):
+        value = r["performance"].get(metric)
+        drift = "-" if r["drift_share"] is None else f"{r['drift_share']:.2f}" + (" DRIFT" if r["dataset_drift"] else "")
+        decision = r["decision"]
+        why = "+".join(r["triggers"]) + (f" -> v{r['challenger']}" if r["challenger"] else "")
+        if r["decision"] == "quarantine":
+            why = r["quality"]
+        before, after = r["champion_before"], r["champion_after"]
+        champion = "-" if after is None else (f"v{before} -> v{after}" if before != after else f"v{after}")
+        style = {"quarantine": "red", "promote": "green", "retrain": "yellow", "failed": "bold red"}.get(r["decision"])
+        t.add_row(
+            r["date"],
+            (scenarios or {}).get(r["date"], ""),
+            "-" if r["rows"] is None else str(r["rows"]),
+            r["quality"],
+            drift,
+            "-" if value is None else f"{value:.3f}",
+            f"[{style}]{decision}[/]" if style else decision,
+            why,
+            champion,
+        )
+    return t

@@ -1,0 +1,42 @@
+"""Test session setup: every store points into a fresh temp dir before Airflow is imported."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="steward-tests-"))
+os.environ["STEWARD_HOME"] = str(_SESSION_HOME)
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("STEWARD_DATA_ROOT", None)
+os.environ.pop("STEWARD_ENGAGEMENTS_DIR", None)
+os.environ["AIRFLOW_HOME"] = str(_SESSION_HOME / "airflow")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_SESSION_HOME / 'airflow' / 'airflow.db'}"
+(_SESSION_HOME / "airflow").mkdir(parents=True, exist_ok=True)
+
+import pytest  # noqa: E402
+
+from steward.config import Engagement, load_engagement  # noqa: E402
+from steward.settings import PROJECT_ROOT, StewardPaths  # noqa: E402
+
+ENGAGEMENTS = PROJECT_ROOT / "include" / "engagements"
+
+
+@pytest.fixture
+def churn() -> Engagement:
+    return load_engagement(ENGAGEMENTS / "churn_telco.yaml")
+
+
+@pytest.fixture
+def demand() -> Engagement:
+    return load_engagement(ENGAGEMENTS / "demand_retail.yaml")
+
+
+@pytest.fixture
+def paths(tmp_path, monkeypatch) -> StewardPaths:
+    """A private STEWARD_HOME per test (data, landed, quarantine, artifacts, MLflow)."""
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
+    return StewardPaths.from_env()

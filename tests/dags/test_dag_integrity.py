@@ -1,0 +1,90 @@
+"""What the scheduler sees: the DAG folder parsed the way the DAG processor parses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from steward.airflow.dag_builder import DEFAULT_RETRIES
+from steward.config import discover, load_engagement
+from steward.settings import PROJECT_ROOT
+from tests.conftest import ENGAGEMENTS
+
+DAGS = PROJECT_ROOT / "dags"
+HEAVY = ("pandas", "great_expectations", "evidently", "mlflow", "sklearn")
+EXPECTED_IDS = {p.stem for p in discover(ENGAGEMENTS)}
+
+# Runs in a fresh interpreter so nothing the test session imported hides a heavy import at parse time.
+_PARSE_SCRIPT = """
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+before = set(sys.modules)
+t = time.perf_counter()
+bag = DagBag(dag_folder=sys.argv[1])
+ms = (time.perf_counter() - t) * 1000
+heavy = sorted({m.split('.')[0] for m in set(sys.modules) - before} & set(sys.argv[2].split(',')))
+print(json.dumps({"dags": sorted(bag.dag_ids), "errors": {k: str(v) for k, v in bag.import_errors.items()},
+                  "heavy": heavy, "ms": ms}))
+"""
+
+
+def parse_in_subprocess(engagements_dir: Path) -> dict:
+    env = {**os.environ, "STEWARD_ENGAGEMENTS_DIR": str(engagements_dir)}
+    out = subprocess.run([sys.executable, "-c", _PARSE_SCRIPT, str(DAGS), ",".join(HEAVY)], env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+def test_one_dag_per_engagement(dagbag):
+    assert set(dagbag.dag_ids) == EXPECTED_IDS
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_IDS))
+def test_dag_policy(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    eng = load_engagement(ENGAGEMENTS / f"{dag_id}.yaml")
+    assert set(dag.tags) == {eng.client, eng.use_case}
+    assert dag.max_active_runs == 1
+    assert dag.default_args["retries"] >= DEFAULT_RETRIES
+    assert dag.default_args["owner"] == eng.owner
+    assert dag.timetable.expression == eng.schedule
+    assert eng.client in dag.doc_md and eng.retraining.estimator.name in dag.doc_md
+    assert {"land_batch", "validate_batch", "quarantine_batch", "detect_drift", "decide_retrain",
+            "retrain_candidate", "gate_and_promote", "export_audit"} <= set(dag.task_ids)
+    assert dag.get_task("export_audit").trigger_rule == "all_done"
+
+
+def test_parse_imports_no_heavy_library():
+    result = parse_in_subprocess(ENGAGEMENTS)
+    assert result["errors"] == {}
+    assert set(result["dags"]) == EXPECTED_IDS
+    assert result["heavy"] == [], f"heavy libraries imported at parse time: {result['heavy']}"
+
+
+def test_broken_yaml_breaks_only_its_own_dag(tmp_path):
+    for p in discover(ENGAGEMENTS):
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    bad = (PROJECT_ROOT / "tests/configs/invalid/unknown_estimator_param.yaml").read_bytes()
+    (tmp_path / "unknown_estimator_param.yaml").write_bytes(bad)
+    result = parse_in_subprocess(tmp_path)
+    assert set(result["dags"]) == EXPECTED_IDS  # the good engagements still load
+    assert len(result["errors"]) == 1
+    message = next(iter(result["errors"].values()))
+    assert "unknown_estimator_param.yaml" in message
+    assert "retraining.estimator.params.fit_intercept_magic" in message
