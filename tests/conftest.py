@@ -12,6 +12,7 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("STEWARD_DATA_ROOT", None)
 os.environ.pop("STEWARD_ENGAGEMENTS_DIR", None)
 os.environ["AIRFLOW_HOME"] = str(_SESSION_HOME / "airflow")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_SESSION_HOME / 'airflow' / 'airflow.db'}"

@@ -139,6 +139,12 @@ def ensure_champion(
     c = registry.client(paths)
     champion = registry.get_alias(c, eng, registry.CHAMPION)
     if champion is not None:
+        replaced = champion.tags.get(registry.REPLACED_TAG)
+        if champion.tags.get(registry.PROMOTED_FOR_TAG) == day.isoformat() and replaced:
+            # A rerun of the night that promoted the current champion starts, like the first run did,
+            # from the champion it replaced: same monitoring, same decision, same record.
+            return {"champion": registry.get_version(c, eng, int(replaced)).to_dict(), "bootstrapped": False,
+                    "rerun_of_promoting_night": True}
         return {"champion": champion.to_dict(), "bootstrapped": False}
     ref_path = batches.reference_path(eng, paths)
     ref_sha = batches.sha256_file(ref_path)
@@ -284,25 +290,34 @@ def retrain(
 
 
 @timed("gate_and_promote")
-def promote(eng: Engagement, paths: StewardPaths, retrained: Result, champion: Result) -> Result:
+def promote(
+    eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, retrained: Result, champion: Result
+) -> Result:
+    """Gate against the champion the night started from; move the alias only on a pass (idempotent)."""
     from steward import registry
 
+    day = _day(logical_date)
     c = registry.client(paths)
-    current = registry.get_alias(c, eng, registry.CHAMPION)
-    challenger = retrained["challenger"]
+    night_champion = champion["champion"]["version"]
+    challenger = retrained["challenger"]["version"]
     verdict = policy.gate(
         eng,
-        champion_version=current.version if current else None,
-        champion_score=retrained["scores"]["champion"] if current else None,
-        challenger_version=challenger["version"],
+        champion_version=night_champion,
+        champion_score=retrained["scores"]["champion"],
+        challenger_version=challenger,
         challenger_score=retrained["scores"]["challenger"],
         holdout_rows=retrained["holdout_rows"],
     )
-    before = current.version if current else None
-    if verdict.action == "promote":
+    current = registry.get_alias(c, eng, registry.CHAMPION)
+    if verdict.action == "promote" and current is not None and current.version > challenger:
+        verdict = policy.Decision("refuse", [*verdict.reasons, f"champion already moved on to v{current.version}"])
+    if verdict.action == "promote" and (current is None or current.version != challenger):
+        registry.tag_version(c, eng, challenger, {registry.PROMOTED_FOR_TAG: day.isoformat(),
+                                                  registry.REPLACED_TAG: str(current.version) if current else ""})
         if current is not None:
             registry.set_alias(c, eng, registry.PREVIOUS_CHAMPION, current.version)
-        registry.set_alias(c, eng, registry.CHAMPION, challenger["version"])
+        registry.set_alias(c, eng, registry.CHAMPION, challenger)
+    before = night_champion
     after = registry.get_alias(c, eng, registry.CHAMPION)
     return {
         **verdict.to_dict(),

@@ -24,6 +24,8 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 TRAINING_KEY_TAG = "steward.training_key"
+PROMOTED_FOR_TAG = "steward.promoted_for"  # logical date of the night that promoted this version
+REPLACED_TAG = "steward.replaced_version"  # the champion it replaced ("" for the first)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,15 @@ def get_alias(c: MlflowClient, eng: Engagement, alias: str) -> ModelRef | None:
         return _ref(c.get_model_version_by_alias(eng.registered_model_name, alias))
     except MlflowException:
         return None
+
+
+def get_version(c: MlflowClient, eng: Engagement, version: int) -> ModelRef:
+    return _ref(c.get_model_version(eng.registered_model_name, str(version)))
+
+
+def tag_version(c: MlflowClient, eng: Engagement, version: int, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        c.set_model_version_tag(eng.registered_model_name, str(version), key, value)
 
 
 def find_by_training_key(c: MlflowClient, eng: Engagement, key: str) -> ModelRef | None:

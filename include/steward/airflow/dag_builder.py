@@ -177,7 +177,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             log.info("decision: %s: %s", decision["action"], " | ".join(decision["reasons"]))
             return "retrain_candidate" if decision["action"] == "retrain" else "keep_champion"
 
-        keep = EmptyOperator(task_id="keep_champion")
+        keep_champion = EmptyOperator(task_id="keep_champion")
 
         @task
         def retrain_candidate(champion: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +196,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Move alias `champion` only when the challenger beats it on the same holdout."""
             from steward import pipeline
 
-            result = pipeline.promote(eng, _paths(), retrained, champion)
+            result = pipeline.promote(eng, _paths(), _day(), retrained, champion)
             log.info("gate: %s (champion v%s -> v%s): %s", result["action"], result["champion_before"],
                      result["champion_after"], " | ".join(result["reasons"]))
             return result
@@ -242,9 +242,9 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         monitoring = detect_drift(landed, champion)
         decide = decide_retrain(monitoring, champion)
         retrained = retrain_candidate(champion)
-        decide >> [retrained, keep]
+        decide >> [retrained, keep_champion]
         promoted = gate_and_promote(retrained, champion)
-        work = [landed, quality, route, quarantined, champion, monitoring, decide, keep, retrained, promoted]
+        work = [landed, quality, route, quarantined, champion, monitoring, decide, keep_champion, retrained, promoted]
         work >> export_audit()
         work >> fail_run_on_error()
     return dag

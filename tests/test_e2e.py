@@ -1,0 +1,162 @@
+"""End to end: the real DAG through dag.test() over simulated nights of the demo engagements."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from steward import batches, demo, registry
+from steward.config import load_engagement
+from steward.settings import StewardPaths
+from tests.conftest import ENGAGEMENTS
+
+pytestmark = pytest.mark.e2e
+NIGHTS = 12  # through the corrupt night (index 5), drift (7) and the concept shift (9-11)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STEWARD_HOME", str(tmp_path_factory.mktemp("e2e")))
+        yield StewardPaths.from_env()
+
+
+@pytest.fixture(scope="module")
+def churn_runs(home):
+    from steward.airflow.runner import run_night
+
+    demo.generate("churn_telco", home.data_root, nights=NIGHTS)
+    incoming = {d: batches.sha256_file(home.data_root / "churn_telco/incoming" / f"{d}.csv")
+                for d in demo.night_dates(nights=NIGHTS)}
+    results = {d: run_night("churn_telco", d) for d in demo.night_dates(nights=NIGHTS)}
+    return results, incoming
+
+
+def _client(home):
+    return registry.client(home)
+
+
+def _versions(home, eng):
+    return sorted(int(v.version) for v in _client(home).search_model_versions(f"name='{eng.registered_model_name}'"))
+
+
+def test_every_night_succeeds_and_writes_an_audit_record(churn_runs, home):
+    results, _ = churn_runs
+    assert all(r["state"].endswith("success") for r in results.values()), {d: r["state"] for d, r in results.items()}
+    for day, r in results.items():
+        path = home.artifacts / "churn_telco" / day.isoformat() / "audit.json"
+        record = json.loads(path.read_text())
+        assert record == r["audit"]
+        assert record["logical_date"] == day.isoformat()
+        assert len(record["config"]["sha256"]) == 64
+        assert record["run"]["dag_id"] == "churn_telco"
+
+
+def test_first_night_bootstraps_a_champion(churn_runs):
+    first = churn_runs[0][dt.date(2026, 3, 1)]["audit"]
+    assert first["models"]["bootstrapped"] is True
+    assert first["models"]["champion_after"] == 1
+    assert first["outcome"] == "keep"
+
+
+def test_corrupt_night_is_quarantined_and_raw_input_kept(churn_runs, home):
+    results, incoming = churn_runs
+    day = dt.date(2026, 3, 6)
+    record = results[day]["audit"]
+    assert record["outcome"] == "quarantine"
+    assert record["drift"] is None and record["retraining"] is None  # downstream skipped, not failed
+    assert record["task_states"]["detect_drift"] == "skipped"
+    assert record["task_states"]["quarantine_batch"] == "success"
+    qdir = home.quarantine / "churn_telco" / day.isoformat()
+    reasons = json.loads((qdir / "reasons.json").read_text())
+    failed = {(f["expectation"], f["column"]) for f in reasons["failed_expectations"]}
+    assert ("expect_column_values_to_be_between", "tenure_months") in failed
+    assert batches.sha256_file(qdir / f"{day}.csv") == incoming[day] == reasons["batch_sha256"]
+    assert not (home.landed / "churn_telco" / day.isoformat()).exists()
+    assert (home.artifacts / "churn_telco" / day.isoformat() / "quality_report.html").exists()
+    assert record["models"]["champion_before"] == record["models"]["champion_after"]
+
+
+def test_incoming_files_are_never_modified(churn_runs, home):
+    _, incoming = churn_runs
+    for day, sha in incoming.items():
+        assert batches.sha256_file(home.data_root / "churn_telco/incoming" / f"{day}.csv") == sha
+
+
+def test_drift_is_flagged_and_reports_kept(churn_runs, home):
+    record = churn_runs[0][dt.date(2026, 3, 8)]["audit"]
+    assert record["drift"]["dataset_drift"] is True
+    assert "drift" in record["decision"]["triggers"]
+    assert (home.artifacts / "churn_telco" / "2026-03-08" / "drift_report.html").exists()
+    stable = churn_runs[0][dt.date(2026, 3, 2)]["audit"]
+    assert stable["drift"]["dataset_drift"] is False and stable["decision"]["action"] == "keep"
+
+
+def test_concept_shift_retrains_and_promotes(churn_runs, home):
+    eng = load_engagement(ENGAGEMENTS / "churn_telco.yaml")
+    shift = churn_runs[0][dt.date(2026, 3, 10)]["audit"]
+    assert shift["performance"]["metrics"]["roc_auc"] < eng.performance.threshold
+    assert "performance" in shift["decision"]["triggers"]
+    assert shift["outcome"] == "promote"
+    assert shift["models"]["champion_after"] > shift["models"]["champion_before"]
+    assert shift["retraining"]["scores"]["challenger"] > shift["retraining"]["scores"]["champion"]
+    c = _client(home)
+    champion = registry.get_alias(c, eng, registry.CHAMPION)
+    last = churn_runs[0][dt.date(2026, 3, 12)]["audit"]
+    assert champion.version == last["models"]["champion_after"] > 1
+    assert registry.get_alias(c, eng, registry.PREVIOUS_CHAMPION) is not None
+    assert 1 in _versions(home, eng)  # the bootstrap champion stays registered for rollback
+    run = c.get_run(shift["retraining"]["challenger"]["run_id"])
+    assert run.data.tags["steward.engagement"] == "churn_telco"
+    assert run.data.tags["steward.dag_id"] == "churn_telco"
+    assert run.data.tags["steward.airflow_run_id"] == shift["run"]["run_id"]
+
+
+def test_challenger_not_better_is_not_promoted(churn_runs):
+    refused = [r["audit"] for r in churn_runs[0].values() if r["audit"]["outcome"] == "retrain"]
+    assert refused, "the demo must show a refused challenger"
+    for rec in refused:
+        assert rec["promotion"]["action"] in {"refuse", "keep"}
+        assert rec["models"]["champion_before"] == rec["models"]["champion_after"]
+
+
+def test_rerun_registers_nothing_new_and_never_moves_champion_back(churn_runs, home):
+    from steward.airflow.runner import run_night
+
+    eng = load_engagement(ENGAGEMENTS / "churn_telco.yaml")
+    c = _client(home)
+    versions = _versions(home, eng)
+    champion = registry.get_alias(c, eng, registry.CHAMPION).version
+    last_day = dt.date(2026, 3, 12)
+    again = run_night("churn_telco", last_day)
+    assert again["state"].endswith("success")
+    assert again["audit"]["outcome"] == churn_runs[0][last_day]["audit"]["outcome"]
+    assert again["audit"]["data"]["batch"]["sha256"] == churn_runs[0][last_day]["audit"]["data"]["batch"]["sha256"]
+    old = run_night("churn_telco", dt.date(2026, 3, 10))  # its challenger is older than today's champion
+    assert old["state"].endswith("success")
+    assert _versions(home, eng) == versions
+    assert registry.get_alias(c, eng, registry.CHAMPION).version == champion
+    assert old["audit"]["retraining"]["reused_existing_version"] is True
+    assert old["audit"]["promotion"]["action"] == "refuse"
+
+
+def test_missing_batch_ends_skipped_with_audit_record(churn_runs, home):
+    from steward.airflow.runner import run_night
+
+    result = run_night("churn_telco", dt.date(2026, 4, 30))
+    assert result["state"].endswith("success")
+    assert result["audit"]["outcome"] == "missing"
+    assert result["audit"]["task_states"]["land_batch"] == "skipped"
+
+
+def test_regression_engagement_runs(home):
+    from steward.airflow.runner import run_night
+
+    demo.generate("demand_retail", home.data_root, nights=2)
+    first = run_night("demand_retail", dt.date(2026, 3, 1))
+    second = run_night("demand_retail", dt.date(2026, 3, 2))
+    assert first["state"].endswith("success") and second["state"].endswith("success")
+    assert second["audit"]["performance"]["metrics"]["rmse"] < 15
+    assert second["audit"]["models"]["champion_after"] == 1

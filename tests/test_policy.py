@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from steward import policy
+
+
+def _drift(share, flagged):
+    return {"drift_share": share, "share_threshold": 0.5, "dataset_drift": flagged, "drifted_features": ["a"]}
+
+
+def _perf(value, rows=1000, metric="roc_auc"):
+    return {"metrics": {metric: value}, "rows": rows}
+
+
+def test_keep_when_nothing_fires(churn):
+    d = policy.decide_retrain(churn, drift=_drift(0.1, False), performance=_perf(0.85), champion_age_days=1)
+    assert d.action == "keep" and d.triggers == []
+
+
+def test_each_trigger_fires_with_a_reason(churn):
+    d = policy.decide_retrain(churn, drift=_drift(0.67, True), performance=_perf(0.5), champion_age_days=9)
+    assert d.action == "retrain"
+    assert d.triggers == ["drift", "performance", "schedule"]
+    assert any("roc_auc=0.5000 vs floor 0.7" in r for r in d.reasons)
+
+
+def test_too_few_labels_is_not_judged(churn):
+    d = policy.decide_retrain(churn, drift=None, performance=_perf(0.1, rows=5), champion_age_days=0)
+    assert d.action == "keep" and "not judged" in d.reasons[0]
+
+
+def test_error_metric_threshold_is_a_ceiling(demand):
+    high = policy.decide_retrain(demand, drift=None, performance=_perf(30.0, metric="rmse"), champion_age_days=0)
+    low = policy.decide_retrain(demand, drift=None, performance=_perf(5.0, metric="rmse"), champion_age_days=0)
+    assert high.triggers == ["performance"] and low.action == "keep"
+
+
+def test_gate_promotes_only_with_margin(churn):
+    kw = dict(champion_version=1, champion_score=0.80, challenger_version=2, holdout_rows=400)
+    assert policy.gate(churn, challenger_score=0.82, **kw).action == "promote"
+    refused = policy.gate(churn, challenger_score=0.805, **kw)
+    assert refused.action == "refuse" and "not better enough" in refused.reasons[0]
+
+
+def test_gate_lower_is_better(demand):
+    kw = dict(champion_version=3, champion_score=10.0, challenger_version=4, holdout_rows=400)
+    assert policy.gate(demand, challenger_score=9.0, **kw).action == "promote"
+    assert policy.gate(demand, challenger_score=9.8, **kw).action == "refuse"
+
+
+def test_champion_never_moves_backwards(churn):
+    d = policy.gate(churn, champion_version=5, champion_score=0.5, challenger_version=3, challenger_score=0.99,
+                    holdout_rows=10)
+    assert d.action == "refuse" and "never moves backwards" in d.reasons[0]

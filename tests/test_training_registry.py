@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skops.io
+
+from steward import demo, registry, training
+
+
+@pytest.fixture
+def ref(churn):
+    return demo._churn_frame(np.random.default_rng(5), 1200, 0, 0.0, False)
+
+
+def test_holdout_split_is_deterministic_and_disjoint(churn, ref):
+    a_train, a_hold = training.split_holdout(churn, ref)
+    b_train, b_hold = training.split_holdout(churn.model_copy(), ref.sample(frac=1, random_state=3))
+    assert set(a_hold.customer_id) == set(b_hold.customer_id)
+    assert not set(a_hold.customer_id) & set(a_train.customer_id)
+    assert 0.2 < len(a_hold) / len(ref) < 0.4
+
+
+@pytest.mark.parametrize("name", sorted(training.ESTIMATOR_CLASSES))
+def test_every_allowed_estimator_round_trips_through_skops(churn, demand, name, tmp_path):
+    eng = churn if name in {"logistic_regression", "random_forest_classifier",
+                            "hist_gradient_boosting_classifier"} else demand
+    cfg = eng.model_copy(update={"retraining": eng.retraining.model_copy(update={"estimator": _spec(name)})})
+    df = (demo._churn_frame if eng is churn else demo._demand_frame)(np.random.default_rng(1), 300, 0, 0.0, False)
+    model = training.train(cfg, df)
+    path = tmp_path / "m.skops"
+    training.save_model(model, str(path))
+    loaded = training.load_model(str(path))
+    assert (loaded.predict(df[list(eng.features)]) == model.predict(df[list(eng.features)])).all()
+
+
+def _spec(name):
+    from pydantic import TypeAdapter
+
+    from steward.config import EstimatorSpec
+
+    return TypeAdapter(EstimatorSpec).validate_python({"name": name, "params": {}})
+
+
+def test_loader_refuses_unreviewed_types(tmp_path):
+    from collections import OrderedDict
+
+    class Sneaky(OrderedDict):
+        pass
+
+    path = tmp_path / "evil.skops"
+    skops.io.dump({"payload": Sneaky(a=1)}, str(path))
+    with pytest.raises(skops.io.exceptions.UntrustedTypesFoundException):
+        training.load_model(str(path))
+
+
+def test_register_alias_and_find_by_training_key(churn, paths, ref):
+    c = registry.client(paths)
+    model = training.train(churn, ref)
+    first = registry.log_and_register(c, paths, churn, model, training_key="k1", params={"p": 1},
+                                      metrics={"m": 0.5}, tags={"steward.trained_for": "2026-03-01"})
+    registry.set_alias(c, churn, registry.CHAMPION, first.version)
+    assert registry.get_alias(c, churn, registry.CHAMPION).version == first.version
+    assert registry.find_by_training_key(c, churn, "k1").version == first.version
+    assert registry.find_by_training_key(c, churn, "other") is None
+    loaded = registry.load(c, first)
+    x = ref[list(churn.features)]
+    assert (loaded.predict(x) == model.predict(x)).all()
+    run = c.get_run(first.run_id)
+    assert run.data.tags["steward.engagement"] == "churn_telco"
+    assert run.data.tags[registry.TRAINING_KEY_TAG] == "k1"
