@@ -4,7 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.steward-installed
 
-.PHONY: setup demo test lint parse-check clean-state
+STEWARD_HOME ?= $(CURDIR)/.steward
+# The embedded stores, shared by the demo, `airflow standalone` and the MLflow UI.
+AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH STEWARD_HOME=$(STEWARD_HOME) AIRFLOW_HOME=$(STEWARD_HOME)/airflow \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__PLUGINS_FOLDER=$(CURDIR)/plugins \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(STEWARD_HOME)/airflow/airflow.db
+
+.PHONY: setup demo test lint parse-check clean-state airflow-ui mlflow-ui
 
 setup: $(STAMP)
 
@@ -25,6 +32,16 @@ demo: setup
 test: setup
 	$(BIN)/ruff check include dags plugins tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## Airflow UI on the embedded stores (http://localhost:8080; login printed, also in
+## .steward/airflow/simple_auth_manager_passwords.json.generated).
+airflow-ui: setup
+	mkdir -p $(STEWARD_HOME)/airflow
+	$(AIRFLOW_ENV) $(BIN)/airflow standalone
+
+## MLflow UI on the embedded tracking store and registry (http://localhost:5000).
+mlflow-ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STEWARD_HOME)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 parse-check: setup
 	$(BIN)/python ../shared/tools/parse_check.py dags 2
