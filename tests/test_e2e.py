@@ -160,3 +160,27 @@ def test_regression_engagement_runs(home):
     assert first["state"].endswith("success") and second["state"].endswith("success")
     assert second["audit"]["performance"]["metrics"]["rmse"] < 15
     assert second["audit"]["models"]["champion_after"] == 1
+
+
+def test_ledger_chains_every_night_and_detects_a_changed_report(churn_runs, home):
+    from steward import ledger
+
+    result = ledger.verify(home, "churn_telco")
+    assert result.ok, result.problems
+    entries = ledger.read_entries(home, "churn_telco")
+    runs = [e for e in entries if e["type"] == "run"]
+    assert {e["logical_date"] for e in runs} >= {d.isoformat() for d in churn_runs[0]}
+    assert entries[0]["type"] == "config" and "churn_telco" in entries[0]["detail"]["text"]
+    quarantined = next(e for e in runs if e["logical_date"] == "2026-03-06")
+    assert any(k.endswith("reasons.json") for k in quarantined["artifacts"])
+    trained = next(e for e in runs if e["record"]["outcome"] == "promote")
+    assert any(k.endswith("model.skops") for k in trained["artifacts"])
+    report = home.artifacts / "churn_telco" / "2026-03-02" / "drift_report.html"
+    original = report.read_bytes()
+    report.write_bytes(original.replace(b"<html", b"<HTML", 1))
+    try:
+        broken = ledger.verify(home, "churn_telco")
+        assert not broken.ok and "drift_report.html changed" in broken.problems[0]
+    finally:
+        report.write_bytes(original)
+    assert ledger.verify(home, "churn_telco").ok

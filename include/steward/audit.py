@@ -115,6 +115,8 @@ def build_record(
                              ((retrained or {}).get("challenger") or {}).get("run_id")) if r}
             ),
         },
+        "model_files": {k: v for k, v in (("champion", champion.get("model_file")),
+                                          ("challenger", (retrained or {}).get("model_file"))) if v},
         "task_states": task_states,
         "timings": {s: (results.get(s) or {}).get("timing") for s in STAGES if results.get(s)},
         "recorded_at": dt.datetime.now(dt.UTC).isoformat(),

@@ -139,5 +139,38 @@ def summary_cmd(engagement: Annotated[str, typer.Argument(help="engagement id")]
     console.print(summary.table(StewardPaths.from_env(), engagement))
 
 
+audit_app = typer.Typer(help="Governance: verify the tamper-evident ledger, export auditor bundles.",
+                        no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    engagement: Annotated[str | None, typer.Argument(help="engagement id; default: every engagement")] = None,
+    skip_artifacts: Annotated[bool, typer.Option("--chain-only", help="check the hash chain, not the files")] = False,
+) -> None:
+    """Recompute the hash chain and every cited artifact. Exit 1 naming the first broken entry."""
+    from steward import ledger
+
+    paths = StewardPaths.from_env()
+    if engagement is not None:
+        _known_engagement(engagement)
+        ids = [engagement]
+    else:
+        ids = sorted(p.stem for p in (paths.home / "ledger").glob("*.jsonl"))
+        if not ids:
+            _fail_usage(f"no ledgers under {paths.home / 'ledger'}")
+    broken = 0
+    for eng_id in ids:
+        result = ledger.verify(paths, eng_id, check_artifacts=not skip_artifacts)
+        if result.ok:
+            console.print(f"[green]verified[/green] {eng_id}: {result.entries} entries, head {result.head}")
+        else:
+            broken += 1
+            for problem in result.problems:
+                console.print(f"[red]BROKEN[/red]   {eng_id}: {problem}")
+    raise typer.Exit(1 if broken else 0)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

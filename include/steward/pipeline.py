@@ -143,9 +143,9 @@ def ensure_champion(
         if champion.tags.get(registry.PROMOTED_FOR_TAG) == day.isoformat() and replaced:
             # A rerun of the night that promoted the current champion starts, like the first run did,
             # from the champion it replaced: same monitoring, same decision, same record.
-            return {"champion": registry.get_version(c, eng, int(replaced)).to_dict(), "bootstrapped": False,
-                    "rerun_of_promoting_night": True}
-        return {"champion": champion.to_dict(), "bootstrapped": False}
+            champion = registry.get_version(c, eng, int(replaced))
+        return {"champion": champion.to_dict(), "bootstrapped": False,
+                "model_file": str(registry.model_file(champion))}
     ref_path = batches.reference_path(eng, paths)
     ref_sha = batches.sha256_file(ref_path)
     key = _key("bootstrap", eng.id, ref_sha, eng.retraining.estimator.model_dump(), config_hash)
@@ -165,7 +165,7 @@ def ensure_champion(
                   "steward.reason": "bootstrap from reference data", "steward.run_name": f"{eng.id} bootstrap"},
         )
     registry.set_alias(c, eng, registry.CHAMPION, found.version)
-    return {"champion": found.to_dict(), "bootstrapped": True}
+    return {"champion": found.to_dict(), "bootstrapped": True, "model_file": str(registry.model_file(found))}
 
 
 @timed("detect_drift")
@@ -275,6 +275,7 @@ def retrain(
         registry.set_alias(c, eng, registry.CHALLENGER, challenger.version)
     return {
         "challenger": challenger.to_dict(),
+        "model_file": str(registry.model_file(challenger)),
         "reused_existing_version": reused,
         "training": {"window": fingerprints, "train_rows": len(train_df), "data_fingerprint": _key(fingerprints)},
         "holdout_rows": len(holdout),
@@ -326,3 +327,37 @@ def promote(
         "champion_after": after.version if after else None,
         "decided_by": "steward.policy.gate",
     }
+
+
+# --- 7. ledger -----------------------------------------------------------------------------------
+
+
+def cited_files(record: Result, record_path: Path) -> list[str]:
+    """Every file the audit record points to: the record, reports, reasons, the batch, model files."""
+    files: list[str | None] = [str(record_path)]
+    quality = record.get("quality") or {}
+    files += [quality.get("report_html"), str(Path(quality["report_html"]).with_name("quality.json")) if quality else None]
+    for section in ("drift", "performance"):
+        part = record.get(section) or {}
+        files += [part.get("report_html"), part.get("report_json")]
+    quarantine = record.get("quarantine") or {}
+    files += [quarantine.get("reasons_path"), quarantine.get("quarantine_path")]
+    if not quarantine:
+        files.append((record["data"].get("batch") or {}).get("path"))
+    files += [record.get("model_files", {}).get(k) for k in ("champion", "challenger")]
+    return [f for f in files if f]
+
+
+def record_in_ledger(
+    eng: Engagement, paths: StewardPaths, config_path: Path, config_hash: str, record: Result, record_path: Path
+) -> Result:
+    """Append the night to the engagement's hash-chained ledger (and the config, the first time it is seen)."""
+    from steward import ledger
+
+    known = {e["detail"]["sha256"] for e in ledger.read_entries(paths, eng.id) if e["type"] == "config"}
+    if config_hash not in known:
+        ledger.append(paths, eng.id, "config", detail={
+            "path": config_path.name, "sha256": config_hash, "text": config_path.read_text(encoding="utf-8")})
+    entry = ledger.append(paths, eng.id, "run", logical_date=record["logical_date"], record=record,
+                          artifacts=ledger.hash_artifacts(paths, cited_files(record, record_path)))
+    return {"seq": entry["seq"], "hash": entry["hash"], "artifacts": len(entry["artifacts"])}

@@ -152,6 +152,13 @@ def set_alias(c: MlflowClient, eng: Engagement, alias: str, version: int) -> Non
     c.set_registered_model_alias(eng.registered_model_name, alias, str(version))
 
 
+def model_file(ref: ModelRef) -> Path:
+    """The version's skops file (the store's own path for local stores, a downloaded copy otherwise)."""
+    import mlflow.artifacts
+
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{ref.name}/{ref.version}")) / "model.skops"
+
+
 def load(c: MlflowClient, ref: ModelRef) -> Pipeline:
     """Fetch a version's files and load the skops file with steward's reviewed types only.
 

@@ -222,9 +222,13 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                                         champion_now=None if results.get("ensure_champion")
                                         else pipeline.current_champion(eng, _paths()))
             path = audit.write_record(_paths(), eng, _day(), record)
-            ctx["outlet_events"][audit_asset].extra = {"logical_date": _day(), "outcome": record["outcome"]}
-            log.info("audit record %s: outcome=%s", path, record["outcome"])
-            return {"path": str(path), "outcome": record["outcome"]}
+            entry = pipeline.record_in_ledger(eng, _paths(), config_path, digest, record, path)
+            ctx["outlet_events"][audit_asset].extra = {"logical_date": _day(), "outcome": record["outcome"],
+                                                       "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
+            log.info("audit record %s: outcome=%s; ledger entry %s (%s...) citing %d artifacts", path,
+                     record["outcome"], entry["seq"], entry["hash"][:12], entry["artifacts"])
+            return {"path": str(path), "outcome": record["outcome"], "ledger_seq": entry["seq"],
+                    "ledger_hash": entry["hash"]}
 
         @task(trigger_rule=TriggerRule.ONE_FAILED)
         def fail_run_on_error() -> None:

@@ -1,0 +1,256 @@
+"""Per-engagement append-only ledger: a hash chain over audit records and the artifacts they cite.
+
+File: `<STEWARD_HOME>/ledger/<engagement>.jsonl`, one canonical JSON object per line:
+
+    {"seq": 3, "prev": "<sha256 of line 2's bytes>", "type": "run", "engagement": ..., "logical_date": ...,
+     "at": ..., "record": {...the audit record...}, "artifacts": {"<path>": "<sha256>", ...}}
+
+`prev` of the first line is 64 zeros. A line's hash is the sha256 of its exact bytes without the
+newline, so `sed -n 3p ledger.jsonl | tr -d '\\n' | sha256sum` is all an auditor needs. The latest
+line's hash is also kept in `<engagement>.head` (seq + hash) so removing the tail is detected.
+
+Writers take an exclusive `flock` on `<engagement>.lock` for read-last + append + fsync, so two runs
+finishing together cannot fork the chain. Entries are never rewritten or removed (retention purges
+artifacts and appends a `purge` entry; the ledger itself is never purged).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from steward.batches import sha256_file
+from steward.settings import StewardPaths, inside
+
+GENESIS = "0" * 64
+ENTRY_TYPES = ("run", "config", "purge", "rollback")
+
+
+def canonical(obj: Any) -> bytes:
+    """The one serialisation that is hashed: sorted keys, no spaces, UTF-8, no NaN."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def ledger_path(paths: StewardPaths, engagement_id: str) -> Path:
+    return inside(paths.home / "ledger", f"{engagement_id}.jsonl")
+
+
+def _head_path(ledger: Path) -> Path:
+    return ledger.with_suffix(".head")
+
+
+def artifact_key(paths: StewardPaths, path: str | Path) -> str:
+    """Artifacts are cited relative to STEWARD_HOME when inside it, so a bundle can be relocated."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(paths.home).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def resolve_artifact(paths: StewardPaths, key: str) -> Path:
+    p = Path(key)
+    return p if p.is_absolute() else paths.home / p
+
+
+@contextmanager
+def _locked(ledger: Path) -> Iterator[None]:
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    with open(ledger.with_suffix(".lock"), "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _last_line(ledger: Path) -> tuple[int, str]:
+    """(seq, hash) of the last complete line; (0, GENESIS) for an empty or missing ledger."""
+    if not ledger.exists() or ledger.stat().st_size == 0:
+        return 0, GENESIS
+    with ledger.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        block = min(size, 1 << 20)
+        while True:
+            fh.seek(size - block)
+            data = fh.read(block)
+            if not data.endswith(b"\n"):
+                raise LedgerError(f"{ledger}: last line is incomplete (no newline at byte {size}); run `steward audit verify`")
+            lines = data[:-1].split(b"\n")
+            if len(lines) > 1 or block == size:
+                last = lines[-1]
+                break
+            block = min(size, block * 4)
+    return int(json.loads(last)["seq"]), sha256_bytes(last)
+
+
+class LedgerError(RuntimeError):
+    pass
+
+
+def append(
+    paths: StewardPaths,
+    engagement_id: str,
+    entry_type: str,
+    *,
+    logical_date: str | None = None,
+    record: dict[str, Any] | None = None,
+    artifacts: dict[str, str] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Append one entry under the lock; artifacts maps a path to its sha256. Returns the entry + hash."""
+    if entry_type not in ENTRY_TYPES:
+        raise ValueError(f"unknown ledger entry type {entry_type!r}")
+    ledger = ledger_path(paths, engagement_id)
+    with _locked(ledger):
+        seq, prev = _last_line(ledger)
+        entry = {
+            "seq": seq + 1,
+            "prev": prev,
+            "type": entry_type,
+            "engagement": engagement_id,
+            "logical_date": logical_date,
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+            "record": record,
+            "artifacts": dict(sorted((artifacts or {}).items())),
+            "detail": detail,
+        }
+        line = canonical(entry)
+        with ledger.open("ab") as fh:
+            fh.write(line + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        digest = sha256_bytes(line)
+        head = _head_path(ledger)
+        tmp = head.with_suffix(".head.tmp")
+        tmp.write_text(json.dumps({"seq": entry["seq"], "hash": digest}) + "\n")
+        os.replace(tmp, head)
+    return {**entry, "hash": digest}
+
+
+def hash_artifacts(paths: StewardPaths, files: list[str | Path]) -> dict[str, str]:
+    return {artifact_key(paths, f): sha256_file(Path(f)) for f in files if f and Path(f).is_file()}
+
+
+# --- verification ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    engagement: str
+    entries: int = 0
+    problems: list[str] = field(default_factory=list)
+    head: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def iter_lines(ledger: Path) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, byte offset, raw bytes without newline) for each line, the last one possibly unterminated."""
+    offset = 0
+    with ledger.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            yield number, offset, raw
+            offset += len(raw)
+
+
+def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = True) -> Verification:
+    """Recompute the chain and every cited artifact; report the first broken entry and why.
+
+    Artifacts of an entry superseded by a later run of the same logical date, or purged by a later
+    `purge` entry, are no longer on disk by design; their hashes stay in the chain as history.
+    """
+    result = Verification(engagement=engagement_id)
+    ledger = ledger_path(paths, engagement_id)
+    if not ledger.exists():
+        result.problems.append(f"no ledger at {ledger}")
+        return result
+    entries: list[tuple[int, dict[str, Any]]] = []
+    prev = GENESIS
+    for number, offset, raw in iter_lines(ledger):
+        where = f"{ledger.name} line {number} (byte {offset})"
+        if not raw.endswith(b"\n"):
+            result.problems.append(f"{where}: truncated entry: {len(raw)} bytes without a terminating newline")
+            return result
+        line = raw[:-1]
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            result.problems.append(f"{where}: not valid JSON at column {exc.colno} (truncated or edited): {exc.msg}")
+            return result
+        if canonical(entry) != line:
+            result.problems.append(f"{where}: entry is not in canonical form (edited by hand?)")
+            return result
+        if entry.get("seq") != number:
+            result.problems.append(f"{where}: seq {entry.get('seq')} where {number} was expected "
+                                   "(an entry was removed, inserted or reordered)")
+            return result
+        if entry.get("prev") != prev:
+            result.problems.append(f"{where}: prev hash {str(entry.get('prev'))[:12]}... does not match the "
+                                   f"previous entry's hash {prev[:12]}... (the chain is broken here)")
+            return result
+        prev = sha256_bytes(line)
+        entries.append((number, entry))
+    result.entries = len(entries)
+    result.head = prev
+    head_file = _head_path(ledger)
+    if head_file.exists():
+        head = json.loads(head_file.read_text())
+        if head["seq"] != len(entries) or head["hash"] != prev:
+            result.problems.append(f"{ledger.name}: head file says seq {head['seq']} / {head['hash'][:12]}..., the "
+                                   f"ledger ends at seq {len(entries)} / {prev[:12]}... (entries removed from the end?)")
+            return result
+    if check_artifacts:
+        _verify_artifacts(paths, ledger, entries, result)
+    return result
+
+
+def _verify_artifacts(paths: StewardPaths, ledger: Path, entries: list[tuple[int, dict[str, Any]]],
+                      result: Verification) -> None:
+    latest_run: dict[str, int] = {}
+    purged: dict[str, int] = {}
+    for number, entry in entries:
+        if entry["type"] == "run" and entry.get("logical_date"):
+            latest_run[entry["logical_date"]] = number
+        if entry["type"] == "purge":
+            for key in entry["artifacts"]:
+                purged[key] = number
+    for number, entry in entries:
+        if entry["type"] == "run" and latest_run.get(entry.get("logical_date")) != number:
+            continue  # superseded by a rerun of the same night
+        if entry["type"] == "purge":
+            continue
+        for key, expected in entry["artifacts"].items():
+            path = resolve_artifact(paths, key)
+            if not path.exists():
+                if purged.get(key, 0) > number:
+                    continue
+                result.problems.append(f"{ledger.name} line {number}: artifact {key} is missing")
+                return
+            actual = sha256_file(path)
+            if actual != expected:
+                result.problems.append(f"{ledger.name} line {number}: artifact {key} changed: sha256 {actual[:12]}... "
+                                       f"recorded {expected[:12]}...")
+                return
+
+
+def read_entries(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
+    ledger = ledger_path(paths, engagement_id)
+    if not ledger.exists():
+        return []
+    return [json.loads(line) for line in ledger.read_bytes().splitlines() if line.strip()]

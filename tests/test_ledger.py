@@ -1,0 +1,153 @@
+"""The ledger must detect every kind of tampering and survive concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+
+import pytest
+
+from steward import ledger
+from steward.settings import StewardPaths
+
+
+def _fill(paths: StewardPaths, n: int = 5) -> list[str]:
+    reports = []
+    for i in range(n):
+        report = paths.artifacts / "eng" / f"2026-03-0{i + 1}" / "report.html"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(f"<p>night {i}</p>")
+        reports.append(str(report))
+        ledger.append(paths, "eng", "run", logical_date=f"2026-03-0{i + 1}", record={"night": i, "outcome": "keep"},
+                      artifacts=ledger.hash_artifacts(paths, [report]))
+    return reports
+
+
+def _problem(paths) -> str:
+    result = ledger.verify(paths, "eng")
+    assert not result.ok
+    return result.problems[0]
+
+
+def _lines(paths):
+    return ledger.ledger_path(paths, "eng").read_bytes().splitlines(keepends=True)
+
+
+def _write(paths, lines):
+    ledger.ledger_path(paths, "eng").write_bytes(b"".join(lines))
+
+
+def test_intact_ledger_verifies(paths):
+    _fill(paths)
+    result = ledger.verify(paths, "eng")
+    assert result.ok, result.problems
+    assert result.entries == 5
+
+
+def test_chain_is_checkable_with_sha256_of_the_line(paths):
+    import hashlib
+
+    _fill(paths, 2)
+    first, second = _lines(paths)
+    assert json.loads(second)["prev"] == hashlib.sha256(first.rstrip(b"\n")).hexdigest()
+
+
+def test_flipped_byte_in_a_record_is_detected(paths):
+    _fill(paths)
+    lines = _lines(paths)
+    lines[1] = lines[1].replace(b'"outcome":"keep"', b'"outcome":"kept"')
+    _write(paths, lines)
+    assert "line 3" in _problem(paths)  # entry 2 changed, so entry 3's prev no longer matches
+
+
+def test_flipped_byte_in_the_last_record_is_detected_by_the_head(paths):
+    _fill(paths)
+    lines = _lines(paths)
+    lines[-1] = lines[-1].replace(b'"night":4', b'"night":5')
+    _write(paths, lines)
+    assert "head file" in _problem(paths)
+
+
+def test_changed_referenced_report_is_detected(paths):
+    reports = _fill(paths)
+    with open(reports[2], "r+b") as fh:
+        fh.seek(3)
+        fh.write(b"X")
+    problem = _problem(paths)
+    assert "line 3" in problem and "report.html changed" in problem
+
+
+def test_deleted_entry_is_detected(paths):
+    _fill(paths)
+    lines = _lines(paths)
+    del lines[2]
+    _write(paths, lines)
+    assert "line 3" in _problem(paths) and "removed" in _problem(paths)
+
+
+def test_swapped_entries_are_detected(paths):
+    _fill(paths)
+    lines = _lines(paths)
+    lines[1], lines[2] = lines[2], lines[1]
+    _write(paths, lines)
+    assert "line 2" in _problem(paths)
+
+
+def test_inserted_entry_is_detected(paths):
+    _fill(paths)
+    lines = _lines(paths)
+    lines.insert(2, lines[1])
+    _write(paths, lines)
+    assert "line 3" in _problem(paths)
+
+
+def test_removed_tail_is_detected(paths):
+    _fill(paths)
+    _write(paths, _lines(paths)[:-1])
+    assert "entries removed from the end" in _problem(paths)
+
+
+def test_truncated_mid_line_reports_exact_position(paths):
+    _fill(paths, 3)
+    data = ledger.ledger_path(paths, "eng").read_bytes()
+    cut = len(data) - 40
+    ledger.ledger_path(paths, "eng").write_bytes(data[:cut])
+    start_of_last = data.rstrip(b"\n").rfind(b"\n") + 1
+    problem = _problem(paths)
+    assert f"line 3 (byte {start_of_last})" in problem and "truncated" in problem
+
+
+def test_rerun_supersedes_artifacts_of_the_same_night(paths):
+    reports = _fill(paths, 2)
+    with open(reports[1], "w") as fh:
+        fh.write("<p>rerun</p>")
+    ledger.append(paths, "eng", "run", logical_date="2026-03-02", record={"night": 1, "rerun": True},
+                  artifacts=ledger.hash_artifacts(paths, [reports[1]]))
+    assert ledger.verify(paths, "eng").ok
+
+
+def _writer(home: str, worker: int, count: int) -> None:
+    paths = StewardPaths(home=__import__("pathlib").Path(home))
+    for i in range(count):
+        ledger.append(paths, "eng", "run", logical_date=f"w{worker}-{i}", record={"worker": worker, "i": i})
+
+
+def test_concurrent_writers_keep_one_chain(paths):
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(str(paths.home), w, 25)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    result = ledger.verify(paths, "eng")
+    assert result.ok, result.problems
+    assert result.entries == 100
+    entries = ledger.read_entries(paths, "eng")
+    assert sorted((e["record"]["worker"], e["record"]["i"]) for e in entries) == [
+        (w, i) for w in range(4) for i in range(25)]
+
+
+def test_unknown_entry_type_is_refused(paths):
+    with pytest.raises(ValueError):
+        ledger.append(paths, "eng", "gossip")
