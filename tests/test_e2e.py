@@ -184,3 +184,27 @@ def test_ledger_chains_every_night_and_detects_a_changed_report(churn_runs, home
     finally:
         report.write_bytes(original)
     assert ledger.verify(home, "churn_telco").ok
+
+
+def test_lineage_events_validate_against_the_official_spec(churn_runs, home):
+    from steward import lineage
+    from tests.support.openlineage_schema import EventValidator
+
+    events = lineage.read_events(home, "churn_telco")
+    assert events
+    validator = EventValidator()
+    seen: set[str] = set()
+    for event in events:
+        seen.update(validator.validate(event))
+    assert {"schema", "dataQualityAssertions", "dataQualityMetrics", "nominalTime", "parent", "ownership",
+            "documentation", "jobType", "version", "steward_drift", "steward_decision", "steward_modelVersion"} <= seen
+    kinds = {(e["job"]["name"], e["eventType"]) for e in events}
+    assert ("churn_telco.validate_batch", "START") in kinds and ("churn_telco.validate_batch", "COMPLETE") in kinds
+    assert ("churn_telco", "COMPLETE") in kinds
+    quarantine_night = [e for e in events if e["job"]["name"] == "churn_telco.validate_batch"
+                        and e["eventType"] == "COMPLETE" and e["run"]["facets"]["nominalTime"][
+                            "nominalStartTime"].startswith("2026-03-06")][0]
+    assertions = quarantine_night["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert any(not a["success"] and a.get("column") == "tenure_months" for a in assertions)
+    assert quarantine_night["inputs"][0]["facets"]["version"]["datasetVersion"] == \
+        churn_runs[0][dt.date(2026, 3, 6)]["audit"]["data"]["batch"]["sha256"]

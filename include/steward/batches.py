@@ -151,6 +151,7 @@ def profile(df: pd.DataFrame) -> dict[str, Any]:
         "rows": int(len(df)),
         "columns": {str(c): str(t) for c, t in df.dtypes.items()},
         "null_counts": {str(c): int(n) for c, n in df.isna().sum().items()},
+        "distinct_counts": {str(c): int(n) for c, n in df.nunique(dropna=True).items()},
     }
 
 

@@ -206,7 +206,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Always runs: one JSON record of what the night saw and decided, written atomically."""
             from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-            from steward import audit, pipeline
+            from steward import audit, lineage, pipeline
 
             ctx = get_current_context()
             ti = ctx["ti"]
@@ -222,6 +222,8 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                                         champion_now=None if results.get("ensure_champion")
                                         else pipeline.current_champion(eng, _paths()))
             path = audit.write_record(_paths(), eng, _day(), record)
+            events = lineage.emit(eng, _paths(), record)
+            log.info("emitted %d OpenLineage events to %s", events, lineage.lineage_path(_paths(), eng.id))
             entry = pipeline.record_in_ledger(eng, _paths(), config_path, digest, record, path)
             ctx["outlet_events"][audit_asset].extra = {"logical_date": _day(), "outcome": record["outcome"],
                                                        "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
