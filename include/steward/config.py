@@ -192,6 +192,10 @@ class RetrainingPolicy(_Strict):
     triggers: list[RetrainTrigger] = ["drift", "performance", "schedule"]
     refresh_every_days: int = Field(7, ge=1, description="scheduled refresh: days since the champion was trained")
     window_days: int = Field(3, ge=1, le=365, description="accepted batches (by logical date) used for training")
+    breach_window_days: int = Field(
+        1, ge=1, le=365,
+        description="window when performance breached the floor: older batches describe a concept that no longer holds",
+    )
     holdout_fraction: float = Field(0.3, gt=0.05, lt=0.9)
     estimator: EstimatorSpec
 
@@ -201,10 +205,21 @@ class PromotionGate(_Strict):
     min_improvement: float = Field(0.0, ge=0, description="required gain over the champion on the same holdout")
 
 
+FairnessMetric = Literal["selection_rate", "true_positive_rate", "accuracy", "mean_absolute_error"]
+
+
+class FairnessPolicy(_Strict):
+    """Largest allowed gap of a per-group metric between groups of each sensitive attribute."""
+
+    metric: FairnessMetric = "selection_rate"
+    max_gap: float = Field(0.2, gt=0)
+
+
 class Governance(_Strict):
     owners: list[str] = Field(min_length=1)
     region: str = Field(pattern=r"^[a-z]{2}-[a-z]+-\d$")
     sensitive_attributes: list[str] = []
+    fairness: FairnessPolicy | None = None
     retention_days: int = Field(365, ge=1)
     decision_log: str = ""
 
@@ -268,6 +283,14 @@ class Engagement(_Strict):
         for col in self.drift.per_feature:
             if col not in self.features:
                 raise _FieldError(f"drift.per_feature.{col}", "is not a declared feature")
+        fairness = self.governance.fairness
+        if fairness is not None:
+            if not self.governance.sensitive_attributes:
+                raise _FieldError("governance.fairness", "needs governance.sensitive_attributes")
+            if (fairness.metric == "mean_absolute_error") == is_clf:
+                raise _FieldError("governance.fairness.metric", f"{fairness.metric} does not apply to {self.problem_type}")
+            if fairness.metric in {"selection_rate", "true_positive_rate"} and self.problem_type != "binary_classification":
+                raise _FieldError("governance.fairness.metric", f"{fairness.metric} needs binary classification")
         for col in self.governance.sensitive_attributes:
             if col not in self.features:
                 raise _FieldError("governance.sensitive_attributes", f"{col!r} is not a declared feature")

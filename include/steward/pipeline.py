@@ -137,19 +137,16 @@ def ensure_champion(
 
     day = _day(logical_date)
     c = registry.client(paths)
-    champion = registry.get_alias(c, eng, registry.CHAMPION)
+    # Start from the champion of that night (not today's), so reruns and backfills reproduce the night.
+    champion = registry.champion_for_night(c, eng, day.isoformat()) or registry.get_alias(c, eng, registry.CHAMPION)
     if champion is not None:
-        replaced = champion.tags.get(registry.REPLACED_TAG)
-        if champion.tags.get(registry.PROMOTED_FOR_TAG) == day.isoformat() and replaced:
-            # A rerun of the night that promoted the current champion starts, like the first run did,
-            # from the champion it replaced: same monitoring, same decision, same record.
-            champion = registry.get_version(c, eng, int(replaced))
         return {"champion": champion.to_dict(), "bootstrapped": False,
                 "model_file": str(registry.model_file(champion))}
     ref_path = batches.reference_path(eng, paths)
     ref_sha = batches.sha256_file(ref_path)
     key = _key("bootstrap", eng.id, ref_sha, eng.retraining.estimator.model_dump(), config_hash)
     found = registry.find_by_training_key(c, eng, key)
+    documents: list[str] = []
     if found is None:
         ref = training.labelled(eng, _read_reference(eng, paths))
         train_df, holdout = training.split_holdout(eng, ref)
@@ -164,14 +161,20 @@ def ensure_champion(
             tags={**run_tags, "steward.trained_for": day.isoformat(), "steward.data_fingerprint": ref_sha,
                   "steward.reason": "bootstrap from reference data", "steward.run_name": f"{eng.id} bootstrap"},
         )
+        documents = document_version(eng, paths, c, found, model, holdout, day=day, reason="bootstrap from reference data",
+                                     window=[], fingerprint=ref_sha, train_rows=len(train_df), comparison=None)["files"]
+    registry.tag_version(c, eng, found.version, {registry.PROMOTED_FOR_TAG: day.isoformat(), registry.REPLACED_TAG: ""})
     registry.set_alias(c, eng, registry.CHAMPION, found.version)
-    return {"champion": found.to_dict(), "bootstrapped": True, "model_file": str(registry.model_file(found))}
+    found = registry.get_version(c, eng, found.version)
+    return {"champion": found.to_dict(), "bootstrapped": True, "model_file": str(registry.model_file(found)),
+            "documents": documents}
 
 
 @timed("detect_drift")
 def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result, champion: Result) -> Result:
-    """Score reference and batch with the champion, then drift (all rows) and performance (labelled rows)."""
-    from steward import drift, registry, training
+    """Score reference and batch with the champion, then drift (all rows), performance and per-group
+    fairness (labelled rows)."""
+    from steward import drift, fairness, registry, training
 
     out = run_dir(eng, paths, logical_date)
     c = registry.client(paths)
@@ -182,7 +185,7 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
     labelled = training.labelled(eng, batch)
     performance = drift.measure_performance(eng, labelled, out) if len(labelled) else {"metrics": {}, "rows": 0}
     performance["champion_version"] = champion["champion"]["version"]
-    return {"drift": drift_result, "performance": performance}
+    return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled)}
 
 
 def current_champion(eng: Engagement, paths: StewardPaths) -> int | None:
@@ -209,10 +212,10 @@ def decide(eng: Engagement, logical_date: str | dt.date, monitoring: Result, cha
 # --- 5. retrain ----------------------------------------------------------------------------------
 
 
-def training_window(eng: Engagement, paths: StewardPaths, day: dt.date) -> list[tuple[dt.date, Path]]:
-    """Accepted (landed, not quarantined) batches in the window ending on `day`, oldest first."""
+def training_window(eng: Engagement, paths: StewardPaths, day: dt.date, days: int) -> list[tuple[dt.date, Path]]:
+    """Accepted (landed, not quarantined) batches in the `days`-night window ending on `day`, oldest first."""
     out = []
-    for back in range(eng.retraining.window_days - 1, -1, -1):
+    for back in range(days - 1, -1, -1):
         d = day - dt.timedelta(days=back)
         p = batches.landed_path(eng, paths, d)
         if p.is_file():
@@ -237,7 +240,9 @@ def retrain(
     from steward import registry, training
 
     day = _day(logical_date)
-    window = training_window(eng, paths, day)
+    breached = "performance" in decision.get("triggers", [])
+    days = min(eng.retraining.breach_window_days, eng.retraining.window_days) if breached else eng.retraining.window_days
+    window = training_window(eng, paths, day, days)
     if not window or window[-1][0] != day:
         raise batches.BatchMissingError(f"the batch for {day} is not in the landed area; cannot build a holdout")
     fingerprints = {d.isoformat(): batches.sha256_file(p) for d, p in window}
@@ -270,8 +275,15 @@ def retrain(
     champion_ref = registry.ModelRef(**champion["champion"])
     champion_model = registry.load(c, champion_ref)
     metric = eng.promotion.metric
-    current = registry.get_alias(c, eng, registry.CHAMPION)
-    if current is None or current.version != challenger.version:
+    scores = {"challenger": training.score(eng, model, holdout, metric),
+              "champion": training.score(eng, champion_model, holdout, metric)}
+    documents = document_version(
+        eng, paths, c, challenger, model, holdout, day=day, reason="; ".join(decision["reasons"]),
+        window=list(fingerprints), fingerprint=_key(fingerprints), train_rows=len(train_df),
+        comparison={"metric": metric, "champion_version": champion_ref.version, **scores}, log_to_mlflow=not reused,
+    )
+    latest_challenger = registry.get_alias(c, eng, registry.CHALLENGER)
+    if latest_challenger is None or latest_challenger.version < challenger.version:
         registry.set_alias(c, eng, registry.CHALLENGER, challenger.version)
     return {
         "challenger": challenger.to_dict(),
@@ -280,11 +292,54 @@ def retrain(
         "training": {"window": fingerprints, "train_rows": len(train_df), "data_fingerprint": _key(fingerprints)},
         "holdout_rows": len(holdout),
         "metric": metric,
-        "scores": {
-            "challenger": training.score(eng, model, holdout, metric),
-            "champion": training.score(eng, champion_model, holdout, metric),
-        },
+        "scores": scores,
+        "fairness": documents["fairness"],
+        "documents": documents["files"],
     }
+
+
+def document_version(
+    eng: Engagement,
+    paths: StewardPaths,
+    c: Any,
+    ref: Any,
+    model: Any,
+    holdout: pd.DataFrame,
+    *,
+    day: dt.date,
+    reason: str,
+    window: list[str],
+    fingerprint: str,
+    train_rows: int,
+    comparison: dict[str, Any] | None,
+    log_to_mlflow: bool = True,
+) -> Result:
+    """Model card (Markdown + HTML), fairness table and feature importance (JSON + plot) for a version.
+
+    Written under `<artifacts>/<id>/<date>/model_v<N>/` and logged to the version's MLflow run.
+    """
+    from steward import explain, fairness, model_card, registry, training
+
+    out = run_dir(eng, paths, day) / f"model_v{ref.version}"
+    out.mkdir(parents=True, exist_ok=True)
+    fair = fairness.group_metrics(eng, training.predict(eng, model, holdout))
+    importance = explain.permutation_importance(eng, model, holdout)
+    plot = explain.plot(importance, f"{eng.registered_model_name} v{ref.version}", out / "feature_importance.png")
+    batches.atomic_write_json(out / "feature_importance.json", importance)
+    batches.atomic_write_json(out / "fairness.json", fair)
+    card = {"version": ref.version, "trained_for": day.isoformat(), "reason": reason, "window": window,
+            "fingerprint": fingerprint, "train_rows": train_rows, "holdout_rows": len(holdout),
+            "metrics": training.holdout_metrics(eng, model, holdout), "comparison": comparison,
+            "fairness": fair, "importance": importance, "importance_plot": plot.name}
+    text = model_card.render_markdown(eng, card)
+    batches.atomic_write_bytes(out / "model_card.md", text.encode())
+    title = f"{eng.registered_model_name} v{ref.version}"
+    batches.atomic_write_bytes(out / "model_card.html", model_card.render_html(text, title).encode())
+    files = [out / n for n in ("model_card.md", "model_card.html", "feature_importance.json",
+                               "feature_importance.png", "fairness.json")]
+    if log_to_mlflow and ref.run_id:
+        registry.log_files(c, ref.run_id, files)
+    return {"fairness": fair, "files": [str(f) for f in files]}
 
 
 # --- 6. gate and promote -------------------------------------------------------------------------
@@ -295,7 +350,7 @@ def promote(
     eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, retrained: Result, champion: Result
 ) -> Result:
     """Gate against the champion the night started from; move the alias only on a pass (idempotent)."""
-    from steward import registry
+    from steward import fairness, registry
 
     day = _day(logical_date)
     c = registry.client(paths)
@@ -308,23 +363,27 @@ def promote(
         challenger_version=challenger,
         challenger_score=retrained["scores"]["challenger"],
         holdout_rows=retrained["holdout_rows"],
+        fairness_gap=fairness.worst_gap(eng, retrained.get("fairness")),
     )
     current = registry.get_alias(c, eng, registry.CHAMPION)
-    if verdict.action == "promote" and current is not None and current.version > challenger:
-        verdict = policy.Decision("refuse", [*verdict.reasons, f"champion already moved on to v{current.version}"])
-    if verdict.action == "promote" and (current is None or current.version != challenger):
-        registry.tag_version(c, eng, challenger, {registry.PROMOTED_FOR_TAG: day.isoformat(),
-                                                  registry.REPLACED_TAG: str(current.version) if current else ""})
-        if current is not None:
-            registry.set_alias(c, eng, registry.PREVIOUS_CHAMPION, current.version)
-        registry.set_alias(c, eng, registry.CHAMPION, challenger)
-    before = night_champion
-    after = registry.get_alias(c, eng, registry.CHAMPION)
+    already = registry.get_version(c, eng, challenger).tags.get(registry.PROMOTED_FOR_TAG) == day.isoformat()
+    if verdict.action == "promote" and not already:
+        if current is not None and current.version > challenger:
+            verdict = policy.Decision("refuse", [*verdict.reasons, f"champion already moved on to v{current.version}"])
+        else:
+            registry.tag_version(c, eng, challenger, {registry.PROMOTED_FOR_TAG: day.isoformat(),
+                                                      registry.REPLACED_TAG: str(current.version) if current else ""})
+            if current is not None:
+                registry.set_alias(c, eng, registry.PREVIOUS_CHAMPION, current.version)
+            registry.set_alias(c, eng, registry.CHAMPION, challenger)
+    promoted = verdict.action == "promote"
+    current_alias = registry.get_alias(c, eng, registry.CHAMPION)
     return {
         **verdict.to_dict(),
-        "promoted": verdict.action == "promote",
-        "champion_before": before,
-        "champion_after": after.version if after else None,
+        "promoted": promoted,
+        "champion_before": night_champion,
+        "champion_after": challenger if promoted else night_champion,
+        "champion_alias_now": current_alias.version if current_alias else None,
         "decided_by": "steward.policy.gate",
     }
 
@@ -345,6 +404,7 @@ def cited_files(record: Result, record_path: Path) -> list[str]:
     if not quarantine:
         files.append((record["data"].get("batch") or {}).get("path"))
     files += [record.get("model_files", {}).get(k) for k in ("champion", "challenger")]
+    files += record.get("documents") or []
     return [f for f in files if f]
 
 

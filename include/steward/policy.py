@@ -81,9 +81,17 @@ def gate(
     challenger_version: int,
     challenger_score: float,
     holdout_rows: int,
+    fairness_gap: tuple[str, float] | None = None,
 ) -> Decision:
-    """Promote the challenger only if it beats the champion on the same holdout by the margin."""
+    """Promote the challenger only if it beats the champion on the same holdout by the margin,
+    and its worst per-group gap (if a fairness policy is set) stays within the limit."""
     metric, margin = eng.promotion.metric, eng.promotion.min_improvement
+    policy = eng.governance.fairness
+    if policy is not None and fairness_gap is not None and fairness_gap[1] > policy.max_gap:
+        attribute, gap = fairness_gap
+        return Decision("refuse", [
+            f"fairness: challenger v{challenger_version} {policy.metric} gap {gap:.3f} between groups of "
+            f"'{attribute}' exceeds the limit {policy.max_gap}"])
     if champion_version is None or champion_score is None:
         return Decision("promote", [f"no champion yet: challenger v{challenger_version} becomes champion"])
     if challenger_version == champion_version:

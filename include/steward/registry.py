@@ -92,6 +92,23 @@ def tag_version(c: MlflowClient, eng: Engagement, version: int, tags: dict[str, 
         c.set_model_version_tag(eng.registered_model_name, str(version), key, value)
 
 
+def champion_for_night(c: MlflowClient, eng: Engagement, day: str) -> ModelRef | None:
+    """The champion at the start of night `day`: the version promoted most recently *before* that night.
+
+    Reruns and backfills start from the same champion the original night did, so they reproduce it.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = c.search_model_versions(f"name='{eng.registered_model_name}'")
+    except MlflowException:
+        return None
+    promoted = [mv for mv in versions if (mv.tags or {}).get(PROMOTED_FOR_TAG, "9999") < day]
+    if not promoted:
+        return None
+    return _ref(max(promoted, key=lambda mv: (mv.tags[PROMOTED_FOR_TAG], int(mv.version))))
+
+
 def find_by_training_key(c: MlflowClient, eng: Engagement, key: str) -> ModelRef | None:
     from mlflow.exceptions import MlflowException
 
@@ -146,6 +163,11 @@ def log_and_register(
     )
     return ModelRef(name=mv.name, version=int(mv.version), run_id=run.info.run_id, source=mv.source,
                     tags={TRAINING_KEY_TAG: training_key, **tags})
+
+
+def log_files(c: MlflowClient, run_id: str, files: list[Path], artifact_path: str = "model_card") -> None:
+    for f in files:
+        c.log_artifact(run_id, str(f), artifact_path)
 
 
 def set_alias(c: MlflowClient, eng: Engagement, alias: str, version: int) -> None:

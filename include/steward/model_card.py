@@ -1,0 +1,87 @@
+"""Model cards (Markdown + HTML) for every registered model version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steward.config import Engagement
+
+
+def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
+    """`card` holds: version, trained_for, reason, window, fingerprint, train_rows, holdout_rows, metrics,
+    comparison (or None), fairness (or None), importance, importance_plot (file name)."""
+    lines = [
+        f"# Model card: {eng.registered_model_name} v{card['version']}",
+        "",
+        "## Intended use",
+        f"- Client: **{eng.client}**, use case: **{eng.use_case}** (engagement `{eng.id}`)",
+        f"- Problem: {eng.problem_type}; predicts `{eng.target}` per `{eng.id_column}`",
+        f"- Owner: {eng.owner}; governance owners: {', '.join(eng.governance.owners)}",
+        f"- Data region: {eng.governance.region}; retention {eng.governance.retention_days} days",
+        "",
+        "## Training",
+        f"- Estimator: `{eng.retraining.estimator.name}` with {eng.retraining.estimator.params.model_dump()}",
+        f"- Trained for night {card['trained_for']}; reason: {card['reason']}",
+        f"- Training data: {card['train_rows']} rows; window: {', '.join(card['window']) or 'reference data'}",
+        f"- Data fingerprint (sha256): `{card['fingerprint']}`",
+        "",
+        f"## Metrics on the holdout ({card['holdout_rows']} rows)",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {k} | {v:.4f} |" for k, v in card["metrics"].items()),
+        "",
+        "## Comparison with the champion it would replace",
+    ]
+    cmp = card.get("comparison")
+    if cmp:
+        lines += [f"Same holdout, {cmp['metric']}: this version **{cmp['challenger']:.4f}**, champion "
+                  f"v{cmp['champion_version']} **{cmp['champion']:.4f}**. The promotion decision is recorded in the "
+                  "audit record of the night."]
+    else:
+        lines += ["No champion existed: this version was bootstrapped from the reference data."]
+    lines += ["", "## Fairness by group"]
+    fairness = card.get("fairness")
+    if fairness:
+        for attribute, data in fairness.items():
+            metrics = list(next(iter(data["by_group"].values())).keys())
+            lines += ["", f"Sensitive attribute `{attribute}` (max gap: "
+                      + ", ".join(f"{m} {v:.3f}" for m, v in data["gap"].items()) + ")", "",
+                      "| group | rows | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
+            for group, values in data["by_group"].items():
+                lines.append(f"| {group} | {data['count'].get(group, '')} | "
+                             + " | ".join(f"{values[m]:.3f}" for m in metrics) + " |")
+        policy = eng.governance.fairness
+        if policy:
+            lines += ["", f"Policy: promotion is refused when the {policy.metric} gap exceeds {policy.max_gap}."]
+    else:
+        lines += ["No sensitive attributes are declared for this engagement."]
+    lines += ["", "## Top features (permutation importance on the holdout)", "",
+              "| feature | importance | std |", "|---|---|---|"]
+    lines += [f"| {r['feature']} | {r['importance_mean']:.4f} | {r['importance_std']:.4f} |"
+              for r in card["importance"]["features"]]
+    if card.get("importance_plot"):
+        lines += ["", f"![feature importance]({card['importance_plot']})"]
+    lines += [
+        "",
+        "## Known limitations",
+        "- Trained on a short recent window: it follows the latest behaviour and may forget rare older patterns.",
+        "- Performance is measured on a holdout from the night it was trained for; labels of later nights judge it.",
+        f"- Only the features listed in the engagement file are used: {', '.join(eng.features)}.",
+        "",
+        "## Decision log (from the engagement file)",
+        "",
+        eng.governance.decision_log.strip() or "_none_",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_html(markdown_text: str, title: str) -> str:
+    import mistune
+
+    body = mistune.html(markdown_text)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
+            "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style></head><body>"
+            f"{body}</body></html>\n")
