@@ -219,3 +219,73 @@ def test_lineage_events_validate_against_the_official_spec(churn_runs, home):
     assert any(not a["success"] and a.get("column") == "tenure_months" for a in assertions)
     assert quarantine_night["inputs"][0]["facets"]["version"]["datasetVersion"] == \
         churn_runs[0][dt.date(2026, 3, 6)]["audit"]["data"]["batch"]["sha256"]
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(churn_runs, home, tmp_path_factory):
+    from steward import bundle
+
+    out = tmp_path_factory.mktemp("bundles") / "churn_telco-march"
+    summary = bundle.export(home, "churn_telco", dt.date(2026, 3, 1), dt.date(2026, 3, 12), out)
+    assert summary["ledger_ok"] and summary["runs"] >= NIGHTS
+    return out
+
+
+def test_bundle_is_self_contained_and_verifiable(bundle_dir, home):
+    import subprocess
+
+    assert (bundle_dir.parent / "churn_telco-march.zip").stat().st_size > 0
+    assert (bundle_dir / "ledger.jsonl").read_bytes() == (home.home / "ledger" / "churn_telco.jsonl").read_bytes()
+    for name in ("index.html", "VERIFY.md", "lineage.jsonl", "artifacts.sha256", "verify_chain.sh"):
+        assert (bundle_dir / name).exists(), name
+    assert any((bundle_dir / "model_cards").glob("v*/model_card.html"))
+    assert any((bundle_dir / "config_history").glob("*.yaml"))
+    ok = subprocess.run(["sh", "verify_chain.sh"], cwd=bundle_dir, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "chain ok" in ok.stdout and "artifacts ok" in ok.stdout
+    # one flipped byte in the bundled ledger is caught by the shell check alone
+    ledger_file = bundle_dir / "ledger.jsonl"
+    original = ledger_file.read_bytes()
+    ledger_file.write_bytes(original.replace(b'"outcome":"quarantine"', b'"outcome":"quarantinE"', 1))
+    try:
+        broken = subprocess.run(["sh", "verify_chain.sh"], cwd=bundle_dir, capture_output=True, text=True)
+        assert broken.returncode == 1 and "chain broken" in broken.stdout
+    finally:
+        ledger_file.write_bytes(original)
+    events = [json.loads(line) for line in (bundle_dir / "lineage.jsonl").read_text().splitlines()]
+    assert events and all(e["run"]["facets"]["nominalTime"]["nominalStartTime"][:10] <= "2026-03-12" for e in events)
+
+
+def test_bundle_index_in_headless_chromium(bundle_dir):
+    from steward.settings import PROJECT_ROOT
+    from tests.support import browser
+
+    url = (bundle_dir / "index.html").as_uri()
+    dom = browser.dump_dom(url)
+    assert dom.count("<tr class=") >= NIGHTS
+    assert "quarantine" in dom and "expect_column_values_to_be_between(tenure_months)" in dom
+    assert "Ledger verified at export" in dom
+    shot = browser.screenshot(url, PROJECT_ROOT / "test-artifacts" / "bundle_index.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    print(f"screenshot: {shot}")
+
+
+def test_export_bad_input_writes_nothing(churn_runs, home, tmp_path):
+    from typer.testing import CliRunner
+
+    from steward.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "bundle"
+    unknown = runner.invoke(app, ["audit", "export", "nope", "--since", "2026-03-01", "--until", "2026-03-02",
+                                  "--out", str(out)])
+    assert unknown.exit_code == 2 and "unknown engagement" in unknown.stderr
+    empty = runner.invoke(app, ["audit", "export", "churn_telco", "--since", "2025-01-01", "--until",
+                                "2025-01-31", "--out", str(out)])
+    assert empty.exit_code == 2 and "no runs of churn_telco" in empty.stderr
+    backwards = runner.invoke(app, ["audit", "export", "churn_telco", "--since", "2026-03-05", "--until",
+                                    "2026-03-01", "--out", str(out)])
+    assert backwards.exit_code == 2
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    verify = runner.invoke(app, ["audit", "verify", "churn_telco"])
+    assert verify.exit_code == 0 and "verified churn_telco" in verify.stdout

@@ -172,5 +172,26 @@ def audit_verify(
     raise typer.Exit(1 if broken else 0)
 
 
+@audit_app.command("export")
+def audit_export(
+    engagement: Annotated[str, typer.Argument(help="engagement id")],
+    since: Annotated[str, typer.Option("--since", help="first night YYYY-MM-DD")],
+    until: Annotated[str, typer.Option("--until", help="last night YYYY-MM-DD")],
+    out: Annotated[Path, typer.Option("--out", help="bundle folder to create (a .zip is written beside it)")],
+) -> None:
+    """Write a self-contained auditor bundle (index.html, ledger, lineage, reports, model cards, VERIFY.md)."""
+    from steward import bundle
+
+    _known_engagement(engagement)
+    first, last = _parse_date(since), _parse_date(until)
+    try:
+        summary = bundle.export(StewardPaths.from_env(), engagement, first, last, out)
+    except bundle.BundleInputError as exc:
+        _fail_usage(str(exc))
+    console.print(f"bundle {summary['out']} (+ {summary['zip']}): {summary['runs']} runs, {summary['events']} lineage "
+                  f"events, {summary['files']} files; ledger {'verified' if summary['ledger_ok'] else 'BROKEN'}")
+    raise typer.Exit(0 if summary["ledger_ok"] else 1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

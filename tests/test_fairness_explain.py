@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from steward import demo, explain, fairness, policy, training
+from steward.drift import PREDICTION
+
+
+@pytest.fixture
+def frame():
+    return demo._churn_frame(np.random.default_rng(8), 1500, 0, 0.0, False)
+
+
+def test_group_metrics_match_a_hand_count(churn):
+    df = pd.DataFrame({"payment_method": ["card"] * 4 + ["bank_transfer"] * 4,
+                       "churned": [1, 0, 1, 0, 1, 0, 1, 0], PREDICTION: [1, 1, 1, 0, 0, 0, 1, 0]})
+    result = fairness.group_metrics(churn, df)["payment_method"]
+    assert result["by_group"]["card"]["selection_rate"] == 0.75
+    assert result["by_group"]["bank_transfer"]["selection_rate"] == 0.25
+    assert result["gap"]["selection_rate"] == 0.5
+    assert result["count"] == {"card": 4, "bank_transfer": 4}
+
+
+def test_biased_candidate_is_refused_by_the_gate(churn, frame):
+    # A candidate that learned to flag one payment method: its selection rate depends on the group.
+    model = training.train(churn, frame)
+    scored = training.predict(churn, model, frame)
+    scored[PREDICTION] = np.where(scored["payment_method"] == "electronic_check", 1, scored[PREDICTION])
+    gap = fairness.worst_gap(churn, fairness.group_metrics(churn, scored))
+    assert gap[0] == "payment_method" and gap[1] > churn.governance.fairness.max_gap
+    decision = policy.gate(churn, champion_version=1, champion_score=0.70, challenger_version=2,
+                           challenger_score=0.90, holdout_rows=len(scored), fairness_gap=gap)
+    assert decision.action == "refuse"
+    assert "fairness" in decision.reasons[0] and "payment_method" in decision.reasons[0]
+
+
+def test_fair_candidate_passes(churn, frame):
+    model = training.train(churn, frame)
+    gap = fairness.worst_gap(churn, fairness.group_metrics(churn, training.predict(churn, model, frame)))
+    assert gap[1] < churn.governance.fairness.max_gap
+    assert policy.gate(churn, champion_version=1, champion_score=0.70, challenger_version=2, challenger_score=0.90,
+                       holdout_rows=1, fairness_gap=gap).action == "promote"
+
+
+def test_no_sensitive_attributes_no_fairness(demand):
+    assert fairness.group_metrics(demand, pd.DataFrame({"units_sold": [1], PREDICTION: [1]})) is None
+
+
+def test_permutation_importance_ranks_the_signal_first(churn, frame, tmp_path):
+    model = training.train(churn, frame)
+    importance = explain.permutation_importance(churn, model, frame.head(600))
+    ranked = [r["feature"] for r in importance["features"]]
+    assert set(ranked) == set(churn.features)
+    assert ranked[0] in {"tenure_months", "monthly_charges", "contract", "support_calls"}
+    assert ranked.index("payment_method") > 2  # no signal in the generator
+    png = explain.plot(importance, "test", tmp_path / "fi.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
