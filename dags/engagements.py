@@ -1,6 +1,6 @@
-"""One DAG per engagement file in include/engagements/*.yaml (steward's DAG factory).
+"""One DAG per engagement file in include/engagements/*.yaml, plus the retention maintenance DAG.
 
-Kept thin on purpose: validation lives in steward.config, the DAG shape in
+Kept thin on purpose: validation lives in steward.config, the DAG shapes in
 steward.airflow.dag_builder, and the work in steward.pipeline. Parsing imports no pandas,
 Great Expectations, Evidently, MLflow or scikit-learn.
 """
@@ -9,24 +9,31 @@ from __future__ import annotations
 
 from airflow.sdk import get_parsing_context
 
-from steward.airflow.dag_builder import broken_placeholder, build_dag
+from steward.airflow.dag_builder import RETENTION_DAG_ID, broken_placeholder, build_dag, build_retention_dag
 from steward.config import EngagementConfigError, discover, load_engagement
 from steward.settings import engagements_dir
 
-_parsing = get_parsing_context().dag_id  # set when a worker parses for one task: build only that DAG
+# Set when a worker parses the file to run one task: build only that DAG (the retention DAG needs the list).
+_parsing = get_parsing_context().dag_id
 _errors: list[EngagementConfigError] = []
+_valid = []
 
 for _path in discover(engagements_dir()):
-    if _parsing is not None and _parsing != _path.stem:
+    if _parsing not in (None, _path.stem, RETENTION_DAG_ID):
         continue
     try:
         _engagement = load_engagement(_path)
     except EngagementConfigError as _exc:
         _errors.append(_exc)
         continue
-    globals()[_engagement.id] = build_dag(_engagement, _path)
+    _valid.append(_engagement.id)
+    if _parsing in (None, _engagement.id):
+        globals()[_engagement.id] = build_dag(_engagement, _path)
+
+if _parsing in (None, RETENTION_DAG_ID):
+    steward_retention = build_retention_dag(_valid)
 
 if _errors:
     # Recorded by the DAG processor as an import error naming each file and field; the good DAGs above
-    # are still loaded (see BrokenEngagementDAG).
+    # are still loaded (see BrokenEngagementDAG and docs/decisions/0001).
     steward_invalid_engagements = broken_placeholder(_errors)

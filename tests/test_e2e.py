@@ -289,3 +289,18 @@ def test_export_bad_input_writes_nothing(churn_runs, home, tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
     verify = runner.invoke(app, ["audit", "verify", "churn_telco"])
     assert verify.exit_code == 0 and "verified churn_telco" in verify.stdout
+
+
+def test_residency_conflict_refuses_the_run_and_is_recorded(churn_runs, home, monkeypatch):
+    from steward import ledger
+    from steward.airflow.runner import run_night
+
+    monkeypatch.setenv("STEWARD_STORAGE_REGION", "us-east-1")
+    day = dt.date(2026, 3, 3)
+    result = run_night("churn_telco", day)
+    assert not result["state"].endswith("success")
+    assert result["audit"]["outcome"] == "failed"
+    assert result["audit"]["task_states"]["land_batch"] == "failed"
+    assert ledger.read_entries(home, "churn_telco")[-1]["record"]["outcome"] == "failed"
+    monkeypatch.setenv("STEWARD_STORAGE_REGION", "eu-west-1")
+    assert run_night("churn_telco", day)["audit"]["outcome"] == churn_runs[0][day]["audit"]["outcome"]

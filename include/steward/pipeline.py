@@ -58,7 +58,11 @@ def run_dir(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -
 
 @timed("land_batch")
 def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> Result:
-    """Land and fingerprint the batch. Raises BatchMissingError when there is no file for the date."""
+    """Land and fingerprint the batch. Raises BatchMissingError when there is no file for the date,
+    ResidencyError when the engagement's region is not the storage region."""
+    from steward.retention import check_residency
+
+    check_residency(eng)
     day = _day(logical_date)
     landed = batches.land_batch(eng, paths, day)
     ref = batches.reference_path(eng, paths)

@@ -104,16 +104,20 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         @task
         def land_batch() -> dict[str, Any]:
             """Copy the night's file into the landed area and fingerprint it (sha256, rows, schema)."""
-            from airflow.sdk.exceptions import AirflowSkipException
+            from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
             from steward import pipeline
             from steward.batches import BatchMissingError
+            from steward.retention import ResidencyError
 
             try:
                 result = pipeline.land(eng, _paths(), _day())
             except BatchMissingError as exc:
                 log.warning("SKIPPED: %s", exc)
                 raise AirflowSkipException(f"missing batch: {exc}") from None
+            except ResidencyError as exc:  # retrying cannot fix a residency conflict
+                log.error("REFUSED: %s", exc)
+                raise AirflowFailException(str(exc)) from None
             b = result["batch"]
             log.info("landed %s sha256=%s rows=%s", b["path"], b["sha256"],
                      (result["profile"] or {}).get("rows"))
@@ -253,6 +257,40 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         work = [landed, quality, route, quarantined, champion, monitoring, decide, keep_champion, retrained, promoted]
         work >> export_audit()
         work >> fail_run_on_error()
+    return dag
+
+
+RETENTION_DAG_ID = "steward_retention"
+
+
+def build_retention_dag(engagement_ids: list[str]) -> DAG:
+    """Daily maintenance: purge raw batches and artifacts past each engagement's retention period."""
+    with DAG(
+        dag_id=RETENTION_DAG_ID,
+        schedule=CronTriggerTimetable("0 5 * * *", timezone="UTC"),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        tags=["steward", "maintenance"],
+        doc_md="Deletes landed/quarantined batches and run artifacts older than each engagement's "
+        "`governance.retention_days`, after recording every purged file and its sha256 in the engagement's "
+        "ledger. The ledger is never purged.",
+        default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": RETRY_DELAY},
+    ) as dag:
+
+        @task
+        def purge_expired(engagement_id: str) -> dict[str, Any]:
+            from steward import retention
+            from steward.config import load_engagement
+            from steward.settings import engagements_dir
+
+            eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
+            result = retention.purge(eng, _paths(), dt.date.fromisoformat(_day()))
+            log.info("retention %s: purged %d files (ledger entry %s)", engagement_id, result["purged_files"],
+                     result["ledger_seq"])
+            return result
+
+        purge_expired.expand(engagement_id=engagement_ids)
     return dag
 
 
