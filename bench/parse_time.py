@@ -1,0 +1,77 @@
+"""DAG parse time for N generated engagements, measured as the DAG processor loads the folder.
+
+usage: .venv/bin/python bench/parse_time.py [N ...]     (default: 1 10 100 500)
+Each N runs in a fresh interpreter (3 repeats, median); prints a table and rewrites the parse section of
+docs/benchmarks.md. Also reports whether any heavy library was imported while parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = (ROOT / "include" / "engagements" / "churn_telco.yaml").read_text()
+HEAVY = "pandas,great_expectations,evidently,mlflow,sklearn"
+PROBE = """
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+before = set(sys.modules)
+t = time.perf_counter()
+bag = DagBag(dag_folder=sys.argv[1])
+ms = (time.perf_counter() - t) * 1000
+heavy = sorted({m.split('.')[0] for m in set(sys.modules) - before} & set(sys.argv[2].split(',')))
+print(json.dumps({"dags": len(bag.dags), "errors": len(bag.import_errors), "ms": ms, "heavy": heavy}))
+"""
+
+
+def measure(n: int, repeats: int = 3) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "engagements"
+        folder.mkdir()
+        for i in range(n):
+            eid = f"bench_{i:04d}"
+            (folder / f"{eid}.yaml").write_text(TEMPLATE.replace("id: churn_telco", f"id: {eid}"))
+        env = {**os.environ, "STEWARD_ENGAGEMENTS_DIR": str(folder), "AIRFLOW_HOME": tmp,
+               "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+               "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600"}
+        runs = []
+        for _ in range(repeats):
+            out = subprocess.run([sys.executable, "-c", PROBE, str(ROOT / "dags"), HEAVY], env=env,
+                                 capture_output=True, text=True, check=True, timeout=1200)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    median_ms = statistics.median(r["ms"] for r in runs)
+    return {"n": n, "dags": runs[0]["dags"], "errors": runs[0]["errors"], "median_ms": median_ms,
+            "ms_per_dag": median_ms / max(n, 1), "heavy": runs[0]["heavy"]}
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [1, 10, 100, 500]
+    rows = [measure(n) for n in sizes]
+    lines = ["| engagements | DAGs loaded | import errors | DagBag fill (median of 3) | per engagement DAG | "
+             "heavy imports at parse | target < 10 ms/DAG |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['n']} | {r['dags']} | {r['errors']} | {r['median_ms']:.0f} ms | {r['ms_per_dag']:.2f} ms | "
+                     f"{', '.join(r['heavy']) or 'none'} | {'met' if r['ms_per_dag'] < 10 else 'MISSED'} |")
+    table = "\n".join(lines)
+    print(table)
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    start, end = "<!-- parse:start -->", "<!-- parse:end -->"
+    section = (f"{start}\n## DAG parse time\n\n`bench/parse_time.py` on the 2-core development machine; each size "
+               f"in a fresh interpreter (the DAG count includes the `steward_retention` maintenance DAG).\n\n"
+               f"{table}\n{end}")
+    if start in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    doc.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
