@@ -304,3 +304,37 @@ def test_residency_conflict_refuses_the_run_and_is_recorded(churn_runs, home, mo
     assert ledger.read_entries(home, "churn_telco")[-1]["record"]["outcome"] == "failed"
     monkeypatch.setenv("STEWARD_STORAGE_REGION", "eu-west-1")
     assert run_night("churn_telco", day)["audit"]["outcome"] == churn_runs[0][day]["audit"]["outcome"]
+
+
+def test_unparseable_batch_is_quarantined_byte_for_byte(churn_runs, home):
+    from steward.airflow.runner import run_night
+
+    day = dt.date(2026, 3, 25)
+    raw = "customer_id,tenure\n\xe9t\xe9,1\n".encode("latin-1")  # latin-1, not UTF-8
+    src = home.data_root / "churn_telco" / "incoming" / f"{day}.csv"
+    src.write_bytes(raw)
+    result = run_night("churn_telco", day)
+    assert result["state"].endswith("success")
+    record = result["audit"]
+    assert record["outcome"] == "quarantine"
+    assert record["data"]["read_error"]
+    reasons = json.loads((home.quarantine / "churn_telco" / day.isoformat() / "reasons.json").read_text())
+    assert reasons["failed_expectations"][0]["expectation"] == "batch_is_readable"
+    assert (home.quarantine / "churn_telco" / day.isoformat() / f"{day}.csv").read_bytes() == raw == src.read_bytes()
+
+
+def test_cli_run_exit_codes(churn_runs, home):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    steward = Path(sys.executable).with_name("steward")
+    env = {**os.environ, "STEWARD_HOME": str(home.home)}
+    ok = subprocess.run([str(steward), "run", "churn_telco", "--date", "2026-04-02"], env=env,
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "outcome missing" in ok.stdout
+    bad = subprocess.run([str(steward), "run", "churn_telco", "--date", "tomorrow"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
