@@ -50,7 +50,10 @@ def ensure_airflow_db() -> None:
         return
     from airflow.utils.db import upgradedb
 
-    upgradedb()
+    log_path = StewardPaths.from_env().home / "logs" / "airflow-db-migrate.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with _output_to(log_path):
+        upgradedb()
     _db_ready = True
 
 
