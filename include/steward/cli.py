@@ -82,14 +82,19 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Airflow task logs")] = False,
 ) -> None:
     """One nightly run of the engagement's real DAG, in-process (dag.test)."""
-    _known_engagement(engagement)
+    eng = load_engagement(_known_engagement(engagement))
     day = _parse_date(date)
+    if day < eng.start_date:
+        _fail_usage(f"{day} is before {engagement}'s start_date {eng.start_date}: Airflow runs no task for it")
     configure_embedded_airflow()
     from steward.airflow.runner import run_night
 
     result = run_night(engagement, day, quiet=not verbose)
-    record = result["audit"] or {}
-    console.print(f"{engagement} {day}: run {result['state']}, outcome {record.get('outcome', '-')}")
+    record = result["audit"]
+    if record is None or record["run"]["run_id"] != result["run_id"]:
+        err.print(f"[red]{engagement} {day}: run {result['state']} but no audit record was written; see {result['log']}")
+        raise typer.Exit(1)
+    console.print(f"{engagement} {day}: run {result['state']}, outcome {record['outcome']}")
     raise typer.Exit(0 if result["state"].endswith("success") else 1)
 
 
@@ -137,6 +142,70 @@ def summary_cmd(engagement: Annotated[str, typer.Argument(help="engagement id")]
 
     _known_engagement(engagement)
     console.print(summary.table(StewardPaths.from_env(), engagement))
+
+
+@app.command("onboard")
+def onboard_cmd(
+    data: Annotated[Path, typer.Option("--data", help="reference data (.csv or .parquet)")],
+    target: Annotated[str, typer.Option("--target", help="the column to predict")],
+    engagement: Annotated[str, typer.Option("--id", help="engagement id (lowercase, digits, underscores)")],
+    client: Annotated[str, typer.Option(help="client name")] = "TBD client",
+    use_case: Annotated[str, typer.Option("--use-case", help="use case")] = "TBD use case",
+    owner: Annotated[str, typer.Option(help="owner (e-mail)")] = "owner@example.invalid",
+    sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="sensitive attribute (repeat)")] = None,
+    id_column: Annotated[str | None, typer.Option("--id-column", help="row id column (inferred when omitted)")] = None,
+    start: Annotated[str | None, typer.Option("--start-date", help="first night that can run (default today)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing engagement file")] = False,
+) -> None:
+    """Profile reference data and write a complete, commented include/engagements/<id>.yaml."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from steward import onboard
+    from steward.retention import storage_region
+
+    req = onboard.Request(data=data, target=target, engagement_id=engagement, client=client, use_case=use_case,
+                          owner=owner, sensitive=list(sensitive or []), id_column=id_column, region=storage_region(),
+                          start_date=_parse_date(start) if start else dt.date.today(), force=force)
+    with Progress(TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(), console=err,
+                  transient=True) as progress:
+        task = progress.add_task(data.name, total=None)
+        try:
+            result = onboard.onboard(req, engagements_dir(), StewardPaths.from_env().data_root,
+                                     progress=lambda done, total: progress.update(task, completed=done, total=total))
+        except onboard.OnboardError as exc:
+            progress.stop()
+            _fail_usage(str(exc))
+    console.print(f"[green]wrote[/green] {result['path']}: {result['problem_type']}, {result['features']} features, "
+                  f"id column {result['id_column']}, {result['rows']} reference rows (copied to {result['reference']})")
+    console.print(f"Nightly batches go to {Path(result['reference']).parent / 'incoming'}/<YYYY-MM-DD>.csv; "
+                  f"first night: steward run {engagement} --date YYYY-MM-DD")
+
+
+@app.command("status")
+def status_cmd(
+    engagement: Annotated[str, typer.Argument(help="engagement id")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The engagement's latest facts (the same row as the Engagements page). Exit 1 when it needs attention."""
+    import json
+
+    from steward import status
+
+    _known_engagement(engagement)
+    summary = status.read(StewardPaths.from_env(), engagement)
+    if summary is None:
+        console.print(f"{engagement}: never run")
+        raise typer.Exit(1)
+    row = summary["row"]
+    if as_json:
+        print(json.dumps(row, indent=2, sort_keys=True))
+    else:
+        for key in ("client", "use_case", "owner", "last_night", "last_run_state", "outcome", "quality",
+                    "failed_checks", "drift_share", "metric", "metric_value", "metric_threshold", "metric_ok",
+                    "champion_version", "champion_promoted_at", "ledger_verified", "ledger_seq", "open_incidents"):
+            console.print(f"{key:>22}: {row.get(key)}")
+    healthy = row["last_run_state"] == "success" and row["ledger_verified"] and row["metric_ok"] is not False
+    raise typer.Exit(0 if healthy else 1)
 
 
 audit_app = typer.Typer(help="Governance: verify the tamper-evident ledger, export auditor bundles.",

@@ -210,7 +210,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Always runs: one JSON record of what the night saw and decided, written atomically."""
             from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-            from steward import audit, lineage, pipeline
+            from steward import audit, lineage, pipeline, status
 
             ctx = get_current_context()
             ti = ctx["ti"]
@@ -229,6 +229,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             events = lineage.emit(eng, _paths(), record)
             log.info("emitted %d OpenLineage events to %s", events, lineage.lineage_path(_paths(), eng.id))
             entry = pipeline.record_in_ledger(eng, _paths(), config_path, digest, record, path)
+            status.update(_paths(), eng, record, entry)
             ctx["outlet_events"][audit_asset].extra = {"logical_date": _day(), "outcome": record["outcome"],
                                                        "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
             log.info("audit record %s: outcome=%s; ledger entry %s (%s...) citing %d artifacts", path,

@@ -1,0 +1,153 @@
+"""The Engagements page: a FastAPI app served by the Airflow 3 API server (see plugins/steward_plugin.py).
+
+Every route requires an authenticated Airflow user (bearer token or the UI's session cookie). Pages read
+the per-engagement status summaries (`steward.status`) and never recompute reports, so a page of 100
+engagements is 100 small JSON reads.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+
+from steward import status
+from steward.config import discover
+from steward.settings import PathEscapeError, StewardPaths, engagements_dir, inside
+
+REPORT_FILES = {"quality_report.html", "drift_report.html", "performance_report.html"}
+_STYLE = ("body{font-family:sans-serif;margin:1em;font-size:14px}table{border-collapse:collapse}"
+          "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f2f2f2}"
+          ".ok{color:#17702b}.bad{color:#b00020;font-weight:bold}.muted{color:#777}")
+
+
+def _auth_dependency():
+    from airflow.api_fastapi.core_api.security import requires_authenticated
+
+    return Depends(requires_authenticated())
+
+
+def _mlflow_ui() -> str:
+    return os.environ.get("STEWARD_MLFLOW_UI_URL", "http://localhost:5000").rstrip("/")
+
+
+def _ids() -> list[str]:
+    return [p.stem for p in discover(engagements_dir())]
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "-" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+
+
+def render_table(rows: list[dict]) -> str:
+    e = html.escape
+    body = []
+    for r in rows:
+        eid = e(r["engagement"])
+        if "client" not in r:
+            body.append(f"<tr data-engagement='{eid}'><td><a href='engagements/{eid}'>{eid}</a></td>"
+                        f"<td colspan='11' class='muted'>never run</td></tr>")
+            continue
+        metric_cls = "ok" if r["metric_ok"] else ("bad" if r["metric_ok"] is False else "muted")
+        reports = " ".join(f"<a href='reports/{eid}/{e(r['last_night'])}/{e(name)}'>{e(kind)}</a>"
+                           for kind, name in r["reports"].items())
+        model = r.get("registered_model") or f"steward.{r['engagement']}"
+        ledger_cell = ("<span class='ok'>verified</span>" if r["ledger_verified"]
+                       else f"<span class='bad' title='{e(r['ledger_problem'] or '')}'>BROKEN</span>")
+        body.append(
+            f"<tr data-engagement='{eid}'><td><a href='engagements/{eid}'>{eid}</a></td>"
+            f"<td>{e(r['client'])}</td><td>{e(r['use_case'])}</td><td>{e(r['owner'])}</td>"
+            f"<td>{e(r['last_run_state'])}<br><span class='muted'>{e(r['last_night'])}</span></td>"
+            f"<td class='{'ok' if r['quality'] == 'pass' else 'bad'}'>{e(_fmt(r['quality']))}</td>"
+            f"<td>{_fmt(r['drift_share'], 2)}{' DRIFT' if r['dataset_drift'] else ''}</td>"
+            f"<td class='{metric_cls}'>{e(r['metric'])} {_fmt(r['metric_value'])} / {_fmt(r['metric_threshold'])}</td>"
+            f"<td><a href='{e(_mlflow_ui())}/#/models/{e(model)}/versions/{_fmt(r['champion_version'])}'>"
+            f"v{_fmt(r['champion_version'])}</a><br><span class='muted'>since {e(_fmt(r['champion_promoted_at']))}</span></td>"
+            f"<td>{ledger_cell}</td><td>{r['open_incidents']}</td>"
+            f"<td><a href='/dags/{eid}' target='_top'>DAG</a> {reports}</td></tr>"
+        )
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Engagements</title><style>{_STYLE}</style>"
+            "</head><body><h2>Engagements</h2><table id='engagements'><thead><tr><th>engagement</th><th>client</th>"
+            "<th>use case</th><th>owner</th><th>last run</th><th>quality</th><th>drift share</th>"
+            "<th>metric / SLA</th><th>champion</th><th>ledger</th><th>open incidents</th><th>links</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></body></html>")
+
+
+def _svg_line(points: list[tuple[str, float | None]], title: str, threshold: float | None = None) -> str:
+    """A dependency-free SVG line chart (the page must stay cheap to render)."""
+    values = [v for _, v in points if v is not None]
+    if not values:
+        return f"<p class='muted'>{html.escape(title)}: no data yet</p>"
+    lo, hi = min(values + ([threshold] if threshold is not None else [])), max(values + ([threshold] if threshold is not None else []))
+    span = (hi - lo) or 1.0
+    w, h, pad = 640, 180, 30
+    step = (w - 2 * pad) / max(len(points) - 1, 1)
+
+    def y(v: float) -> float:
+        return h - pad - (v - lo) / span * (h - 2 * pad)
+
+    line = " ".join(f"{pad + i * step:.1f},{y(v):.1f}" for i, (_, v) in enumerate(points) if v is not None)
+    dots = "".join(f"<circle cx='{pad + i * step:.1f}' cy='{y(v):.1f}' r='3'><title>{html.escape(d)}: {v:.3f}</title></circle>"
+                   for i, (d, v) in enumerate(points) if v is not None)
+    floor = (f"<line x1='{pad}' x2='{w - pad}' y1='{y(threshold):.1f}' y2='{y(threshold):.1f}' stroke='#b00020' "
+             f"stroke-dasharray='4'/><text x='{w - pad}' y='{y(threshold) - 4:.1f}' text-anchor='end' font-size='11' "
+             f"fill='#b00020'>SLA {threshold}</text>") if threshold is not None else ""
+    return (f"<figure><figcaption>{html.escape(title)}</figcaption><svg width='{w}' height='{h}' role='img'>"
+            f"<polyline fill='none' stroke='#3b7dd8' stroke-width='2' points='{line}'/>{dots}{floor}"
+            f"<text x='{pad}' y='{h - 8}' font-size='11'>{html.escape(points[0][0])}</text>"
+            f"<text x='{w - pad}' y='{h - 8}' font-size='11' text-anchor='end'>{html.escape(points[-1][0])}</text>"
+            f"<text x='2' y='{pad}' font-size='11'>{hi:.2f}</text><text x='2' y='{h - pad}' font-size='11'>{lo:.2f}</text>"
+            "</svg></figure>")
+
+
+def render_detail(summary: dict) -> str:
+    row, history = summary["row"], summary["history"]
+    e = html.escape
+    perf = _svg_line([(h["date"], h["metric"]) for h in history], f"{row['metric']} per night (champion on labelled rows)",
+                     row["metric_threshold"])
+    drift = _svg_line([(h["date"], h["drift_share"]) for h in history], "share of drifted features per night")
+    nights = "".join(f"<tr><td>{e(h['date'])}</td><td>{e(h['outcome'])}</td><td>{_fmt(h['metric'])}</td>"
+                     f"<td>{_fmt(h['drift_share'], 2)}</td><td>v{_fmt(h['champion'])}</td></tr>" for h in reversed(history))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(row['engagement'])}</title><style>{_STYLE}</style>"
+            f"</head><body><p><a href='../engagements'>&larr; all engagements</a></p><h2>{e(row['engagement'])}: "
+            f"{e(row['client'])}, {e(row['use_case'])}</h2>{perf}{drift}<h3>Nights</h3><table><tr><th>night</th>"
+            f"<th>outcome</th><th>{e(row['metric'])}</th><th>drift share</th><th>champion</th></tr>{nights}</table>"
+            "</body></html>")
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="steward", description="Engagements of this deployment", dependencies=[_auth_dependency()])
+
+    @app.get("/engagements", response_class=HTMLResponse)
+    def engagements_page() -> str:
+        return render_table(status.all_rows(StewardPaths.from_env(), _ids()))
+
+    @app.get("/api/engagements")
+    def engagements_json() -> JSONResponse:
+        return JSONResponse(status.all_rows(StewardPaths.from_env(), _ids()))
+
+    @app.get("/engagements/{engagement_id}", response_class=HTMLResponse)
+    def engagement_detail(engagement_id: str) -> str:
+        if engagement_id not in _ids():
+            raise HTTPException(404, f"unknown engagement {engagement_id}")
+        summary = status.read(StewardPaths.from_env(), engagement_id)
+        if summary is None:
+            raise HTTPException(404, f"{engagement_id} has not run yet")
+        return render_detail(summary)
+
+    @app.get("/reports/{engagement_id}/{night}/{name}")
+    def report(engagement_id: str, night: str, name: str) -> FileResponse:
+        if engagement_id not in _ids() or name not in REPORT_FILES:
+            raise HTTPException(404, "no such report")
+        try:
+            path: Path = inside(StewardPaths.from_env().artifacts, f"{engagement_id}/{night}/{name}")
+        except PathEscapeError:
+            raise HTTPException(404, "no such report") from None
+        if not path.is_file():
+            raise HTTPException(404, "no such report")
+        return FileResponse(path, media_type="text/html")
+
+    return app

@@ -1,0 +1,100 @@
+"""One small status summary per engagement, rewritten after every night: what the UI page and
+`steward status` show. Readers never recompute reports or walk the ledger; they read this file.
+
+`<STEWARD_HOME>/status/<engagement>.json`:
+    row      the facts of the latest night (outcome, quality, drift, metric vs threshold, champion,
+             ledger head and chain verification, open incidents)
+    history  per night: metric, drift share, outcome, champion (the trend plots), last 365 nights
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from steward.batches import atomic_write_json
+from steward.config import LOWER_IS_BETTER, Engagement
+from steward.settings import StewardPaths
+
+HISTORY_LIMIT = 365
+
+
+def status_path(paths: StewardPaths, engagement_id: str) -> Path:
+    return paths.home / "status" / f"{engagement_id}.json"
+
+
+def read(paths: StewardPaths, engagement_id: str) -> dict[str, Any] | None:
+    p = status_path(paths, engagement_id)
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _report(record: dict[str, Any], section: str, key: str = "report_html") -> str | None:
+    part = record.get(section) or {}
+    value = part.get(key)
+    return Path(value).name if value else None
+
+
+def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_entry: dict[str, Any]) -> dict[str, Any]:
+    """Fold the night's audit record into the engagement's status file (idempotent per night)."""
+    from steward import ledger
+
+    previous = read(paths, eng.id) or {"history": []}
+    metric = eng.performance.metric
+    perf = (record.get("performance") or {}).get("metrics") or {}
+    value = perf.get(metric)
+    drift = record.get("drift") or {}
+    quality = record.get("quality")
+    night = record["logical_date"]
+    models = record["models"]
+    history = [h for h in previous["history"] if h["date"] != night]
+    history.append({"date": night, "metric": value, "drift_share": drift.get("drift_share"),
+                    "outcome": record["outcome"], "champion": models.get("champion_after")})
+    history = sorted(history, key=lambda h: h["date"])[-HISTORY_LIMIT:]
+    promoted_at = next((h["date"] for h in reversed(history) if h["outcome"] == "promote"), None)
+    if promoted_at is None and models.get("bootstrapped"):
+        promoted_at = night
+    promoted_at = promoted_at or previous.get("row", {}).get("champion_promoted_at")
+    chain = ledger.verify(paths, eng.id, check_artifacts=False)
+    latest_night = max(h["date"] for h in history)
+    row = previous.get("row") if night < latest_night and previous.get("row") else {
+        "engagement": eng.id,
+        "client": eng.client,
+        "use_case": eng.use_case,
+        "owner": eng.owner,
+        "last_night": night,
+        "last_run_state": "failed" if record["outcome"] == "failed" else "success",
+        "last_run_at": record["recorded_at"],
+        "outcome": record["outcome"],
+        "quality": None if quality is None else ("pass" if quality["success"] else "fail"),
+        "failed_checks": 0 if quality is None else sum(1 for c in quality["checks"] if not c["success"]),
+        "drift_share": drift.get("drift_share"),
+        "dataset_drift": drift.get("dataset_drift"),
+        "metric": metric,
+        "metric_value": value,
+        "metric_threshold": eng.performance.threshold,
+        "metric_ok": None if value is None else (value <= eng.performance.threshold if metric in LOWER_IS_BETTER
+                                                 else value >= eng.performance.threshold),
+        "champion_version": models.get("champion_after"),
+        "champion_promoted_at": promoted_at,
+        "registered_model": models.get("registered_model"),
+        "reports": {k: v for k, v in (("quality", _report(record, "quality")), ("drift", _report(record, "drift")),
+                                      ("performance", _report(record, "performance"))) if v},
+        "open_incidents": 0,
+    }
+    row = {**row, "ledger_seq": ledger_entry["seq"], "ledger_head": ledger_entry["hash"],
+           "ledger_verified": chain.ok, "ledger_problem": None if chain.ok else chain.problems[0],
+           "updated_at": dt.datetime.now(dt.UTC).isoformat()}
+    summary = {"row": row, "history": history}
+    atomic_write_json(status_path(paths, eng.id), summary)
+    return summary
+
+
+def all_rows(paths: StewardPaths, engagement_ids: list[str]) -> list[dict[str, Any]]:
+    """Status rows for the given engagements (a placeholder row for those that never ran)."""
+    rows = []
+    for eid in engagement_ids:
+        s = read(paths, eid)
+        rows.append(s["row"] if s else {"engagement": eid, "last_run_state": "never run"})
+    return rows
