@@ -11,7 +11,7 @@ AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH STEWARD_HOME=$(STEWARD_HOME) AIRFLOW
 	AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(STEWARD_HOME)/airflow/airflow.db
 
-.PHONY: setup demo test lint parse-check clean-state airflow-ui mlflow-ui
+.PHONY: setup demo test lint parse-check clean-state airflow-ui mlflow-ui up
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ test: setup
 airflow-ui: setup
 	mkdir -p $(STEWARD_HOME)/airflow
 	$(AIRFLOW_ENV) $(BIN)/airflow standalone
+
+## Both UIs at once on the embedded stores; prints the URLs and the login. Ctrl-C stops both.
+up: setup
+	STEWARD_HOME=$(STEWARD_HOME) scripts/up.sh
 
 ## MLflow UI on the embedded tracking store and registry (http://localhost:5000).
 mlflow-ui: setup
