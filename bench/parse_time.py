@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from docs_section import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = (ROOT / "include" / "engagements" / "churn_telco.yaml").read_text()
 HEAVY = "pandas,great_expectations,evidently,mlflow,sklearn"
@@ -67,19 +69,11 @@ def main() -> None:
                      f"{', '.join(r['heavy']) or 'none'} | {_verdict(r)} |")
     table = "\n".join(lines)
     print(table)
-    doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    start, end = "<!-- parse:start -->", "<!-- parse:end -->"
-    section = (f"{start}\n## DAG parse time\n\n`bench/parse_time.py` on the 2-core development machine; each size "
+    write_section("parse", (f"## DAG parse time\n\n`bench/parse_time.py` on the 2-core development machine; each size "
                f"in a fresh interpreter (the DAG count includes the `steward_retention` maintenance DAG). Small "
                f"sizes are dominated by the one-off import of steward's config layer (pydantic, yaml) and Airflow's "
                f"DAG machinery, so the per-DAG target is judged from 100 engagements up.\n\n"
-               f"{table}\n{end}")
-    if start in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    doc.write_text(text)
+               f"{table}"))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from docs_section import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,17 +51,9 @@ def main() -> None:
     table = ("| engagements | read + render (median of 20) | worst | page size | target < 1 s |\n"
              "|---|---|---|---|---|\n" + line)
     print(table)
-    doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    start, end = "<!-- ui:start -->", "<!-- ui:end -->"
-    section = (f"{start}\n## Engagements page\n\n`bench/ui_render.py`: each engagement has a status summary with a "
+    write_section("ui", (f"## Engagements page\n\n`bench/ui_render.py`: each engagement has a status summary with a "
                f"year of nightly history; the page reads the summaries and renders the table (in-process, the "
-               f"same function the API server calls).\n\n{table}\n{end}")
-    if start in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    doc.write_text(text)
+               f"same function the API server calls).\n\n{table}"))
 
 
 if __name__ == "__main__":

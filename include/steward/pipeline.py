@@ -154,14 +154,8 @@ def ensure_champion(
     if found is None:
         ref = training.labelled(eng, _read_reference(eng, paths))
         train_df, holdout = training.split_holdout(eng, ref)
-        model = training.train(eng, train_df)
-        metrics = training.holdout_metrics(eng, model, holdout)
-        found = registry.log_and_register(
-            c, paths, eng, model,
-            training_key=key,
-            params={"estimator": eng.retraining.estimator.name, **eng.retraining.estimator.params.model_dump(),
-                    "train_rows": len(train_df), "holdout_rows": len(holdout)},
-            metrics={f"holdout_{k}": v for k, v in metrics.items()},
+        found, model = _train_and_register(
+            eng, paths, c, train_df, holdout, training_key=key,
             tags={**run_tags, "steward.trained_for": day.isoformat(), "steward.data_fingerprint": ref_sha,
                   "steward.reason": "bootstrap from reference data", "steward.run_name": f"{eng.id} bootstrap"},
         )
@@ -213,6 +207,35 @@ def decide(eng: Engagement, logical_date: str | dt.date, monitoring: Result, cha
     return {**decision.to_dict(), "champion_age_days": age, "decided_by": "steward.policy.decide_retrain"}
 
 
+def _train_and_register(
+    eng: Engagement,
+    paths: StewardPaths,
+    c: Any,
+    train_df: pd.DataFrame,
+    holdout: pd.DataFrame,
+    *,
+    training_key: str,
+    tags: dict[str, str],
+    extra_params: dict[str, Any] | None = None,
+    artifacts: dict[str, Any] | None = None,
+) -> tuple[Any, Any]:
+    """Fit the configured pipeline, score it on the holdout and register it as a new MLflow version."""
+    from steward import registry, training
+
+    model = training.train(eng, train_df)
+    metrics = training.holdout_metrics(eng, model, holdout)
+    ref = registry.log_and_register(
+        c, paths, eng, model,
+        training_key=training_key,
+        params={"estimator": eng.retraining.estimator.name, **eng.retraining.estimator.params.model_dump(),
+                "train_rows": len(train_df), "holdout_rows": len(holdout), **(extra_params or {})},
+        metrics={f"holdout_{k}": v for k, v in metrics.items()},
+        tags=tags,
+        artifacts=artifacts,
+    )
+    return ref, model
+
+
 # --- 5. retrain ----------------------------------------------------------------------------------
 
 
@@ -258,15 +281,8 @@ def retrain(
     challenger = registry.find_by_training_key(c, eng, key)
     reused = challenger is not None
     if challenger is None:
-        model = training.train(eng, train_df)
-        metrics = training.holdout_metrics(eng, model, holdout)
-        challenger = registry.log_and_register(
-            c, paths, eng, model,
-            training_key=key,
-            params={"estimator": eng.retraining.estimator.name, **eng.retraining.estimator.params.model_dump(),
-                    "train_rows": len(train_df), "holdout_rows": len(holdout),
-                    "window": ",".join(fingerprints)},
-            metrics={f"holdout_{k}": v for k, v in metrics.items()},
+        challenger, model = _train_and_register(
+            eng, paths, c, train_df, holdout, training_key=key, extra_params={"window": ",".join(fingerprints)},
             tags={**run_tags, "steward.trained_for": day.isoformat(),
                   "steward.data_fingerprint": _key(fingerprints),
                   "steward.reason": "; ".join(decision["reasons"])[:4000],
