@@ -68,3 +68,36 @@ def test_register_alias_and_find_by_training_key(churn, paths, ref):
     run = c.get_run(first.run_id)
     assert run.data.tags["steward.engagement"] == "churn_telco"
     assert run.data.tags[registry.TRAINING_KEY_TAG] == "k1"
+
+
+def test_mlflow_server_down_fails_loudly_and_registers_nothing(churn, paths, monkeypatch):
+    import datetime as dt
+
+    from mlflow.exceptions import MlflowException
+
+    from steward import pipeline
+
+    ref = demo._churn_frame(np.random.default_rng(5), 600, 0, 0.0, False)
+    target = paths.data_root / "churn_telco" / "reference.csv"
+    target.parent.mkdir(parents=True)
+    ref.to_csv(target, index=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    with pytest.raises(MlflowException):
+        pipeline.ensure_champion(churn, paths, dt.date(2026, 3, 1), config_hash="x", run_tags={})
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    # an outage never looks like "no champion yet": nothing was bootstrapped into the embedded store either
+    assert registry.get_alias(registry.client(paths), churn, registry.CHAMPION) is None
+
+
+def test_client_does_not_leak_its_store_into_the_environment(paths, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    registry.client(paths)
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "other"))
+    from steward.settings import StewardPaths
+
+    assert str(tmp_path / "other") in StewardPaths.from_env().tracking_uri

@@ -224,6 +224,15 @@ class Governance(_Strict):
     decision_log: str = ""
 
 
+class Execution(_Strict):
+    """Where the engagement's tasks run: a Celery queue and an Airflow pool per client keep one heavy
+    client from starving the others (create the pool with `airflow pools set`; start workers with
+    `airflow celery worker --queues NAME`). Empty means the deployment's defaults."""
+
+    queue: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    pool: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+
 class Engagement(_Strict):
     id: str = Field(description="DAG id; lowercase letters, digits and underscores")
     client: str = Field(min_length=1)
@@ -242,6 +251,7 @@ class Engagement(_Strict):
     retraining: RetrainingPolicy
     promotion: PromotionGate
     governance: Governance
+    execution: Execution = Execution()
 
     @field_validator("id")
     @classmethod

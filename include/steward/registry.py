@@ -7,6 +7,7 @@ before instead of registering a second one.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import asdict, dataclass
 from importlib.metadata import version as pkg_version
@@ -48,9 +49,18 @@ def client(paths: StewardPaths) -> MlflowClient:
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     paths.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(paths.tracking_uri)
-    mlflow.set_registry_uri(paths.registry_uri)
-    return mlflow.MlflowClient(tracking_uri=paths.tracking_uri, registry_uri=paths.registry_uri)
+    tracking_uri, registry_uri = paths.tracking_uri, paths.registry_uri
+    # mlflow.set_*_uri also write MLFLOW_*_URI into os.environ; undo that, or the first store used in a
+    # process would override STEWARD_HOME for every later call (the deployment's own env is kept).
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    return mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
 
 
 def experiment_id(c: MlflowClient, paths: StewardPaths, eng: Engagement) -> str:
@@ -70,6 +80,11 @@ def experiment_id(c: MlflowClient, paths: StewardPaths, eng: Engagement) -> str:
         return c.get_experiment_by_name(name).experiment_id
 
 
+def _missing(exc: Exception) -> bool:
+    """True only for "not found": an unreachable or failing MLflow must never look like "no champion"."""
+    return getattr(exc, "error_code", None) in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+
+
 def _ref(mv: Any) -> ModelRef:
     return ModelRef(name=mv.name, version=int(mv.version), run_id=mv.run_id, source=mv.source, tags=dict(mv.tags or {}))
 
@@ -79,8 +94,10 @@ def get_alias(c: MlflowClient, eng: Engagement, alias: str) -> ModelRef | None:
 
     try:
         return _ref(c.get_model_version_by_alias(eng.registered_model_name, alias))
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if _missing(exc):
+            return None
+        raise
 
 
 def get_version(c: MlflowClient, eng: Engagement, version: int) -> ModelRef:
@@ -101,8 +118,10 @@ def champion_for_night(c: MlflowClient, eng: Engagement, day: str) -> ModelRef |
 
     try:
         versions = c.search_model_versions(f"name='{eng.registered_model_name}'")
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if _missing(exc):
+            return None
+        raise
     promoted = [mv for mv in versions if (mv.tags or {}).get(PROMOTED_FOR_TAG, "9999") < day]
     if not promoted:
         return None
@@ -116,8 +135,10 @@ def find_by_training_key(c: MlflowClient, eng: Engagement, key: str) -> ModelRef
         found = c.search_model_versions(
             f"name='{eng.registered_model_name}' and tags.`{TRAINING_KEY_TAG}`='{key}'"
         )
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if _missing(exc):
+            return None
+        raise
     ready = [mv for mv in found if mv.status == "READY"]
     return _ref(min(ready, key=lambda mv: int(mv.version))) if ready else None
 

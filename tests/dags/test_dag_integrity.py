@@ -88,3 +88,17 @@ def test_broken_yaml_breaks_only_its_own_dag(tmp_path):
     message = next(iter(result["errors"].values()))
     assert "unknown_estimator_param.yaml" in message
     assert "retraining.estimator.params.fit_intercept_magic" in message
+
+
+def test_execution_queue_and_pool_reach_every_task(tmp_path):
+    import yaml
+
+    from steward.airflow.dag_builder import build_dag
+
+    raw = yaml.safe_load((ENGAGEMENTS / "churn_telco.yaml").read_text())
+    raw["execution"] = {"queue": "client_northwind", "pool": "client_northwind"}
+    path = tmp_path / "churn_telco.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    dag = build_dag(load_engagement(path), path)
+    assert {t.queue for t in dag.tasks} == {"client_northwind"}
+    assert {t.pool for t in dag.tasks} == {"client_northwind"}

@@ -97,7 +97,13 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         max_active_runs=1,
         tags=[eng.client, eng.use_case],
         doc_md=render_doc(eng, config_path),
-        default_args={"owner": eng.owner, "retries": DEFAULT_RETRIES, "retry_delay": RETRY_DELAY},
+        default_args={
+            "owner": eng.owner,
+            "retries": DEFAULT_RETRIES,
+            "retry_delay": RETRY_DELAY,
+            **({"queue": eng.execution.queue} if eng.execution.queue else {}),
+            **({"pool": eng.execution.pool} if eng.execution.pool else {}),
+        },
         params={},
     ) as dag:
 
@@ -210,8 +216,9 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Always runs: one JSON record of what the night saw and decided, written atomically."""
             from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-            from steward import audit, lineage, pipeline, status
+            from steward import audit, lineage, pipeline, status, store
 
+            store.engine(_paths())  # fail (and retry) before writing anything if the metadata DB is down
             ctx = get_current_context()
             ti = ctx["ti"]
             results = {t: ti.xcom_pull(task_ids=t) for t in audit.STAGES if t != "decide_retrain"}
@@ -229,6 +236,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             events = lineage.emit(eng, _paths(), record)
             log.info("emitted %d OpenLineage events to %s", events, lineage.lineage_path(_paths(), eng.id))
             entry = pipeline.record_in_ledger(eng, _paths(), config_path, digest, record, path)
+            store.record_run(_paths(), record, entry["seq"], entry["hash"])
             status.update(_paths(), eng, record, entry)
             ctx["outlet_events"][audit_asset].extra = {"logical_date": _day(), "outcome": record["outcome"],
                                                        "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
