@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.services]
 ENGAGEMENTS = [f"client{i}_churn" for i in range(1, 9)]
 NIGHT = "2026-03-01"
 PASSWORD = "steward-services-pass"
+REDIS_DB = 7
 
 
 def _bin(name: str) -> str:
@@ -35,6 +36,9 @@ def _bin(name: str) -> str:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     psycopg2 = pytest.importorskip("psycopg2")
+    import redis
+
+    redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()  # no queued tasks from an earlier run
     root = tmp_path_factory.mktemp("prod")
     suffix = uuid.uuid4().hex[:8]
     dbs = {k: f"steward_it_{k}_{suffix}" for k in ("airflow", "mlflow", "steward")}
@@ -69,7 +73,7 @@ def stack(tmp_path_factory):
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg + dbs["airflow"],
-        "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/7",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+postgresql+psycopg2://postgres@127.0.0.1:5432/" + dbs["airflow"],
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
         "AIRFLOW__API__PORT": str(api_port),

@@ -208,6 +208,30 @@ def status_cmd(
     raise typer.Exit(0 if healthy else 1)
 
 
+model_app = typer.Typer(help="Model registry operations.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("rollback")
+def model_rollback(
+    engagement: Annotated[str, typer.Argument(help="engagement id")],
+    reason: Annotated[str, typer.Option("--reason", help="why (written to the ledger)")],
+    to: Annotated[int | None, typer.Option("--to", help="version to restore (default: the previous champion)")] = None,
+) -> None:
+    """Move the champion alias back to an earlier version; the reason goes into the ledger."""
+    import getpass
+
+    from steward import rollback
+
+    eng = load_engagement(_known_engagement(engagement))
+    try:
+        result = rollback.rollback(eng, StewardPaths.from_env(), reason=reason, to_version=to,
+                                   actor=f"cli:{getpass.getuser()}")
+    except rollback.RollbackError as exc:
+        _fail_usage(str(exc))
+    console.print(f"{engagement}: champion v{result['from']} -> v{result['to']} (ledger entry {result['ledger_seq']})")
+
+
 audit_app = typer.Typer(help="Governance: verify the tamper-evident ledger, export auditor bundles.",
                         no_args_is_help=True)
 app.add_typer(audit_app, name="audit")

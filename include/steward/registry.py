@@ -27,6 +27,7 @@ PREVIOUS_CHAMPION = "previous_champion"
 TRAINING_KEY_TAG = "steward.training_key"
 PROMOTED_FOR_TAG = "steward.promoted_for"  # logical date of the night that promoted this version
 REPLACED_TAG = "steward.replaced_version"  # the champion it replaced ("" for the first)
+RESTORED_FOR_TAG = "steward.restored_for"  # day a rollback made this version champion again
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,15 @@ def champion_for_night(c: MlflowClient, eng: Engagement, day: str) -> ModelRef |
         if _missing(exc):
             return None
         raise
-    promoted = [mv for mv in versions if (mv.tags or {}).get(PROMOTED_FOR_TAG, "9999") < day]
-    if not promoted:
+    def became_champion(mv: Any) -> str:
+        """Latest day before `day` on which the version was promoted or restored ("" if never)."""
+        tags = mv.tags or {}
+        return max((d for d in (tags.get(PROMOTED_FOR_TAG), tags.get(RESTORED_FOR_TAG)) if d and d < day), default="")
+
+    candidates = [mv for mv in versions if became_champion(mv)]
+    if not candidates:
         return None
-    return _ref(max(promoted, key=lambda mv: (mv.tags[PROMOTED_FOR_TAG], int(mv.version))))
+    return _ref(max(candidates, key=lambda mv: (became_champion(mv), int(mv.version))))
 
 
 def find_by_training_key(c: MlflowClient, eng: Engagement, key: str) -> ModelRef | None:
