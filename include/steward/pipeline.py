@@ -92,11 +92,29 @@ def validate(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, 
     else:
         df = batches.read_batch(landed["batch"]["path"], eng.data.format)
         result = quality.validate_frame(eng, df)
+        infinite = quality.infinite_values(eng, df)
+        result = quality.with_check(result, "values_are_finite", not infinite,
+                                    f"infinite values: {infinite}" if infinite else None)
+    resent = _resent_from(eng, paths, day, landed["batch"]["sha256"])
+    result = quality.with_check(result, "batch_is_not_a_resend", resent is None,
+                                None if resent is None else f"byte-identical to the batch of {resent}: sent for the wrong date?")
     out = run_dir(eng, paths, day)
     report = out / "quality_report.html"
     batches.atomic_write_bytes(report, quality.render_html(eng, day.isoformat(), result).encode())
     batches.atomic_write_json(out / "quality.json", result)
     return {**result, "report_html": str(report), "result_json": str(out / "quality.json")}
+
+
+def _resent_from(eng: Engagement, paths: StewardPaths, day: dt.date, sha256: str) -> str | None:
+    """The other night whose batch had exactly these bytes, if any (from the ledger's records)."""
+    from steward import ledger
+
+    for entry in ledger.read_entries(paths, eng.id):
+        record = entry.get("record") or {}
+        batch = (record.get("data") or {}).get("batch") or {}
+        if entry["type"] == "run" and entry["logical_date"] != day.isoformat() and batch.get("sha256") == sha256:
+            return entry["logical_date"]
+    return None
 
 
 @timed("quarantine_batch")

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 NUMERIC_TYPES = ["int8", "int16", "int32", "int64", "Int64", "float16", "float32", "float64", "Float64"]
 QualityResult = dict[str, Any]
+INT64_LIMIT = 2**63
 
 
 def build_expectations(eng: Engagement) -> list[Any]:
@@ -62,6 +63,8 @@ def _json_safe(value: Any) -> Any:
             return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= INT64_LIMIT:
+        return str(value)  # XCom backends (msgspec, Postgres JSON) refuse integers beyond 64 bits
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
@@ -115,20 +118,37 @@ def validate_frame(eng: Engagement, df: pd.DataFrame) -> QualityResult:
     }
 
 
+def infinite_values(eng: Engagement, df: pd.DataFrame) -> dict[str, int]:
+    """Numeric feature columns holding +/-inf (GX's range checks let them through a one-sided bound)."""
+    import numpy as np
+    import pandas as pd
+
+    out = {}
+    for col in eng.numeric_features:
+        if col in df.columns and pd.api.types.is_numeric_dtype(df[col]):
+            n = int(np.isinf(df[col].to_numpy(dtype=float, na_value=np.nan)).sum())
+            if n:
+                out[col] = n
+    return out
+
+
+def _steward_check(name: str, success: bool, error: str | None) -> dict[str, Any]:
+    return {"expectation": name, "column": None, "kwargs": {}, "success": success, "observed_value": None,
+            "unexpected_count": None, "unexpected_percent": None, "sample_unexpected": [], "error": error}
+
+
 def unreadable_result(error: str) -> QualityResult:
     """The result for a batch that could not even be parsed: one failed check, no GX run."""
-    check = {
-        "expectation": "batch_is_readable",
-        "column": None,
-        "kwargs": {},
-        "success": False,
-        "observed_value": None,
-        "unexpected_count": None,
-        "unexpected_percent": None,
-        "sample_unexpected": [],
-        "error": error,
-    }
+    check = _steward_check("batch_is_readable", False, error)
     return {"success": False, "engine": "steward reader", "suite": None, "evaluated": 1, "failed": [check], "checks": [check]}
+
+
+def with_check(result: QualityResult, name: str, success: bool, error: str | None = None) -> QualityResult:
+    """Add one of steward's own checks (beyond GX) to a result."""
+    check = _steward_check(name, success, error)
+    checks = [*result["checks"], check]
+    failed = [c for c in checks if not c["success"]]
+    return {**result, "checks": checks, "failed": failed, "evaluated": len(checks), "success": not failed}
 
 
 def render_html(eng: Engagement, logical_date: str, result: QualityResult) -> str:
