@@ -92,15 +92,21 @@ def _copy_artifacts(paths: StewardPaths, entry: dict[str, Any], staging: Path, c
         name = Path(key).name
         if name not in wanted:
             continue
-        source = ledger.resolve_artifact(paths, key)
-        if not source.exists():
-            continue
         rel = f"reports/{entry['logical_date']}/{name}"
-        (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, staging / rel)
-        checksums[rel] = digest
-        links[name] = rel
+        if _copy_cited(paths, key, digest, rel, staging, checksums):
+            links[name] = rel
     return links
+
+
+def _copy_cited(paths: StewardPaths, key: str, digest: str, rel: str, staging: Path, checksums: dict[str, str]) -> bool:
+    """Copy a file the ledger cites into the bundle at `rel`, keeping the ledger's hash for artifacts.sha256."""
+    source = ledger.resolve_artifact(paths, key)
+    if not source.exists():
+        return False
+    (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, staging / rel)
+    checksums[rel] = digest
+    return True
 
 
 def _copy_model_cards(paths: StewardPaths, engagement_id: str, runs: list[dict[str, Any]], staging: Path,
@@ -112,14 +118,8 @@ def _copy_model_cards(paths: StewardPaths, engagement_id: str, runs: list[dict[s
             if p.parent.name.startswith("model_v") and p.name in {"model_card.html", "model_card.md",
                                                                   "feature_importance.png", "fairness.json",
                                                                   "feature_importance.json"}:
-                source = ledger.resolve_artifact(paths, key)
-                if not source.exists():
-                    continue
                 rel = f"model_cards/{p.parent.name.removeprefix('model_')}/{p.name}"
-                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, staging / rel)
-                checksums[rel] = digest
-                if p.name == "model_card.html":
+                if _copy_cited(paths, key, digest, rel, staging, checksums) and p.name == "model_card.html":
                     cards.append({"version": p.parent.name.removeprefix("model_"), "night": entry["logical_date"],
                                   "href": rel})
     return sorted({c["href"]: c for c in cards}.values(), key=lambda c: int(c["version"][1:]))
