@@ -35,6 +35,7 @@ def test_rollback_moves_alias_and_writes_the_reason_to_the_ledger(churn, paths, 
     assert ledger.verify(paths, churn.id).ok
     # later nights start from the restored champion; nights before the rollback keep their history
     assert registry.champion_for_night(c, churn, "2026-03-08").version == v1
+    assert registry.champion_for_night(c, churn, "2026-03-07").version == v1  # the rollback's own night
     assert registry.champion_for_night(c, churn, "2026-03-06").version == v2
 
 

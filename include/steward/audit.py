@@ -18,14 +18,18 @@ from steward.settings import PROJECT_ROOT, StewardPaths
 
 SCHEMA_VERSION = "steward.audit/1"
 STAGES = (
+    "join_labels",
+    "check_outcomes",
     "land_batch",
     "validate_batch",
     "quarantine_batch",
     "ensure_champion",
+    "score_batch",
     "detect_drift",
     "decide_retrain",
     "retrain_candidate",
     "gate_and_promote",
+    "raise_alerts",
 )
 
 
@@ -67,6 +71,7 @@ def build_record(
     results: dict[str, Any],
     task_states: dict[str, str],
     champion_now: int | None = None,
+    sla_evaluations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Assemble the record from stage results; `champion_now` covers nights that skipped the model stages."""
     land = results.get("land_batch") or {}
@@ -119,10 +124,25 @@ def build_record(
         "model_files": {k: v for k, v in (("champion", champion.get("model_file")),
                                           ("challenger", (retrained or {}).get("model_file"))) if v},
         "documents": [*(champion.get("documents") or []), *((retrained or {}).get("documents") or [])],
+        "labels": results.get("join_labels"),
+        "outcomes": results.get("check_outcomes"),
+        "predictions": results.get("score_batch"),
+        "alerts": _alerts_section(results.get("raise_alerts")),
+        "sla_evaluations": sla_evaluations or [],
         "task_states": task_states,
         "timings": {s: (results.get(s) or {}).get("timing") for s in STAGES if results.get(s)},
         "recorded_at": dt.datetime.now(dt.UTC).isoformat(),
     }
+
+
+def _alerts_section(alerts: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Conditions, SLA evaluations and what was sent; delivery attempt details stay in the outbox table
+    (they vary between a run and its rerun, the decisions do not)."""
+    if alerts is None:
+        return None
+    delivery = alerts.get("delivery") or {}
+    return {"conditions": alerts["conditions"], "evaluations": alerts["evaluations"],
+            "notifications_sent": len(delivery.get("sent") or []), "notifications_failed": delivery.get("failed") or []}
 
 
 def write_record(paths: StewardPaths, eng: Engagement, logical_date: str, record: dict[str, Any]) -> Path:

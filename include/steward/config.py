@@ -52,6 +52,12 @@ def _relative_path(value: str) -> str:
     return value
 
 
+def _date_pattern(value: str) -> str:
+    if "{date}" not in value or "/" in value or ".." in value:
+        raise ValueError("must contain '{date}' and no path separators")
+    return value
+
+
 class DataSource(_Strict):
     """Where nightly batches land: one file per logical date."""
 
@@ -59,6 +65,7 @@ class DataSource(_Strict):
     pattern: str = Field("{date}.csv", description="file name; {date} is the logical date YYYY-MM-DD")
     format: Literal["csv", "parquet"] = "csv"
     reference: str = Field(description="reference data file under the data root")
+    wait_minutes: float = Field(0, ge=0, le=24 * 60, description="how long to wait for a late batch before skipping the night")
 
     @field_validator("directory", "reference")
     @classmethod
@@ -68,9 +75,7 @@ class DataSource(_Strict):
     @field_validator("pattern")
     @classmethod
     def _pattern_has_date(cls, v: str) -> str:
-        if "{date}" not in v or "/" in v or ".." in v:
-            raise ValueError("must contain '{date}' and no path separators")
-        return v
+        return _date_pattern(v)
 
 
 class ColumnExpectations(_Strict):
@@ -233,6 +238,97 @@ class Execution(_Strict):
     pool: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
+class LabelsSource(_Strict):
+    """Ground truth that arrives after the predictions: one file per arrival night, joined on the id column.
+
+    A label file holds the id column and the target. The nightly batch may then leave the target out.
+    """
+
+    directory: str = Field(description="directory under the data root holding label files")
+    pattern: str = Field("{date}.csv", description="file name; {date} is the night the labels arrived")
+    format: Literal["csv", "parquet"] = "csv"
+    expected_delay_days: int = Field(3, ge=0, le=90, description="typical delay; nights younger are 'pending'")
+    lookback_days: int = Field(60, ge=1, le=730, description="oldest prediction date a label may still belong to")
+
+    @field_validator("directory")
+    @classmethod
+    def _inside_data_root(cls, v: str) -> str:
+        return _relative_path(v)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_has_date(cls, v: str) -> str:
+        return _date_pattern(v)
+
+
+class PerformanceSLA(_Strict):
+    """Realised performance (labels joined to the served predictions) over the last prediction dates."""
+
+    threshold: float = Field(description="floor for higher-is-better metrics, ceiling for rmse/mae/mape")
+    window_days: int = Field(3, ge=1, le=90, description="prediction dates with labels, pooled")
+    min_labelled_rows: int = Field(100, ge=1)
+
+
+class DeadlineSLA(_Strict):
+    """A deadline counted from the run's scheduled time (its logical date), enforced by an Airflow Deadline Alert."""
+
+    minutes_after_schedule: float = Field(gt=0, le=7 * 24 * 60)
+
+
+class QuarantineSLA(_Strict):
+    max_share: float = Field(0.2, ge=0, le=1, description="largest share of quarantined nights in the window")
+    window_days: int = Field(7, ge=1, le=365)
+
+
+class ServiceLevels(_Strict):
+    performance: PerformanceSLA | None = None
+    freshness: DeadlineSLA | None = Field(None, description="the batch must have landed by then")
+    completion: DeadlineSLA | None = Field(None, description="the nightly run must have finished by then")
+    quarantine: QuarantineSLA | None = None
+
+
+Response = Literal["notify", "retrain", "rollback"]
+Condition = Literal["performance", "freshness", "completion", "quarantine", "quality", "drift", "estimated_performance"]
+
+
+class Responses(_Strict):
+    """What the system does by itself on each condition (every condition also notifies)."""
+
+    performance: Response = "notify"
+    quality: Literal["notify"] = "notify"
+    drift: Literal["notify", "retrain"] = "notify"
+    freshness: Literal["notify"] = "notify"
+    completion: Literal["notify"] = "notify"
+    quarantine: Literal["notify"] = "notify"
+    # An estimate may warn early; it never retrains, promotes or rolls back on its own.
+    estimated_performance: Literal["notify"] = "notify"
+
+
+class SmtpChannel(_Strict):
+    type: Literal["smtp"]
+    conn_id: str = Field("smtp_default", pattern=r"^[A-Za-z0-9_.-]{1,250}$")
+    to: list[str] = Field(min_length=1)
+    from_email: str | None = Field(None, description="sender; default: the connection's from_email")
+
+
+class SlackWebhookChannel(_Strict):
+    type: Literal["slack_webhook"]
+    conn_id: str = Field("slack_default", pattern=r"^[A-Za-z0-9_.-]{1,250}$")
+
+
+AlertChannel = Annotated[SmtpChannel | SlackWebhookChannel, Field(discriminator="type")]
+
+
+class Alerts(_Strict):
+    """Channels beyond the local incident log (always written, so the embedded mode alerts offline).
+    Credentials live in Airflow connections named here, never in this file."""
+
+    channels: list[AlertChannel] = []
+    max_attempts: int = Field(5, ge=1, le=50, description="per notification, across nights, before giving up")
+    conditions: list[Condition] = ["performance", "freshness", "completion", "quarantine", "quality", "drift",
+                                   "estimated_performance"]
+
+
 class Engagement(_Strict):
     id: str = Field(description="DAG id; lowercase letters, digits and underscores")
     client: str = Field(min_length=1)
@@ -252,6 +348,10 @@ class Engagement(_Strict):
     promotion: PromotionGate
     governance: Governance
     execution: Execution = Execution()
+    labels: LabelsSource | None = None
+    sla: ServiceLevels = ServiceLevels()
+    responses: Responses = Responses()
+    alerts: Alerts = Alerts()
 
     @field_validator("id")
     @classmethod
@@ -301,6 +401,10 @@ class Engagement(_Strict):
                 raise _FieldError("governance.fairness.metric", f"{fairness.metric} does not apply to {self.problem_type}")
             if fairness.metric in {"selection_rate", "true_positive_rate"} and self.problem_type != "binary_classification":
                 raise _FieldError("governance.fairness.metric", f"{fairness.metric} needs binary classification")
+        if self.responses.performance != "notify" and self.sla.performance is None:
+            raise _FieldError("responses.performance", f"'{self.responses.performance}' needs sla.performance")
+        if self.responses.performance == "retrain" and "performance" not in self.retraining.triggers:
+            raise _FieldError("responses.performance", "'retrain' needs 'performance' in retraining.triggers")
         for col in self.governance.sensitive_attributes:
             if col not in self.features:
                 raise _FieldError("governance.sensitive_attributes", f"{col!r} is not a declared feature")
@@ -314,6 +418,11 @@ class Engagement(_Strict):
     @property
     def categorical_features(self) -> list[str]:
         return [c for c, t in self.features.items() if t == "categorical"]
+
+    @property
+    def batch_columns(self) -> list[str]:
+        """Columns a nightly batch carries: the target only when labels do not arrive separately."""
+        return [self.id_column, *self.features, *([] if self.labels else [self.target])]
 
     @property
     def is_classification(self) -> bool:

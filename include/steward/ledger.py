@@ -31,7 +31,7 @@ from steward.batches import sha256_file
 from steward.settings import StewardPaths, inside
 
 GENESIS = "0" * 64
-ENTRY_TYPES = ("run", "config", "purge", "rollback")
+ENTRY_TYPES = ("run", "config", "purge", "rollback", "sla", "report")
 
 
 def canonical(obj: Any) -> bytes:

@@ -146,6 +146,12 @@ def _read_reference(eng: Engagement, paths: StewardPaths) -> pd.DataFrame:
     return batches.read_batch(batches.reference_path(eng, paths), eng.data.format)
 
 
+def _frame_digest(frame: pd.DataFrame) -> str:
+    import pandas as pd
+
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+
+
 def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -201,7 +207,72 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
     labelled = training.labelled(eng, batch)
     performance = drift.measure_performance(eng, labelled, out) if len(labelled) else {"metrics": {}, "rows": 0}
     performance["champion_version"] = champion["champion"]["version"]
+    _store_night_history(eng, paths, _day(logical_date), drift_result, performance)
     return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled)}
+
+
+def _store_night_history(eng: Engagement, paths: StewardPaths, day: dt.date, drift_result: Result,
+                         performance: Result) -> None:
+    """Per-feature drift scores, and (when labels come inside the batch) the night's realised performance."""
+    from steward import store
+
+    iso = day.isoformat()
+    store.replace_rows(paths, store.drift_scores, {"engagement": eng.id, "logical_date": iso}, [
+        {"engagement": eng.id, "logical_date": iso, "feature": f, "score": e["score"], "drifted": e["drifted"]}
+        for f, e in drift_result["features"].items()])
+    value = performance["metrics"].get(eng.performance.metric)
+    if eng.labels is None and performance["rows"]:
+        served = store.select_rows(paths, store.predictions, {"engagement": eng.id, "prediction_date": iso})
+        estimated = served[0]["estimated_value"] if served else None
+        store.replace_rows(paths, store.performance, {"engagement": eng.id, "prediction_date": iso}, [{
+            "engagement": eng.id, "prediction_date": iso, "metric": eng.performance.metric, "realised_value": value,
+            "labelled_rows": performance["rows"], "model_version": performance["champion_version"],
+            "estimated_value": estimated,
+            "estimate_error": None if estimated is None or value is None else round(estimated - value, 6),
+            "labels_through": iso, "report_html": performance.get("report_html")}])
+
+
+# --- 3b. labels, outcomes and scoring ------------------------------------------------------------
+
+
+@timed("join_labels")
+def join_labels(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> Result:
+    """Join the labels that arrived tonight to the predictions they belong to; realised performance."""
+    from steward import labels
+
+    day = _day(logical_date)
+    return labels.join(eng, paths, day, run_dir(eng, paths, day))
+
+
+@timed("check_outcomes")
+def check_outcomes(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> Result:
+    """Performance SLA on realised outcomes, and the configured response (incident, rollback, retrain)."""
+    from steward import outcomes
+
+    return outcomes.check(eng, paths, _day(logical_date))
+
+
+@timed("score_batch")
+def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result, champion: Result) -> Result:
+    """Predictions the client consumes, stored with the model version (and the CBPE estimate)."""
+    from steward import predictions, registry
+
+    c = registry.client(paths)
+    ref = registry.ModelRef(**champion["champion"])
+    return predictions.score_batch(eng, paths, _day(logical_date), batches.read_batch(landed["batch"]["path"], eng.data.format),
+                                   registry.load(c, ref), ref.version, _read_reference(eng, paths))
+
+
+@timed("raise_alerts")
+def raise_alerts(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, results: dict[str, Result | None]
+                 ) -> Result:
+    """End-of-night conditions and SLAs; incidents opened or resolved; alerts queued (sent by the caller)."""
+    from steward import alerts
+
+    monitoring = results.get("detect_drift") or {}
+    return alerts.end_of_night(eng, paths, _day(logical_date), landed=results.get("land_batch") is not None,
+                               quality=results.get("validate_batch"), drift=monitoring.get("drift"),
+                               scored=results.get("score_batch"))
 
 
 def current_champion(eng: Engagement, paths: StewardPaths) -> int | None:
@@ -216,12 +287,22 @@ def current_champion(eng: Engagement, paths: StewardPaths) -> int | None:
 
 
 @timed("decide_retrain")
-def decide(eng: Engagement, logical_date: str | dt.date, monitoring: Result, champion: Result) -> Result:
+def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, monitoring: Result, champion: Result,
+           outcome: Result | None = None) -> Result:
+    day = _day(logical_date)
     trained_for = champion["champion"]["tags"].get("steward.trained_for")
-    age = (_day(logical_date) - _day(trained_for)).days if trained_for else None
+    age = (day - _day(trained_for)).days if trained_for else None
+    response = (outcome or {}).get("response") or {}
+    requested = None
+    if response.get("retrain_requested"):
+        requested = f"realised performance SLA breached (incident #{response['incident']}): " + \
+            outcome["performance_sla"]["detail"]  # type: ignore[index]
     decision = policy.decide_retrain(
-        eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age
+        eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age,
+        performance_request=requested,
     )
+    if decision.action == "retrain" and not training_window(eng, paths, day, eng.retraining.window_days):
+        decision = policy.Decision("keep", [*decision.reasons, "no labelled batch to train on yet: retrain deferred"])
     return {**decision.to_dict(), "champion_age_days": age, "decided_by": "steward.policy.decide_retrain"}
 
 
@@ -258,14 +339,39 @@ def _train_and_register(
 
 
 def training_window(eng: Engagement, paths: StewardPaths, day: dt.date, days: int) -> list[tuple[dt.date, Path]]:
-    """Accepted (landed, not quarantined) batches in the `days`-night window ending on `day`, oldest first."""
-    out = []
-    for back in range(days - 1, -1, -1):
+    """Accepted (landed, not quarantined) batches to train on, oldest first: the `days`-night window ending
+    on `day`, or, when labels arrive later, the newest `days` served batches whose labels have arrived."""
+    from steward import labels
+
+    if eng.labels is None:
+        out = []
+        for back in range(days - 1, -1, -1):
+            d = day - dt.timedelta(days=back)
+            p = batches.landed_path(eng, paths, d)
+            if p.is_file():
+                out.append((d, p))
+        return out
+    found: list[tuple[dt.date, Path]] = []
+    for back in range(eng.labels.lookback_days + 1):
         d = day - dt.timedelta(days=back)
         p = batches.landed_path(eng, paths, d)
-        if p.is_file():
-            out.append((d, p))
-    return out
+        if p.is_file() and not labels.labels_known_by(eng, paths, d.isoformat(), day).empty:
+            found.append((d, p))
+            if len(found) == days:
+                break
+    return found[::-1]
+
+
+def labelled_batch(eng: Engagement, paths: StewardPaths, batch_day: dt.date, path: Path, night: dt.date) -> pd.DataFrame:
+    """A landed batch with its target: from the batch itself, or joined to the labels known on `night`."""
+    from steward import labels, training
+
+    frame = batches.read_batch(path, eng.data.format)
+    if eng.labels is None:
+        return training.labelled(eng, frame)
+    frame = frame.drop(columns=[eng.target], errors="ignore")
+    frame[eng.id_column] = frame[eng.id_column].astype(str)
+    return frame.merge(labels.labels_known_by(eng, paths, batch_day.isoformat(), night), on=eng.id_column, how="inner")
 
 
 @timed("retrain_candidate")
@@ -288,12 +394,15 @@ def retrain(
     breached = "performance" in decision.get("triggers", [])
     days = min(eng.retraining.breach_window_days, eng.retraining.window_days) if breached else eng.retraining.window_days
     window = training_window(eng, paths, day, days)
-    if not window or window[-1][0] != day:
+    if not window or (eng.labels is None and window[-1][0] != day):
         raise batches.BatchMissingError(f"the batch for {day} is not in the landed area; cannot build a holdout")
+    newest = window[-1][0]
+    frames = {d: labelled_batch(eng, paths, d, p, day) for d, p in window}
     fingerprints = {d.isoformat(): batches.sha256_file(p) for d, p in window}
-    frames = {d: training.labelled(eng, batches.read_batch(p, eng.data.format)) for d, p in window}
-    current_train, holdout = training.split_holdout(eng, frames[day])
-    train_df = pd.concat([*(f for d, f in frames.items() if d != day), current_train], ignore_index=True)
+    if eng.labels is not None:  # the labels known tonight are part of what was trained on
+        fingerprints = {d.isoformat(): _key(fingerprints[d.isoformat()], _frame_digest(frames[d])) for d, _ in window}
+    current_train, holdout = training.split_holdout(eng, frames[newest])
+    train_df = pd.concat([*(f for d, f in frames.items() if d != newest), current_train], ignore_index=True)
     key = _key("retrain", eng.id, day.isoformat(), fingerprints, config_hash)
     c = registry.client(paths)
     challenger = registry.find_by_training_key(c, eng, key)

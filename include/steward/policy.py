@@ -32,11 +32,16 @@ def decide_retrain(
     drift: dict[str, Any] | None,
     performance: dict[str, Any] | None,
     champion_age_days: int | None,
+    performance_request: str | None = None,
 ) -> Decision:
-    """Retrain when a configured trigger fires: dataset drift, performance breach, scheduled refresh."""
+    """Retrain when a configured trigger fires: dataset drift, performance breach (tonight's labelled rows,
+    or a realised-performance SLA breach whose response asks for a retrain), scheduled refresh."""
     triggers = set(eng.retraining.triggers)
     fired: list[str] = []
     reasons: list[str] = []
+    if performance_request:
+        fired.append("performance")
+        reasons.append(performance_request)
     if drift is not None:
         share, limit = drift["drift_share"], drift["share_threshold"]
         drifted = ", ".join(drift["drifted_features"]) or "none"
@@ -50,12 +55,14 @@ def decide_retrain(
     if performance is not None:
         value = performance["metrics"].get(policy.metric)
         rows = performance["rows"]
-        if rows < policy.min_labelled_rows:
+        if rows == 0 and eng.labels is not None:
+            reasons.append("performance judged on realised outcomes as labels arrive (see the performance SLA)")
+        elif rows < policy.min_labelled_rows:
             reasons.append(f"performance not judged: {rows} labelled rows < minimum {policy.min_labelled_rows}")
         elif value is not None and breaches(policy.metric, value, policy.threshold):
             kind = "ceiling" if policy.metric in LOWER_IS_BETTER else "floor"
             text = f"performance breach: {policy.metric}={value:.4f} vs {kind} {policy.threshold} on {rows} labelled rows"
-            if "performance" in triggers:
+            if "performance" in triggers and "performance" not in fired:
                 fired.append("performance")
                 reasons.append(text)
             else:

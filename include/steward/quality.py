@@ -25,7 +25,7 @@ def build_expectations(eng: Engagement) -> list[Any]:
     import great_expectations as gx
 
     E = gx.expectations
-    expected_columns = [eng.id_column, *eng.features, eng.target]
+    expected_columns = eng.batch_columns
     out: list[Any] = [
         E.ExpectTableColumnsToMatchSet(column_set=expected_columns, exact_match=not eng.quality.allow_extra_columns),
         E.ExpectTableRowCountToBeBetween(min_value=eng.quality.row_count.min, max_value=eng.quality.row_count.max),
@@ -34,9 +34,11 @@ def build_expectations(eng: Engagement) -> list[Any]:
         out.append(E.ExpectColumnToExist(column=col))
     for col in eng.numeric_features:
         out.append(E.ExpectColumnValuesToBeInTypeList(column=col, type_list=NUMERIC_TYPES))
-    if not eng.is_classification:
+    if not eng.is_classification and eng.target in expected_columns:
         out.append(E.ExpectColumnValuesToBeInTypeList(column=eng.target, type_list=NUMERIC_TYPES))
     for col, rules in eng.quality.columns.items():
+        if col not in expected_columns:  # the target, when labels arrive separately
+            continue
         if rules.not_null:
             out.append(E.ExpectColumnValuesToNotBeNull(column=col))
         if rules.max_null_share is not None:

@@ -111,7 +111,8 @@ def tag_version(c: MlflowClient, eng: Engagement, version: int, tags: dict[str, 
 
 
 def champion_for_night(c: MlflowClient, eng: Engagement, day: str) -> ModelRef | None:
-    """The champion at the start of night `day`: the version promoted most recently *before* that night.
+    """The champion at the start of night `day`: the version promoted most recently *before* that night
+    (or restored by a rollback on or before it).
 
     Reruns and backfills start from the same champion the original night did, so they reproduce it.
     """
@@ -124,9 +125,13 @@ def champion_for_night(c: MlflowClient, eng: Engagement, day: str) -> ModelRef |
             return None
         raise
     def became_champion(mv: Any) -> str:
-        """Latest day before `day` on which the version was promoted or restored ("" if never)."""
+        """Latest day on which the version became champion for `day` ("" if never): a promotion happens at
+        the end of its night, so it counts from the next night; a rollback on day D (by hand, or automatic
+        at the start of night D) already holds for night D."""
         tags = mv.tags or {}
-        return max((d for d in (tags.get(PROMOTED_FOR_TAG), tags.get(RESTORED_FOR_TAG)) if d and d < day), default="")
+        promoted, restored = tags.get(PROMOTED_FOR_TAG), tags.get(RESTORED_FOR_TAG)
+        return max((d for d in (promoted if promoted and promoted < day else None,
+                                restored if restored and restored <= day else None) if d), default="")
 
     candidates = [mv for mv in versions if became_champion(mv)]
     if not candidates:

@@ -28,9 +28,7 @@ def rollback(eng: Engagement, paths: StewardPaths, *, reason: str, to_version: i
     if current is None:
         raise RollbackError(f"{eng.id} has no champion to roll back")
     if to_version is None:
-        previous = registry.get_alias(c, eng, registry.PREVIOUS_CHAMPION)
-        replaced = current.tags.get(registry.REPLACED_TAG)
-        to_version = previous.version if previous else (int(replaced) if replaced else None)
+        to_version = previous_version(c, eng, current)
         if to_version is None:
             raise RollbackError(f"{eng.id} v{current.version} replaced no earlier champion; pass --to VERSION")
     if to_version == current.version:
@@ -50,6 +48,15 @@ def rollback(eng: Engagement, paths: StewardPaths, *, reason: str, to_version: i
         "registered_model": eng.registered_model_name})
     _update_status(paths, eng.id, target.version, day)
     return {"from": current.version, "to": target.version, "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
+
+
+def previous_version(c: Any, eng: Engagement, current: registry.ModelRef) -> int | None:
+    """The champion before `current`: the previous_champion alias, else the version `current` replaced."""
+    previous = registry.get_alias(c, eng, registry.PREVIOUS_CHAMPION)
+    if previous is not None and previous.version != current.version:
+        return previous.version
+    replaced = current.tags.get(registry.REPLACED_TAG)
+    return int(replaced) if replaced else None
 
 
 def _update_status(paths: StewardPaths, engagement_id: str, version: int, day: str) -> None:

@@ -1,8 +1,17 @@
 """steward's own metadata tables (SQLAlchemy): SQLite under STEWARD_HOME by default, Postgres in production.
 
-`STEWARD_DB_URL` selects the database (e.g. postgresql+psycopg2://user:pass@host/steward). One table for
-now, `steward_runs`: one row per recorded night attempt, the index a UI or a report queries instead of
-reading files.
+`STEWARD_DB_URL` selects the database (e.g. postgresql+psycopg2://user:pass@host/steward). The tables are the
+history a UI or an outcome report queries instead of reading files:
+
+- `steward_runs`: one row per recorded night attempt;
+- `steward_predictions`: what was served each night, by which model version (+ the CBPE estimate);
+- `steward_performance`: realised performance per prediction date, as labels arrive (+ estimate error);
+- `steward_label_arrivals`: what each label file brought (joined, unknown ids, duplicates, set aside);
+- `steward_drift`: per-feature drift scores per night;
+- `steward_sla_evaluations`: every SLA evaluation (met or not), per night;
+- `steward_incidents` and `steward_notifications`: incidents with states and the alert outbox.
+
+Rows keyed by (engagement, date, ...) are replaced on a rerun of the date, so reruns converge.
 """
 
 from __future__ import annotations
@@ -10,11 +19,27 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from steward.settings import StewardPaths
@@ -32,6 +57,101 @@ runs = Table(
     Column("champion_after", Integer),
     Column("ledger_hash", String(64), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+
+predictions = Table(
+    "steward_predictions",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("prediction_date", String(10), primary_key=True),
+    Column("model_version", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("estimated_metric", String(16)),
+    Column("estimated_value", Float),
+)
+performance = Table(
+    "steward_performance",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("prediction_date", String(10), primary_key=True),
+    Column("metric", String(16), nullable=False),
+    Column("realised_value", Float),
+    Column("labelled_rows", Integer, nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("estimated_value", Float),
+    Column("estimate_error", Float),
+    Column("labels_through", String(10), primary_key=True),
+    Column("report_html", Text),
+)
+label_arrivals = Table(
+    "steward_label_arrivals",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("arrival_date", String(10), primary_key=True),
+    Column("rows", Integer, nullable=False),
+    Column("joined", Integer, nullable=False),
+    Column("unknown_ids", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("for_quarantined", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("prediction_dates", JSON, nullable=False),
+)
+drift_scores = Table(
+    "steward_drift",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("logical_date", String(10), primary_key=True),
+    Column("feature", String(128), primary_key=True),
+    Column("score", Float),
+    Column("drifted", Boolean, nullable=False),
+)
+sla_evaluations = Table(
+    "steward_sla_evaluations",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("logical_date", String(10), primary_key=True),
+    Column("sla", String(32), primary_key=True),
+    Column("met", Boolean),
+    Column("value", Float),
+    Column("target", Float),
+    Column("detail", Text, nullable=False),
+    Column("evaluated_at", DateTime(timezone=True), nullable=False),
+)
+incidents = Table(
+    "steward_incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("engagement", String(64), nullable=False, index=True),
+    Column("condition", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("opened_on", String(10), nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("response", String(16), nullable=False),
+    Column("actions", JSON, nullable=False),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(250)),
+    Column("resolved_on", String(10)),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolution", Text),
+)
+notifications = Table(
+    "steward_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, nullable=False, index=True),
+    Column("engagement", String(64), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("channel", String(300), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("sent_at", DateTime(timezone=True)),
 )
 
 
@@ -101,3 +221,34 @@ def runs_of(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
     with engine(paths).connect() as conn:
         result = conn.execute(select(runs).where(runs.c.engagement == engagement_id).order_by(runs.c.ledger_seq))
         return [dict(r._mapping) for r in result]
+
+
+def replace_rows(paths: StewardPaths, table: Table, where: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Delete the rows matching `where` and insert `rows`, in one transaction: a rerun replaces, never duplicates."""
+    with transaction(paths) as conn:
+        conn.execute(delete(table).where(*(table.c[k] == v for k, v in where.items())))
+        if rows:
+            conn.execute(table.insert(), rows)
+
+
+def select_rows(paths: StewardPaths, table: Table, where: dict[str, Any], order_by: str | None = None) -> list[dict[str, Any]]:
+    query = select(table).where(*(table.c[k] == v for k, v in where.items()))
+    if order_by:
+        query = query.order_by(table.c[order_by])
+    with engine(paths).connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+@contextmanager
+def transaction(paths: StewardPaths) -> Iterator[Connection]:
+    """A transaction on the store; connection failures become StoreUnavailableError (the task retries)."""
+    try:
+        with engine(paths).begin() as conn:
+            yield conn
+    except OperationalError as exc:
+        raise _unavailable(paths, exc) from None
+
+
+def _unavailable(paths: StewardPaths, exc: OperationalError) -> StoreUnavailableError:
+    return StoreUnavailableError(
+        f"steward metadata database unreachable at {redacted(db_url(paths))}: {str(exc.orig).strip().splitlines()[0]}")

@@ -63,6 +63,9 @@ def build_pipeline(eng: Engagement) -> Pipeline:
 
 
 def labelled(eng: Engagement, df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a target (none when the batch carries no target: its labels arrive later)."""
+    if eng.target not in df.columns:
+        return df.iloc[0:0].assign(**{eng.target: []})
     return df[df[eng.target].notna()]
 
 

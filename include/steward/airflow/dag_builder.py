@@ -13,7 +13,18 @@ from typing import Any
 
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Asset, CronTriggerTimetable, TriggerRule, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    CronTriggerTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    PokeReturnValue,
+    SyncCallback,
+    TriggerRule,
+    get_current_context,
+    task,
+)
 
 from steward.config import Engagement, EngagementConfigError, config_hash
 
@@ -22,17 +33,23 @@ log = logging.getLogger(__name__)
 DEFAULT_RETRIES = 2
 RETRY_DELAY = dt.timedelta(minutes=2)
 WORK_TASKS = (
+    "join_labels",
+    "check_outcomes",
+    "wait_for_batch",
     "land_batch",
     "validate_batch",
     "route_on_quality",
     "quarantine_batch",
     "ensure_champion",
+    "score_batch",
     "detect_drift",
     "decide_retrain",
     "keep_champion",
     "retrain_candidate",
     "gate_and_promote",
+    "raise_alerts",
 )
+DEADLINE_CALLBACK = "steward.airflow.deadlines.deadline_missed"
 
 
 def render_doc(eng: Engagement, config_path: Path) -> str:
@@ -54,6 +71,9 @@ def render_doc(eng: Engagement, config_path: Path) -> str:
 | retraining | triggers {", ".join(eng.retraining.triggers)}; window {eng.retraining.window_days} days; `{eng.retraining.estimator.name}` |
 | promotion | {eng.promotion.metric}, min improvement {eng.promotion.min_improvement} on the same holdout |
 | region / retention | {eng.governance.region} / {eng.governance.retention_days} days |
+| labels | {_labels_doc(eng)} |
+| SLAs | {_sla_doc(eng)} |
+| responses | performance: {eng.responses.performance}; drift: {eng.responses.drift}; alerts via incident log{"".join(f", {c.type}:{c.conn_id}" for c in eng.alerts.channels)} |
 
 Nightly: land -> validate (Great Expectations) -> quarantine *or* drift + performance (Evidently)
 -> decide -> retrain (MLflow) -> gate -> promote (alias `champion`) -> audit record.
@@ -63,6 +83,41 @@ A quarantined batch skips monitoring and training; `export_audit` always runs an
 
 {eng.governance.decision_log or "_none_"}
 """
+
+
+def _labels_doc(eng: Engagement) -> str:
+    if eng.labels is None:
+        return "inside each batch (same night)"
+    return (f"`{eng.labels.directory}/{eng.labels.pattern}`, typically {eng.labels.expected_delay_days} nights late, "
+            f"joined on `{eng.id_column}`")
+
+
+def _sla_doc(eng: Engagement) -> str:
+    sla, parts = eng.sla, []
+    if sla.performance:
+        parts.append(f"{eng.performance.metric} {sla.performance.threshold} over {sla.performance.window_days} labelled dates")
+    if sla.freshness:
+        parts.append(f"batch within {sla.freshness.minutes_after_schedule:g} min of schedule")
+    if sla.completion:
+        parts.append(f"run done within {sla.completion.minutes_after_schedule:g} min")
+    if sla.quarantine:
+        parts.append(f"quarantined <= {sla.quarantine.max_share:.0%} of {sla.quarantine.window_days} nights")
+    return "; ".join(parts) or "none"
+
+
+def deadline_alerts(eng: Engagement) -> list[DeadlineAlert]:
+    """Freshness and completion SLAs as Airflow Deadline Alerts, counted from the scheduled time."""
+    alerts = []
+    for name, sla in (("freshness", eng.sla.freshness), ("completion", eng.sla.completion)):
+        if sla is not None:
+            alerts.append(DeadlineAlert(
+                reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+                interval=dt.timedelta(minutes=sla.minutes_after_schedule),
+                callback=SyncCallback(DEADLINE_CALLBACK, kwargs={"engagement_id": eng.id, "sla": name,
+                                                                 "minutes": sla.minutes_after_schedule}),
+                name=f"{eng.id}:{name}",
+            ))
+    return alerts
 
 
 def _paths():
@@ -105,7 +160,48 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             **({"pool": eng.execution.pool} if eng.execution.pool else {}),
         },
         params={},
+        deadline=deadline_alerts(eng) or None,
     ) as dag:
+
+        @task
+        def join_labels() -> dict[str, Any]:
+            """Join the labels that arrived tonight to the predictions they belong to; realised performance."""
+            from steward import pipeline
+
+            result = pipeline.join_labels(eng, _paths(), _day())
+            if result.get("arrived"):
+                log.info("labels %s: %s rows, %s joined to %s, %s unknown ids, %s duplicates, %s for quarantined "
+                         "batches%s", result["file"], result.get("rows"), result.get("joined"),
+                         result.get("prediction_dates"), result.get("unknown_ids"), result.get("duplicates"),
+                         result.get("for_quarantined"), f"; REJECTED: {result['rejected']}" if result.get("rejected") else "")
+            for p in result.get("performance") or []:
+                log.info("realised %s for %s: %s on %d rows (v%s; estimated %s)", p["metric"], p["prediction_date"],
+                         p["realised_value"], p["labelled_rows"], p["model_version"], p["estimated_value"])
+            return result
+
+        @task
+        def check_outcomes() -> dict[str, Any]:
+            """Performance SLA on realised outcomes; the configured response (incident, rollback, retrain)."""
+            from steward import pipeline
+
+            result = pipeline.check_outcomes(eng, _paths(), _day())
+            if result["performance_sla"]:
+                log.info("performance SLA: met=%s: %s", result["performance_sla"]["met"], result["performance_sla"]["detail"])
+                response = result["response"]
+                if response.get("rollback"):
+                    log.warning("AUTO-ROLLBACK v%s -> v%s", response["rollback"]["from_version"],
+                                response["rollback"]["to_version"])
+                for note in response.get("notes") or []:
+                    log.info("%s", note)
+            return result
+
+        @task.sensor(poke_interval=max(5.0, min(60.0, eng.data.wait_minutes * 15)), timeout=eng.data.wait_minutes * 60, mode="reschedule", soft_fail=True)
+        def wait_for_batch() -> PokeReturnValue:
+            """Wait (up to data.wait_minutes) for a late batch; the freshness Deadline Alert fires meanwhile."""
+            from steward import batches
+
+            path = batches.incoming_path(eng, _paths(), dt.date.fromisoformat(_day()))
+            return PokeReturnValue(is_done=path.is_file())
 
         @task
         def land_batch() -> dict[str, Any]:
@@ -182,10 +278,21 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Policy: retrain on drift, performance breach or scheduled refresh; reasons recorded."""
             from steward import pipeline
 
-            decision = pipeline.decide(eng, _day(), monitoring, champion)
+            outcome = get_current_context()["ti"].xcom_pull(task_ids="check_outcomes")
+            decision = pipeline.decide(eng, _paths(), _day(), monitoring, champion, outcome)
             get_current_context()["ti"].xcom_push(key="decision", value=decision)
             log.info("decision: %s: %s", decision["action"], " | ".join(decision["reasons"]))
             return "retrain_candidate" if decision["action"] == "retrain" else "keep_champion"
+
+        @task
+        def score_batch(landed: dict[str, Any], champion: dict[str, Any]) -> dict[str, Any]:
+            """Predictions the client consumes, stored with the model version; CBPE estimate while labels are pending."""
+            from steward import pipeline
+
+            result = pipeline.score(eng, _paths(), _day(), landed, champion)
+            log.info("scored %d rows with v%s -> %s%s", result["rows"], result["model_version"], result["path"],
+                     f"; estimated {result['estimate']['metric']} {result['estimate']['value']}" if result["estimate"] else "")
+            return result
 
         keep_champion = EmptyOperator(task_id="keep_champion")
 
@@ -211,12 +318,31 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                      result["champion_after"], " | ".join(result["reasons"]))
             return result
 
+        @task(trigger_rule=TriggerRule.ALL_DONE)
+        def raise_alerts() -> dict[str, Any]:
+            """Always runs: quality, drift and SLA conditions open or resolve incidents; alerts are sent
+            through Airflow notifiers (failures recorded on the incident and retried)."""
+            from steward import pipeline
+            from steward.airflow import notifiers
+
+            ctx = get_current_context()
+            results = {t: ctx["ti"].xcom_pull(task_ids=t) for t in ("land_batch", "validate_batch", "detect_drift",
+                                                                    "score_batch")}
+            result = pipeline.raise_alerts(eng, _paths(), _day(), results)
+            result["delivery"] = notifiers.deliver(eng, ctx)
+            for c in result["conditions"]:
+                log.info("condition %s: %s", c["condition"], c)
+            for f in result["delivery"]["failed"]:
+                log.error("ALERT NOT SENT via %s (attempt %d, retried later: %s): %s", f["channel"], f["attempt"],
+                          f["will_retry"], f["error"])
+            return result
+
         @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[audit_asset])
         def export_audit() -> dict[str, Any]:
             """Always runs: one JSON record of what the night saw and decided, written atomically."""
             from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-            from steward import audit, lineage, pipeline, status, store
+            from steward import audit, lineage, outcomes, pipeline, status, store
 
             store.engine(_paths())  # fail (and retry) before writing anything if the metadata DB is down
             ctx = get_current_context()
@@ -231,7 +357,8 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             record = audit.build_record(eng, logical_date=_day(), run=run, config_path=config_path,
                                         config_hash=digest, results=results, task_states=task_states,
                                         champion_now=None if results.get("ensure_champion")
-                                        else pipeline.current_champion(eng, _paths()))
+                                        else pipeline.current_champion(eng, _paths()),
+                                        sla_evaluations=outcomes.evaluations_of(eng, _paths(), _day()))
             path = audit.write_record(_paths(), eng, _day(), record)
             events = lineage.emit(eng, _paths(), record)
             log.info("emitted %d OpenLineage events to %s", events, lineage.lineage_path(_paths(), eng.id))
@@ -252,20 +379,33 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
 
             raise AirflowFailException("a pipeline stage failed; see the failed task and the audit record")
 
+        labels_joined = join_labels()
+        outcome = check_outcomes()
+        labels_joined >> outcome
         landed = land_batch()
+        waited = []
+        if eng.data.wait_minutes:
+            waited = [wait_for_batch()]
+            waited[0] >> landed
         quality = validate_batch(landed)
         route = route_on_quality(quality)
         quarantined = quarantine_batch(landed, quality)
         champion = ensure_champion()
         route >> [quarantined, champion]
+        outcome >> champion
+        scored = score_batch(landed, champion)
         monitoring = detect_drift(landed, champion)
+        scored >> monitoring
         decide = decide_retrain(monitoring, champion)
         retrained = retrain_candidate(champion)
         decide >> [retrained, keep_champion]
         promoted = gate_and_promote(retrained, champion)
-        work = [landed, quality, route, quarantined, champion, monitoring, decide, keep_champion, retrained, promoted]
-        work >> export_audit()
-        work >> fail_run_on_error()
+        work = [labels_joined, outcome, *waited, landed, quality, route, quarantined, champion, scored, monitoring,
+                decide, keep_champion, retrained, promoted]
+        alerted = raise_alerts()
+        work >> alerted
+        alerted >> export_audit()
+        [*work, alerted] >> fail_run_on_error()
     return dag
 
 

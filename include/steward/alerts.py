@@ -1,0 +1,71 @@
+"""End-of-night conditions: quality failure, drift, the quarantine-share SLA, an estimated-performance
+early warning, and the deadline conditions that clear when the night completes.
+
+Each condition opens (or continues) an incident while it holds and resolves it the first night it
+has cleared; an incident event is queued on every channel once (see `steward.notify`). Delivery is
+done by the caller (the Airflow layer sends through Airflow notifiers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from steward import incidents, notify, outcomes, policy
+from steward.config import LOWER_IS_BETTER, Engagement
+from steward.settings import StewardPaths
+
+
+def track(eng: Engagement, paths: StewardPaths, condition: str, day: str, active: bool | None, summary: str, *,
+          same_night: bool = False) -> dict[str, Any] | None:
+    """Open/continue the condition's incident when active, resolve it when not; None = no evidence tonight."""
+    if active is None:
+        return None
+    alert = condition in eng.alerts.conditions
+    if active:
+        incident, opened = incidents.open_or_continue(paths, eng.id, condition, day, summary=summary,
+                                                      response=getattr(eng.responses, condition))
+        if opened and alert:
+            notify.enqueue(paths, eng, incident, "opened")
+        return {"condition": condition, "state": "active", "incident": incident["id"], "opened_tonight": opened}
+    resolved = incidents.resolve(paths, eng.id, condition, day, summary, same_night=same_night)
+    for inc in resolved:
+        if alert:
+            notify.enqueue(paths, eng, inc, "resolved")
+    return {"condition": condition, "state": "clear", "resolved": [i["id"] for i in resolved]}
+
+
+def end_of_night(eng: Engagement, paths: StewardPaths, day: dt.date, *, landed: bool, quality: dict[str, Any] | None,
+                 drift: dict[str, Any] | None, scored: dict[str, Any] | None) -> dict[str, Any]:
+    iso = day.isoformat()
+    tracked: list[dict[str, Any] | None] = []
+    evaluations: list[dict[str, Any]] = []
+    if quality is not None:
+        failed = "; ".join(f"{c['expectation']}({c.get('column') or ''})" for c in quality["failed"])
+        tracked.append(track(eng, paths, "quality", iso, not quality["success"],
+                             f"batch of {iso} quarantined: {len(quality['failed'])} failed check(s): {failed}"
+                             if not quality["success"] else f"batch of {iso} passed all checks"))
+    if drift is not None:
+        tracked.append(track(eng, paths, "drift", iso, bool(drift["dataset_drift"]),
+                             f"dataset drift on {iso}: {drift['drift_share']:.0%} of features drifted "
+                             f"({', '.join(drift['drifted_features']) or 'none'})"
+                             if drift["dataset_drift"] else f"no dataset drift on {iso}"))
+    quarantine = outcomes.evaluate_quarantine(eng, paths, day, None if quality is None else not quality["success"])
+    if quarantine is not None:
+        evaluations.append(quarantine)
+        tracked.append(track(eng, paths, "quarantine", iso, None if quarantine["met"] is None else not quarantine["met"],
+                             f"quarantine SLA: {quarantine['detail']}"))
+    estimate = (scored or {}).get("estimate")
+    if estimate is not None and eng.sla.performance is not None:
+        threshold = eng.sla.performance.threshold
+        low = policy.breaches(estimate["metric"], estimate["value"], threshold)
+        kind = "ceiling" if estimate["metric"] in LOWER_IS_BETTER else "floor"
+        detail = (f"estimated {estimate['metric']} {estimate['value']:.4f} ({estimate['method']}) for the predictions "
+                  f"of {iso} vs {kind} {threshold}; labels pending. An estimate never triggers a retrain or rollback.")
+        evaluations.append(outcomes.record_evaluation(paths, eng, iso, "estimated_performance", met=not low,
+                                                      value=estimate["value"], target=threshold, detail=detail))
+        tracked.append(track(eng, paths, "estimated_performance", iso, low, f"early warning: {detail}"))
+    if landed:  # a late batch that landed after all clears tonight's freshness incident
+        tracked.append(track(eng, paths, "freshness", iso, False, f"batch of {iso} landed", same_night=True))
+    tracked.append(track(eng, paths, "completion", iso, False, f"run of {iso} completed", same_night=True))
+    return {"evaluations": evaluations, "conditions": [t for t in tracked if t is not None]}

@@ -1,0 +1,77 @@
+"""Scoring the night's batch with the champion: what the client consumes, traceable to a model version.
+
+Predictions are written to `<STEWARD_HOME>/predictions/<engagement>/<date>.parquet` (id, prediction,
+score for binary classifiers, model version) and indexed in the `steward_predictions` table together
+with the CBPE estimate of the night's performance (see `steward.estimate`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from steward import batches, store
+from steward.config import Engagement
+from steward.settings import StewardPaths, inside
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PREDICTION = "prediction"
+SCORE = "score"
+VERSION = "model_version"
+
+
+def predictions_path(eng: Engagement, paths: StewardPaths, day: dt.date | str) -> Path:
+    return inside(paths.home / "predictions", f"{eng.id}/{str(day)[:10]}.parquet")
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Parquet written to a temporary name then renamed: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def score_batch(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.DataFrame, model: Any,
+                version: int, reference: pd.DataFrame) -> dict[str, Any]:
+    import pandas as pd
+
+    from steward import drift, training
+
+    scored = training.predict(eng, model, batch)
+    frame = pd.DataFrame({eng.id_column: scored[eng.id_column], PREDICTION: scored[drift.PREDICTION]})
+    if drift.PROBA in scored:
+        frame[SCORE] = scored[drift.PROBA].astype(float)
+    frame[VERSION] = version
+    path = predictions_path(eng, paths, day)
+    write_frame(frame, path)
+    estimated = estimate_night(eng, model, reference, frame)
+    row = {"engagement": eng.id, "prediction_date": day.isoformat(), "model_version": version, "rows": len(frame),
+           "path": str(path), "sha256": batches.sha256_file(path),
+           "estimated_metric": estimated["metric"] if estimated else None,
+           "estimated_value": estimated["value"] if estimated else None}
+    store.replace_rows(paths, store.predictions, {"engagement": eng.id, "prediction_date": day.isoformat()}, [row])
+    return {"path": str(path), "sha256": row["sha256"], "rows": len(frame), "model_version": version,
+            "estimate": estimated}
+
+
+def estimate_night(eng: Engagement, model: Any, reference: pd.DataFrame, served: pd.DataFrame) -> dict[str, Any] | None:
+    """CBPE estimate of the SLA metric for a binary classifier, calibrated on the reference holdout."""
+    from steward import estimate, training
+
+    metric = eng.performance.metric
+    if eng.problem_type != "binary_classification" or metric not in estimate.ESTIMABLE:
+        return None
+    _, holdout = training.split_holdout(eng, training.labelled(eng, reference))
+    ref_scores = model.predict_proba(holdout[list(eng.features)])[:, 1]
+    cal = estimate.calibrator(ref_scores, holdout[eng.target].astype(int).to_numpy())
+    value = estimate.estimate(metric, cal.predict(served[SCORE].to_numpy()), served[PREDICTION].to_numpy())
+    return None if value is None else {"metric": metric, "value": round(value, 6), "method": "CBPE (isotonic calibration)",
+                                       "calibration_rows": len(holdout)}
+
+
+def served(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
+    return store.select_rows(paths, store.predictions, {"engagement": engagement_id}, order_by="prediction_date")
