@@ -1,4 +1,4 @@
-"""One DAG per engagement file in include/engagements/*.yaml, plus the retention maintenance DAG.
+"""One DAG per engagement file in include/engagements/*.yaml, plus the retention and weekly report DAGs.
 
 Kept thin on purpose: validation lives in steward.config, the DAG shapes in
 steward.airflow.dag_builder, and the work in steward.pipeline. Parsing imports no pandas,
@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from airflow.sdk import get_parsing_context
 
-from steward.airflow.dag_builder import RETENTION_DAG_ID, broken_placeholder, build_dag, build_retention_dag
+from steward.airflow.dag_builder import (
+    REPORT_DAG_ID,
+    RETENTION_DAG_ID,
+    broken_placeholder,
+    build_dag,
+    build_report_dag,
+    build_retention_dag,
+)
 from steward.config import EngagementConfigError, discover, load_engagement
 from steward.settings import engagements_dir
 
@@ -19,7 +26,7 @@ _errors: list[EngagementConfigError] = []
 _valid = []
 
 for _path in discover(engagements_dir()):
-    if _parsing not in (None, _path.stem, RETENTION_DAG_ID):
+    if _parsing not in (None, _path.stem, RETENTION_DAG_ID, REPORT_DAG_ID):
         continue
     try:
         _engagement = load_engagement(_path)
@@ -32,6 +39,9 @@ for _path in discover(engagements_dir()):
 
 if _parsing in (None, RETENTION_DAG_ID):
     steward_retention = build_retention_dag(_valid)
+
+if _parsing in (None, REPORT_DAG_ID):
+    steward_outcome_reports = build_report_dag(_valid)
 
 if _errors:
     # Recorded by the DAG processor as an import error naming each file and field; the good DAGs above

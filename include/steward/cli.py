@@ -232,6 +232,91 @@ def model_rollback(
     console.print(f"{engagement}: champion v{result['from']} -> v{result['to']} (ledger entry {result['ledger_seq']})")
 
 
+@app.command("report")
+def report_cmd(
+    engagement: Annotated[str, typer.Argument(help="engagement id")],
+    period: Annotated[str, typer.Option(help="nights covered, ending on --end, e.g. 30d")] = "30d",
+    end: Annotated[str | None, typer.Option(help="last night YYYY-MM-DD (default: the latest recorded night)")] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML file to write (a .json with the numbers goes beside it)")] = None,
+) -> None:
+    """The client's outcome report (HTML with plots) from the stored history: realised performance against
+    the SLA, drift, batches and quarantines, retrains, promotions and rollbacks, incidents and time to recovery."""
+    from steward import report
+
+    eng = load_engagement(_known_engagement(engagement))
+    try:
+        days = report.parse_period(period)
+        result = report.build(eng, StewardPaths.from_env(), days=days, end=_parse_date(end) if end else None, out=out)
+    except report.ReportError as exc:
+        _fail_usage(str(exc))
+        return
+    c = result["data"]["counts"]
+    console.print(f"{engagement} {result['data']['start']}..{result['data']['end']}: {c['nights_recorded']} nights, "
+                  f"{c['predictions_served']} predictions, {c['incidents_opened']} incidents "
+                  f"(mean recovery {c['mean_recovery_nights']} nights), {c['rollbacks']} rollbacks")
+    console.print(f"report: {result['html']}\nnumbers: {result['json']}")
+
+
+incident_app = typer.Typer(help="Incidents: list, acknowledge, resolve by hand.", no_args_is_help=True)
+app.add_typer(incident_app, name="incident")
+
+
+@incident_app.command("list")
+def incident_list(
+    engagement: Annotated[str, typer.Argument(help="engagement id")],
+    open_only: Annotated[bool, typer.Option("--open", help="only open or acknowledged incidents")] = False,
+) -> None:
+    """Incidents of an engagement with state and time to recovery."""
+    from rich.table import Table
+
+    from steward import incidents
+
+    _known_engagement(engagement)
+    t = Table(title=f"{engagement}: incidents", header_style="bold")
+    for col in ("#", "condition", "state", "opened", "resolved", "recovery (nights)", "response", "summary"):
+        t.add_column(col)
+    for i in incidents.list_for(StewardPaths.from_env(), engagement):
+        if open_only and i["state"] == incidents.RESOLVED:
+            continue
+        t.add_row(str(i["id"]), i["condition"], i["state"], i["opened_on"], i["resolved_on"] or "-",
+                  "-" if i["recovery_nights"] is None else str(i["recovery_nights"]), i["response"], i["summary"][:90])
+    console.print(t)
+
+
+@incident_app.command("ack")
+def incident_ack(
+    incident_id: Annotated[int, typer.Argument(help="incident number")],
+    by: Annotated[str, typer.Option("--by", help="who takes it")],
+) -> None:
+    """Acknowledge an open incident (someone is on it); it resolves when its condition clears."""
+    from steward import incidents
+
+    try:
+        inc = incidents.acknowledge(StewardPaths.from_env(), incident_id, by)
+    except incidents.IncidentError as exc:
+        _fail_usage(str(exc))
+        return
+    console.print(f"incident #{inc['id']} ({inc['engagement']} {inc['condition']}) acknowledged by {by}")
+
+
+@incident_app.command("resolve")
+def incident_resolve(
+    incident_id: Annotated[int, typer.Argument(help="incident number")],
+    note: Annotated[str, typer.Option("--note", help="what was done")],
+    date: Annotated[str | None, typer.Option("--date", help="night it was resolved (default today)")] = None,
+) -> None:
+    """Resolve an incident by hand (e.g. a freshness incident after the client re-sent the file)."""
+    from steward import incidents
+
+    day = (_parse_date(date) if date else dt.date.today()).isoformat()
+    try:
+        inc = incidents.close(StewardPaths.from_env(), incident_id, day, note)
+    except incidents.IncidentError as exc:
+        _fail_usage(str(exc))
+        return
+    console.print(f"incident #{inc['id']} resolved on {day} after {inc['recovery_nights']} night(s)")
+
+
 audit_app = typer.Typer(help="Governance: verify the tamper-evident ledger, export auditor bundles.",
                         no_args_is_help=True)
 app.add_typer(audit_app, name="audit")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,13 +46,24 @@ SCENARIO_TEXT = {
 }
 
 
-def scenario_for(night: int) -> str:
-    return SCENARIOS.get(night, "stable")
+# prepaid_churn: labels arrive 3 nights late. A temporary concept shift (a competitor's offer, nights 4-8)
+# that reverts on night 9: the pipeline retrains onto the shifted concept when the first bad labels land
+# (night 7), and rolls back automatically when labels show the retrained model failing on the reverted
+# concept while its predecessor would not (night 12). Night 2 is corrupt: its late labels are set aside.
+PREPAID_SCENARIOS: dict[int, str] = {2: "corrupt", 4: "concept_shift", 5: "concept_shift", 6: "concept_shift",
+                                     7: "concept_shift", 8: "concept_shift"}
+LABEL_DELAY = 3
+UNKNOWN_LABEL_IDS = 5  # every label file also carries a few ids that were never served
+DUPLICATED_LABELS = 10  # ... and some ids twice: first with the wrong label, then corrected (last one wins)
 
 
-def _drift_level(night: int) -> float:
+def scenario_for(night: int, scenarios: dict[int, str] | None = None) -> str:
+    return (SCENARIOS if scenarios is None else scenarios).get(night, "stable")
+
+
+def _drift_level(night: int, scenarios: dict[int, str] | None = None) -> float:
     """0 on stable nights, growing over the drift nights; concept-shift nights keep the last drift."""
-    drift_nights = sorted(n for n, s in SCENARIOS.items() if s == "gradual_drift")
+    drift_nights = sorted(n for n, s in (SCENARIOS if scenarios is None else scenarios).items() if s == "gradual_drift")
     return float(sum(1 for n in drift_nights if n <= night)) / max(len(drift_nights), 1)
 
 
@@ -145,9 +157,24 @@ def _corrupt_demand(df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
 
 
 Generator = Callable[["np.random.Generator", int, int, float, bool], "pd.DataFrame"]
-DEMOS: dict[str, tuple[Generator, Callable[..., pd.DataFrame], int]] = {
-    "churn_telco": (_churn_frame, _corrupt_churn, 11),
-    "demand_retail": (_demand_frame, _corrupt_demand, 23),
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    frame: Generator
+    corrupt: Callable[..., pd.DataFrame]
+    seed: int
+    target: str
+    id_column: str
+    scenarios: dict[int, str] = field(default_factory=lambda: SCENARIOS)
+    label_delay: int | None = None  # None: the target travels inside each batch
+
+
+DEMOS: dict[str, DemoSpec] = {
+    "churn_telco": DemoSpec(_churn_frame, _corrupt_churn, 11, "churned", "customer_id"),
+    "demand_retail": DemoSpec(_demand_frame, _corrupt_demand, 23, "units_sold", "sale_id"),
+    "prepaid_churn": DemoSpec(_churn_frame, _corrupt_churn, 37, "churned", "customer_id", PREPAID_SCENARIOS,
+                              label_delay=LABEL_DELAY),
 }
 
 
@@ -169,27 +196,49 @@ def generate(
     """
     import numpy as np
 
-    frame, corrupt, seed = DEMOS[engagement_id]
+    spec = DEMOS[engagement_id]
     root = data_root / engagement_id
     (root / "incoming").mkdir(parents=True, exist_ok=True)
     ref_path = root / "reference.csv"
     if not ref_path.exists():
-        ref = frame(np.random.default_rng(seed), REFERENCE_ROWS, 0, 0.0, False)
+        ref = spec.frame(np.random.default_rng(spec.seed), REFERENCE_ROWS, 0, 0.0, False)
         _write_csv_atomic(ref, ref_path)
     plan: dict[str, str] = {}
     for night, day in enumerate(night_dates(start, nights)):
-        scenario = scenario_for(night)
+        scenario = scenario_for(night, spec.scenarios)
         plan[day.isoformat()] = scenario
         path = root / "incoming" / f"{day.isoformat()}.csv"
-        if path.exists():
-            continue
-        rng = np.random.default_rng([seed, night])
-        df = frame(rng, batch_rows, 1_000_000 + night * batch_rows, _drift_level(night), scenario == "concept_shift")
+        rng = np.random.default_rng([spec.seed, night])
+        df = spec.frame(rng, batch_rows, 1_000_000 + night * batch_rows, _drift_level(night, spec.scenarios),
+                        scenario == "concept_shift")
         if scenario == "corrupt":
-            df = corrupt(df, rng)
-        _write_csv_atomic(df, path)
+            df = spec.corrupt(df, rng)
+        if spec.label_delay is None:
+            if not path.exists():
+                _write_csv_atomic(df, path)
+            continue
+        if not path.exists():
+            _write_csv_atomic(df.drop(columns=[spec.target]), path)
+        arrival = night + spec.label_delay
+        label_path = root / "labels" / f"{(start + dt.timedelta(days=arrival)).isoformat()}.csv"
+        if arrival < nights and not label_path.exists():
+            label_path.parent.mkdir(parents=True, exist_ok=True)
+            _write_csv_atomic(_label_file(df, spec, np.random.default_rng([spec.seed, night, 1])), label_path)
     (root / "scenarios.json").write_text(json.dumps(plan, indent=2) + "\n")
     return plan
+
+
+def _label_file(batch: pd.DataFrame, spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
+    """The client's label export for one night: the truth per id, plus ids never served and duplicates
+    whose first row is wrong and whose last row is right."""
+    import pandas as pd
+
+    labels = batch[[spec.id_column, spec.target]].copy()
+    unknown = pd.DataFrame({spec.id_column: [f"X{9_000_000 + i}" for i in range(UNKNOWN_LABEL_IDS)],
+                            spec.target: rng.integers(0, 2, UNKNOWN_LABEL_IDS)})
+    dup_rows = labels.sample(DUPLICATED_LABELS, random_state=int(rng.integers(1 << 30)))
+    wrong = dup_rows.assign(**{spec.target: 1 - dup_rows[spec.target]})
+    return pd.concat([wrong, labels, unknown], ignore_index=True)
 
 
 def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:

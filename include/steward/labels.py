@@ -150,7 +150,7 @@ def _record_arrival(eng: Engagement, paths: StewardPaths, day: dt.date, result: 
 
 
 def _store_labels(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.date, new: pd.DataFrame) -> None:
-    """Merge into the per-date label file; tonight's earlier copy (a rerun) is replaced; later arrivals win."""
+    """Add tonight's labels to the per-date label file (tonight's earlier copy, from a rerun, is replaced)."""
     import pandas as pd
 
     path = stored_labels_path(eng, paths, pdate)
@@ -159,8 +159,8 @@ def _store_labels(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.date
         old = pd.read_parquet(path)
         frames.append(old[old[ARRIVED_ON] != day.isoformat()])
     frames.append(new.assign(**{ARRIVED_ON: day.isoformat()}))
-    merged = pd.concat(frames, ignore_index=True).sort_values(ARRIVED_ON, kind="stable")
-    merged = merged.drop_duplicates(eng.id_column, keep="last").reset_index(drop=True)
+    # Every arrival is kept (a later correction must not erase what an earlier night knew).
+    merged = pd.concat(frames, ignore_index=True).sort_values(ARRIVED_ON, kind="stable").reset_index(drop=True)
     predictions.write_frame(merged, path)
 
 
@@ -172,7 +172,8 @@ def labels_known_by(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.da
     if not path.is_file():
         return pd.DataFrame(columns=[eng.id_column, eng.target])
     frame = pd.read_parquet(path)
-    return frame[frame[ARRIVED_ON] <= day.isoformat()][[eng.id_column, eng.target]]
+    known = frame[frame[ARRIVED_ON] <= day.isoformat()].sort_values(ARRIVED_ON, kind="stable")
+    return known.drop_duplicates(eng.id_column, keep="last")[[eng.id_column, eng.target]]
 
 
 def realised(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.date, out_dir: Path) -> dict[str, Any]:

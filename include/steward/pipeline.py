@@ -259,8 +259,20 @@ def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, lan
 
     c = registry.client(paths)
     ref = registry.ModelRef(**champion["champion"])
-    return predictions.score_batch(eng, paths, _day(logical_date), batches.read_batch(landed["batch"]["path"], eng.data.format),
-                                   registry.load(c, ref), ref.version, _read_reference(eng, paths))
+    day = _day(logical_date)
+    return predictions.score_batch(eng, paths, day, batches.read_batch(landed["batch"]["path"], eng.data.format),
+                                   registry.load(c, ref), ref.version, calibration_rows(eng, paths, day))
+
+
+def calibration_rows(eng: Engagement, paths: StewardPaths, day: dt.date) -> pd.DataFrame:
+    """Labelled rows for calibrating the CBPE estimate: the newest batch whose labels have arrived (its hash
+    holdout was never trained on), else the reference data."""
+    if eng.labels is not None:
+        newest = training_window(eng, paths, day, 1)
+        if newest:
+            (batch_day, path), = newest
+            return labelled_batch(eng, paths, batch_day, path, day)
+    return _read_reference(eng, paths)
 
 
 @timed("raise_alerts")

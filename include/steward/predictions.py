@@ -36,7 +36,8 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def score_batch(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.DataFrame, model: Any,
-                version: int, reference: pd.DataFrame) -> dict[str, Any]:
+                version: int, calibration: pd.DataFrame) -> dict[str, Any]:
+    """`calibration`: labelled rows the model was not trained on, for the CBPE estimate."""
     import pandas as pd
 
     from steward import drift, training
@@ -48,7 +49,7 @@ def score_batch(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.Da
     frame[VERSION] = version
     path = predictions_path(eng, paths, day)
     write_frame(frame, path)
-    estimated = estimate_night(eng, model, reference, frame)
+    estimated = estimate_night(eng, model, calibration, frame)
     row = {"engagement": eng.id, "prediction_date": day.isoformat(), "model_version": version, "rows": len(frame),
            "path": str(path), "sha256": batches.sha256_file(path),
            "estimated_metric": estimated["metric"] if estimated else None,
@@ -58,14 +59,16 @@ def score_batch(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.Da
             "estimate": estimated}
 
 
-def estimate_night(eng: Engagement, model: Any, reference: pd.DataFrame, served: pd.DataFrame) -> dict[str, Any] | None:
-    """CBPE estimate of the SLA metric for a binary classifier, calibrated on the reference holdout."""
+def estimate_night(eng: Engagement, model: Any, calibration: pd.DataFrame, served: pd.DataFrame) -> dict[str, Any] | None:
+    """CBPE estimate of the SLA metric for a binary classifier, calibrated on `calibration`'s holdout rows."""
     from steward import estimate, training
 
     metric = eng.performance.metric
     if eng.problem_type != "binary_classification" or metric not in estimate.ESTIMABLE:
         return None
-    _, holdout = training.split_holdout(eng, training.labelled(eng, reference))
+    _, holdout = training.split_holdout(eng, training.labelled(eng, calibration))
+    if holdout[eng.target].nunique() < 2:
+        return None
     ref_scores = model.predict_proba(holdout[list(eng.features)])[:, 1]
     cal = estimate.calibrator(ref_scores, holdout[eng.target].astype(int).to_numpy())
     value = estimate.estimate(metric, cal.predict(served[SCORE].to_numpy()), served[PREDICTION].to_numpy())

@@ -33,6 +33,10 @@ def rows(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
                 "champion_before": rec["models"]["champion_before"],
                 "champion_after": rec["models"]["champion_after"],
                 "challenger": ((rec.get("retraining") or {}).get("challenger") or {}).get("version"),
+                "realised": [(p["prediction_date"], p["realised_value"])
+                             for p in (rec.get("labels") or {}).get("performance") or []],
+                "estimated": (((rec.get("predictions") or {}).get("estimate")) or {}).get("value"),
+                "rollback": ((rec.get("outcomes") or {}).get("response") or {}).get("rollback"),
             }
         )
     return out
@@ -44,8 +48,8 @@ def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | N
 
     metric = load_engagement(engagements_dir() / f"{engagement_id}.yaml").performance.metric
     t = Table(title=f"{engagement_id}: nightly summary (from audit records)", header_style="bold")
-    for col in ("night", "scenario", "rows", "quality", "drift share", metric, "decision", "why", "champion"):
-        t.add_column(col, justify="right" if col in {"rows", "drift share", metric} else "left", no_wrap=True)
+    for col in ("night", "scenario", "rows", "quality", "drift share", metric, "est.", "decision", "why", "champion"):
+        t.add_column(col, justify="right" if col in {"rows", "drift share", metric, "est."} else "left", no_wrap=True)
     for r in rows(paths, engagement_id):
         value = r["performance"].get(metric)
         drift = "-" if r["drift_share"] is None else f"{r['drift_share']:.2f}" + (" DRIFT" if r["dataset_drift"] else "")
@@ -53,6 +57,11 @@ def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | N
         why = "+".join(r["triggers"]) + (f" -> v{r['challenger']}" if r["challenger"] else "")
         if r["decision"] == "quarantine":
             why = r["quality"]
+        if r["rollback"]:
+            why = f"rollback v{r['rollback']['from_version']} -> v{r['rollback']['to_version']}" + (f"; {why}" if why else "")
+        shown = "-" if value is None else f"{value:.3f}"
+        if value is None and r["realised"]:  # labels arrive later: the realised value that landed tonight
+            shown = ", ".join(f"{v:.3f} ({d[5:]})" for d, v in r["realised"] if v is not None) or "-"
         before, after = r["champion_before"], r["champion_after"]
         champion = "-" if after is None else (f"v{before} -> v{after}" if before != after else f"v{after}")
         style = {"quarantine": "red", "promote": "green", "retrain": "yellow", "failed": "bold red"}.get(r["decision"])
@@ -62,7 +71,8 @@ def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | N
             "-" if r["rows"] is None else str(r["rows"]),
             r["quality"],
             drift,
-            "-" if value is None else f"{value:.3f}",
+            shown,
+            "-" if r["estimated"] is None else f"{r['estimated']:.3f}",
             f"[{style}]{decision}[/]" if style else decision,
             why,
             champion,

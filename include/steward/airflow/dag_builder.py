@@ -195,14 +195,6 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                     log.info("%s", note)
             return result
 
-        @task.sensor(poke_interval=max(5.0, min(60.0, eng.data.wait_minutes * 15)), timeout=eng.data.wait_minutes * 60, mode="reschedule", soft_fail=True)
-        def wait_for_batch() -> PokeReturnValue:
-            """Wait (up to data.wait_minutes) for a late batch; the freshness Deadline Alert fires meanwhile."""
-            from steward import batches
-
-            path = batches.incoming_path(eng, _paths(), dt.date.fromisoformat(_day()))
-            return PokeReturnValue(is_done=path.is_file())
-
         @task
         def land_batch() -> dict[str, Any]:
             """Copy the night's file into the landed area and fingerprint it (sha256, rows, schema)."""
@@ -384,7 +376,15 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         labels_joined >> outcome
         landed = land_batch()
         waited = []
-        if eng.data.wait_minutes:
+        if eng.data.wait_minutes:  # the sensor module is imported only for engagements that wait
+            @task.sensor(poke_interval=max(5.0, min(60.0, eng.data.wait_minutes * 15)), timeout=eng.data.wait_minutes * 60, mode="reschedule", soft_fail=True)
+            def wait_for_batch() -> PokeReturnValue:
+                """Wait (up to data.wait_minutes) for a late batch; the freshness Deadline Alert fires meanwhile."""
+                from steward import batches
+
+                path = batches.incoming_path(eng, _paths(), dt.date.fromisoformat(_day()))
+                return PokeReturnValue(is_done=path.is_file())
+
             waited = [wait_for_batch()]
             waited[0] >> landed
         quality = validate_batch(landed)
@@ -440,6 +440,48 @@ def build_retention_dag(engagement_ids: list[str]) -> DAG:
             return result
 
         purge_expired.expand(engagement_id=engagement_ids)
+    return dag
+
+
+REPORT_DAG_ID = "steward_outcome_reports"
+
+
+def build_report_dag(engagement_ids: list[str]) -> DAG:
+    """Weekly outcome report per engagement (HTML with plots, from the stored history), cited in the ledger."""
+    with DAG(
+        dag_id=REPORT_DAG_ID,
+        schedule=CronTriggerTimetable("0 6 * * 1", timezone="UTC"),  # Mondays 06:00 UTC: the week to Sunday
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        tags=["steward", "reports"],
+        doc_md="Every Monday, the client's outcome report for the last 7 nights of each engagement: realised "
+        "performance against the SLA, drift, batches and quarantines, retrains/promotions/rollbacks, incidents "
+        "and time to recovery. Written to `<artifacts>/<engagement>/reports/` and cited (sha256) in the "
+        "engagement's ledger. The same report on demand: `steward report ENGAGEMENT --period 30d`.",
+        default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": RETRY_DELAY},
+    ) as dag:
+
+        @task
+        def outcome_report(engagement_id: str) -> dict[str, Any]:
+            from steward import ledger, report
+            from steward.config import load_engagement
+            from steward.settings import engagements_dir
+
+            eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
+            end = dt.date.fromisoformat(_day()) - dt.timedelta(days=1)
+            if report.latest_night(_paths(), eng.id) is None:
+                log.info("%s: no recorded nights yet; no report", engagement_id)
+                return {"engagement": engagement_id, "html": None}
+            result = report.build(eng, _paths(), days=7, end=end)
+            entry = ledger.append(_paths(), eng.id, "report", logical_date=end.isoformat(),
+                                  artifacts=ledger.hash_artifacts(_paths(), [result["html"], result["json"]]),
+                                  detail={"period_days": 7, "start": result["data"]["start"], "end": end.isoformat(),
+                                          "counts": result["data"]["counts"]})
+            log.info("%s: report %s (ledger entry %s)", engagement_id, result["html"], entry["seq"])
+            return {"engagement": engagement_id, "html": result["html"], "ledger_seq": entry["seq"]}
+
+        outcome_report.expand(engagement_id=engagement_ids)
     return dag
 
 
