@@ -126,3 +126,22 @@ def test_quarantine_share_counts_the_window_and_tonight(churn, paths):
     assert (ok["value"], ok["met"]) == (pytest.approx(1 / 3), False)  # 1 of 3 batches (missing is no batch)
     window_moved = outcomes.evaluate_quarantine(eng, paths, dt.date(2026, 3, 5), quarantined_tonight=False)
     assert (window_moved["value"], window_moved["met"]) == (0.0, True)
+
+
+def test_a_failing_webhook_never_writes_its_secret(churn, paths, monkeypatch):
+    """The Slack webhook token sits in the connection; a failed send must not copy it into the incident,
+    the outbox or the logs (the alert error is stored and later exported)."""
+    secret = "PLANTEDSECRET0042"
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_STEWARD", json.dumps({
+        "conn_type": "slackwebhook", "password": f"http://127.0.0.1:9/services/T0/B0/{secret}"}))
+    raw = churn.model_dump()
+    raw["alerts"] = {"channels": [{"type": "slack_webhook", "conn_id": "slack_steward"}]}
+    eng = Engagement.model_validate(raw)
+    inc, _ = incidents.open_or_continue(paths, eng.id, "drift", "2026-03-07", summary="drift", response="notify")
+    notify.enqueue(paths, eng, inc, "opened")
+    result = notifiers.deliver(eng, {})
+    [failed] = result["failed"]
+    assert failed["channel"] == "slack_webhook:slack_steward" and secret not in failed["error"]
+    assert secret not in json.dumps(incidents.public(incidents.get(paths, inc["id"])))
+    assert secret not in json.dumps([{k: str(v) for k, v in r.items()} for r in notify.of_incident(paths, inc["id"])])
+    assert notifiers.redact(f"url /services/T0/B0/{secret}", [secret]) == "url /services/T0/B0/***"

@@ -204,7 +204,8 @@ def status_cmd(
                     "failed_checks", "drift_share", "metric", "metric_value", "metric_threshold", "metric_ok",
                     "champion_version", "champion_promoted_at", "ledger_verified", "ledger_seq", "open_incidents"):
             console.print(f"{key:>22}: {row.get(key)}")
-    healthy = row["last_run_state"] == "success" and row["ledger_verified"] and row["metric_ok"] is not False
+    healthy = (row["last_run_state"] == "success" and row["ledger_verified"] and row["metric_ok"] is not False
+               and not row.get("open_incidents"))
     raise typer.Exit(0 if healthy else 1)
 
 

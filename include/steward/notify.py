@@ -93,7 +93,8 @@ def deliver(paths: StewardPaths, eng: Engagement, send: Sender) -> dict[str, Any
         try:
             send(row["channel"], row["subject"], row["body"])
         except Exception as exc:  # any channel failure is recorded, never allowed to stop the night
-            error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            error = (text if type(exc).__name__ == "NotificationFailedError" else f"{type(exc).__name__}: {text}")[:500]
             status = GAVE_UP if attempts >= eng.alerts.max_attempts else FAILED
             log.warning("notification %s via %s failed (attempt %d/%d): %s", row["id"], row["channel"], attempts,
                         eng.alerts.max_attempts, error)

@@ -194,7 +194,8 @@ def respond_to_performance(eng: Engagement, paths: StewardPaths, day: dt.date, e
                       f"(incident #{incident['id']})")
             done = rollback.rollback(eng, paths, reason=reason, to_version=previous["version"],
                                      actor=AUTO_ROLLBACK_ACTOR, today=day)
-            out["rollback"] = _auto_rollback_of(paths, eng, iso)  # the ledger's words, as a rerun will read them
+            # What a rerun of this night will read back: the ledger's words (the scores are in the reason).
+            out["rollback"], out["judged"] = _auto_rollback_of(paths, eng, iso), None
             incidents.add_action(paths, incident["id"], {"what": "rollback", "night": iso,
                                                          "detail": f"v{done['from']} -> v{done['to']}: {reason}"})
             return out
@@ -204,7 +205,6 @@ def respond_to_performance(eng: Engagement, paths: StewardPaths, day: dt.date, e
         incidents.add_action(paths, incident["id"], {"what": "rollback_refused", "night": iso, "detail": why})
         if "performance" not in eng.retraining.triggers:
             return out
-    out["judged"] = judged
     out["retrain_requested"] = True
     incidents.add_action(paths, incident["id"], {"what": "retrain_requested", "night": iso,
                                                  "detail": f"champion v{current['version']} {metric} "

@@ -38,12 +38,18 @@ def _report(record: dict[str, Any], section: str, key: str = "report_html") -> s
 
 def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_entry: dict[str, Any]) -> dict[str, Any]:
     """Fold the night's audit record into the engagement's status file (idempotent per night)."""
-    from steward import ledger
+    from steward import incidents, labels, ledger
 
     previous = read(paths, eng.id) or {"history": []}
     metric = eng.performance.metric
     perf = (record.get("performance") or {}).get("metrics") or {}
     value = perf.get(metric)
+    threshold = eng.sla.performance.threshold if eng.sla.performance else eng.performance.threshold
+    if value is None and eng.labels is not None:  # late labels: the newest realised value known tonight
+        known = [h for h in labels.history(paths, eng.id, through=dt.date.fromisoformat(record["logical_date"]))
+                 if h["realised_value"] is not None]
+        value = known[-1]["realised_value"] if known else None
+    active = [i for i in incidents.list_for(paths, eng.id) if i["state"] != incidents.RESOLVED]
     drift = record.get("drift") or {}
     quality = record.get("quality")
     night = record["logical_date"]
@@ -73,17 +79,16 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
         "dataset_drift": drift.get("dataset_drift"),
         "metric": metric,
         "metric_value": value,
-        "metric_threshold": eng.performance.threshold,
-        "metric_ok": None if value is None else (value <= eng.performance.threshold if metric in LOWER_IS_BETTER
-                                                 else value >= eng.performance.threshold),
+        "metric_threshold": threshold,
+        "metric_ok": None if value is None else (value <= threshold if metric in LOWER_IS_BETTER
+                                                 else value >= threshold),
         "champion_version": models.get("champion_after"),
         "champion_promoted_at": promoted_at,
         "registered_model": models.get("registered_model"),
         "reports": {k: v for k, v in (("quality", _report(record, "quality")), ("drift", _report(record, "drift")),
                                       ("performance", _report(record, "performance"))) if v},
-        "open_incidents": 0,
     }
-    row = {**row, "ledger_seq": ledger_entry["seq"], "ledger_head": ledger_entry["hash"],
+    row = {**row, "open_incidents": len(active), "ledger_seq": ledger_entry["seq"], "ledger_head": ledger_entry["hash"],
            "ledger_verified": chain.ok, "ledger_problem": None if chain.ok else chain.problems[0],
            "updated_at": dt.datetime.now(dt.UTC).isoformat()}
     summary = {"row": row, "history": history}

@@ -18,6 +18,7 @@ from tests.conftest import ENGAGEMENTS
 DAGS = PROJECT_ROOT / "dags"
 HEAVY = ("pandas", "great_expectations", "evidently", "mlflow", "sklearn")
 EXPECTED_IDS = {p.stem for p in discover(ENGAGEMENTS)}
+MAINTENANCE_IDS = {"steward_retention", "steward_outcome_reports"}
 
 # Runs in a fresh interpreter so nothing the test session imported hides a heavy import at parse time.
 _PARSE_SCRIPT = """
@@ -51,8 +52,8 @@ def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
 
 
-def test_one_dag_per_engagement_plus_retention(dagbag):
-    assert set(dagbag.dag_ids) == EXPECTED_IDS | {"steward_retention"}
+def test_one_dag_per_engagement_plus_maintenance(dagbag):
+    assert set(dagbag.dag_ids) == EXPECTED_IDS | MAINTENANCE_IDS
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED_IDS))
@@ -73,7 +74,7 @@ def test_dag_policy(dagbag, dag_id):
 def test_parse_imports_no_heavy_library():
     result = parse_in_subprocess(ENGAGEMENTS)
     assert result["errors"] == {}
-    assert set(result["dags"]) == EXPECTED_IDS | {"steward_retention"}
+    assert set(result["dags"]) == EXPECTED_IDS | MAINTENANCE_IDS
     assert result["heavy"] == [], f"heavy libraries imported at parse time: {result['heavy']}"
 
 
@@ -83,7 +84,7 @@ def test_broken_yaml_breaks_only_its_own_dag(tmp_path):
     bad = (PROJECT_ROOT / "tests/configs/invalid/unknown_estimator_param.yaml").read_bytes()
     (tmp_path / "unknown_estimator_param.yaml").write_bytes(bad)
     result = parse_in_subprocess(tmp_path)
-    assert set(result["dags"]) == EXPECTED_IDS | {"steward_retention"}  # the good engagements still load
+    assert set(result["dags"]) == EXPECTED_IDS | MAINTENANCE_IDS  # the good engagements still load
     assert len(result["errors"]) == 1
     message = next(iter(result["errors"].values()))
     assert "unknown_estimator_param.yaml" in message

@@ -33,6 +33,8 @@ class SmtpServer:
         self._controller: Controller | None = None
 
     def start(self) -> SmtpServer:
+        if self._controller is not None:  # already up
+            return self
         self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self

@@ -54,9 +54,45 @@ def notifier_for(eng: Engagement, channel: str, subject: str, body: str) -> Base
     return SlackWebhookNotifier(slack_webhook_conn_id=spec.conn_id, text=f"*{subject}*\n```{body}```")
 
 
+class NotificationFailedError(RuntimeError):
+    """A channel failed; the message has the connection's secrets masked (it is stored and alerted on)."""
+
+
+def _secrets_of(conn_id: str) -> list[str]:
+    """Values of the connection that must never be written anywhere: password, and for webhooks the URL
+    path that embeds the token. An unreadable connection has nothing to mask."""
+    from urllib.parse import quote
+
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:
+        return []
+    values = [v for v in (conn.password, *(str(x) for x in (conn.extra_dejson or {}).values())) if v and len(v) >= 4]
+    if conn.host and "/" in conn.host.split("://", 1)[-1]:
+        values.append(conn.host.split("://", 1)[-1].split("/", 1)[1])
+    return sorted({*values, *(quote(v, safe="") for v in values)}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
 def sender(eng: Engagement, context: Any) -> notify.Sender:
     def send(channel: str, subject: str, body: str) -> None:
-        notifier_for(eng, channel, subject, body).notify(context)
+        from airflow.sdk.log import mask_secret
+
+        conn_id = channel.partition(":")[2]
+        secrets = _secrets_of(conn_id) if conn_id else []
+        for secret in secrets:  # client libraries log request URLs (the Slack SDK logs the webhook on retry)
+            mask_secret(secret)
+        try:
+            notifier_for(eng, channel, subject, body).notify(context)
+        except Exception as exc:
+            raise NotificationFailedError(redact(f"{type(exc).__name__}: {exc}", secrets)) from None
 
     return send
 
