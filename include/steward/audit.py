@@ -135,6 +135,26 @@ def build_record(
     }
 
 
+VOLATILE_KEYS = frozenset({"run", "recorded_at", "timings", "timing", "notifications_sent", "notifications_failed"})
+
+
+def content_digest(record: dict[str, Any]) -> str:
+    """sha256 of the record without what changes from one attempt to the next (run ids, times, alert
+    delivery attempts; all kept in the record itself): a rerun of a night that decided the same things
+    has the same digest."""
+    import hashlib
+    import json
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return hashlib.sha256(json.dumps(strip(record), sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
 def _alerts_section(alerts: dict[str, Any] | None) -> dict[str, Any] | None:
     """Conditions, SLA evaluations and what was sent; delivery attempt details stay in the outbox table
     (they vary between a run and its rerun, the decisions do not)."""

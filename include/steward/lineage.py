@@ -227,11 +227,19 @@ def emit(eng: Engagement, paths: StewardPaths, record: dict[str, Any]) -> int:
 
     target = lineage_path(paths, eng.id)
     target.parent.mkdir(parents=True, exist_ok=True)
-    client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(target), append=True)))
     events = build_events(eng, paths, record)
+    if _already_emitted(paths, eng.id, events[-1]):  # a retried export: the events are out already
+        return 0
+    client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(target), append=True)))
     for event in events:
         client.emit(event)
     return len(events)
+
+
+def _already_emitted(paths: StewardPaths, engagement_id: str, final: Any) -> bool:
+    """The DAG run's final event (same run id and event type) is in the file already."""
+    run_id, kind = final.run.runId, str(final.eventType.value if hasattr(final.eventType, "value") else final.eventType)
+    return any(e["run"]["runId"] == run_id and e["eventType"] == kind for e in read_events(paths, engagement_id))
 
 
 def read_events(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from steward import batches, policy
+from steward import batches, faults, policy
 from steward.config import Engagement
 from steward.settings import StewardPaths
 
@@ -264,14 +264,16 @@ def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, lan
                                    registry.load(c, ref), ref.version, calibration_rows(eng, paths, day))
 
 
-def calibration_rows(eng: Engagement, paths: StewardPaths, day: dt.date) -> pd.DataFrame:
+def calibration_rows(eng: Engagement, paths: StewardPaths, day: dt.date) -> pd.DataFrame | None:
     """Labelled rows for calibrating the CBPE estimate: the newest batch whose labels have arrived (its hash
-    holdout was never trained on), else the reference data."""
-    if eng.labels is not None:
-        newest = training_window(eng, paths, day, 1)
-        if newest:
-            (batch_day, path), = newest
-            return labelled_batch(eng, paths, batch_day, path, day)
+    holdout was never trained on), else the reference data. None when labels come inside the batch: the
+    realised value is known the same night, there is nothing to estimate."""
+    if eng.labels is None:
+        return None
+    newest = training_window(eng, paths, day, 1)
+    if newest:
+        (batch_day, path), = newest
+        return labelled_batch(eng, paths, batch_day, path, day)
     return _read_reference(eng, paths)
 
 
@@ -429,6 +431,7 @@ def retrain(
             artifacts={"training_window.json": {"batches": fingerprints, "train_rows": len(train_df),
                                                 "holdout_rows": len(holdout)}},
         )
+        faults.maybe_die(eng.id, "retrain.after_register")  # worst moment: the version exists, the task has not finished
     else:
         model = registry.load(c, challenger)
     champion_ref = registry.ModelRef(**champion["champion"])
@@ -567,6 +570,17 @@ def cited_files(record: Result, record_path: Path) -> list[str]:
     return [f for f in files if f]
 
 
+def recorded_run(eng: Engagement, paths: StewardPaths, day: str, airflow_run_id: str) -> Result | None:
+    """The ledger's run entry for this Airflow run of the night, if an earlier attempt appended it."""
+    from steward import ledger
+
+    for entry in reversed(ledger.read_entries(paths, eng.id)):
+        record = entry.get("record") or {}
+        if entry["type"] == "run" and entry["logical_date"] == day and (record.get("run") or {}).get("run_id") == airflow_run_id:
+            return {**entry, "hash": ledger.sha256_bytes(ledger.canonical(entry))}
+    return None
+
+
 def record_in_ledger(
     eng: Engagement, paths: StewardPaths, config_path: Path, config_hash: str, record: Result, record_path: Path
 ) -> Result:
@@ -577,6 +591,9 @@ def record_in_ledger(
     if config_hash not in known:
         ledger.append(paths, eng.id, "config", detail={
             "path": config_path.name, "sha256": config_hash, "text": config_path.read_text(encoding="utf-8")})
+    from steward.audit import content_digest
+
     entry = ledger.append(paths, eng.id, "run", logical_date=record["logical_date"], record=record,
-                          artifacts=ledger.hash_artifacts(paths, cited_files(record, record_path)))
+                          artifacts=ledger.hash_artifacts(paths, cited_files(record, record_path)),
+                          detail={"content_sha256": content_digest(record)})
     return {"seq": entry["seq"], "hash": entry["hash"], "artifacts": len(entry["artifacts"])}

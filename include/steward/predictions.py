@@ -36,8 +36,8 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def score_batch(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.DataFrame, model: Any,
-                version: int, calibration: pd.DataFrame) -> dict[str, Any]:
-    """`calibration`: labelled rows the model was not trained on, for the CBPE estimate."""
+                version: int, calibration: pd.DataFrame | None) -> dict[str, Any]:
+    """`calibration`: labelled rows the model was not trained on, for the CBPE estimate (None: no estimate)."""
     import pandas as pd
 
     from steward import drift, training
@@ -49,7 +49,7 @@ def score_batch(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.Da
     frame[VERSION] = version
     path = predictions_path(eng, paths, day)
     write_frame(frame, path)
-    estimated = estimate_night(eng, model, calibration, frame)
+    estimated = None if calibration is None else estimate_night(eng, model, calibration, frame)
     row = {"engagement": eng.id, "prediction_date": day.isoformat(), "model_version": version, "rows": len(frame),
            "path": str(path), "sha256": batches.sha256_file(path),
            "estimated_metric": estimated["metric"] if estimated else None,

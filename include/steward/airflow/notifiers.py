@@ -51,7 +51,10 @@ def notifier_for(eng: Engagement, channel: str, subject: str, body: str) -> Base
                             html_content=f"<pre>{html.escape(body)}</pre>")
     from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
-    return SlackWebhookNotifier(slack_webhook_conn_id=spec.conn_id, text=f"*{subject}*\n```{body}```")
+    # No client-side retries: the outbox retries, and the Slack SDK logs the webhook URL (it embeds the
+    # token) before each retry.
+    return SlackWebhookNotifier(slack_webhook_conn_id=spec.conn_id, text=f"*{subject}*\n```{body}```",
+                                retry_handlers=[])
 
 
 class NotificationFailedError(RuntimeError):
