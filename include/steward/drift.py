@@ -115,8 +115,7 @@ def detect_drift(
     share = len(drifted) / len(per_feature) if per_feature else 0.0
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, json_path = out_dir / "drift_report.html", out_dir / "drift_report.json"
-    snapshot.save_html(str(html_path))
-    snapshot.save_json(str(json_path))
+    _save(snapshot, html_path, json_path)
     return {
         "engine": "evidently " + _evidently_version(),
         "features": per_feature,
@@ -165,9 +164,19 @@ def measure_performance(eng: Engagement, labelled: pd.DataFrame, out_dir: Path) 
                 values[name] = _value(m["value"])
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, json_path = out_dir / "performance_report.html", out_dir / "performance_report.json"
-    snapshot.save_html(str(html_path))
-    snapshot.save_json(str(json_path))
+    _save(snapshot, html_path, json_path)
     return {"metrics": values, "rows": int(len(labelled)), "report_html": str(html_path), "report_json": str(json_path)}
+
+
+def _save(snapshot: Any, html_path: Path, json_path: Path) -> None:
+    """Evidently writes straight to the path it is given: write beside it and rename, so a full disk or a
+    killed worker never leaves a truncated report."""
+    from steward.batches import atomic_target
+
+    with atomic_target(html_path) as tmp:
+        snapshot.save_html(str(tmp))
+    with atomic_target(json_path) as tmp:
+        snapshot.save_json(str(tmp))
 
 
 def _evidently_version() -> str:

@@ -52,6 +52,9 @@ def plot(importance: dict[str, Any], title: str, path: Path) -> Path:
     ax.set_title(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from steward.batches import atomic_target
+
+    with atomic_target(Path(path)) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path

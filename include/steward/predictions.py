@@ -29,10 +29,8 @@ def predictions_path(eng: Engagement, paths: StewardPaths, day: dt.date | str) -
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
     """Parquet written to a temporary name then renamed: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    with batches.atomic_target(path) as tmp:
+        frame.to_parquet(tmp, index=False)
 
 
 def score_batch(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.DataFrame, model: Any,

@@ -32,8 +32,13 @@ from steward.config import Engagement, EngagementConfigError, config_hash
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRIES = 2
-# Two minutes by default; a deployment (or the fault-injection tests) may shorten it.
-RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("STEWARD_RETRY_DELAY_SECONDS", "120")))
+
+
+def retry_delay() -> dt.timedelta:
+    """Two minutes by default; a deployment (or the fault-injection tests) may change it."""
+    return dt.timedelta(seconds=float(os.environ.get("STEWARD_RETRY_DELAY_SECONDS", "120")))
+
+
 WORK_TASKS = (
     "join_labels",
     "check_outcomes",
@@ -157,7 +162,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         default_args={
             "owner": eng.owner,
             "retries": DEFAULT_RETRIES,
-            "retry_delay": RETRY_DELAY,
+            "retry_delay": retry_delay(),
             **({"queue": eng.execution.queue} if eng.execution.queue else {}),
             **({"pool": eng.execution.pool} if eng.execution.pool else {}),
         },
@@ -437,7 +442,7 @@ def build_retention_dag(engagement_ids: list[str]) -> DAG:
         doc_md="Deletes landed/quarantined batches and run artifacts older than each engagement's "
         "`governance.retention_days`, after recording every purged file and its sha256 in the engagement's "
         "ledger. The ledger is never purged.",
-        default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": RETRY_DELAY},
+        default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": retry_delay()},
     ) as dag:
 
         @task
@@ -472,7 +477,7 @@ def build_report_dag(engagement_ids: list[str]) -> DAG:
         "performance against the SLA, drift, batches and quarantines, retrains/promotions/rollbacks, incidents "
         "and time to recovery. Written to `<artifacts>/<engagement>/reports/` and cited (sha256) in the "
         "engagement's ledger. The same report on demand: `steward report ENGAGEMENT --period 30d`.",
-        default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": RETRY_DELAY},
+        default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": retry_delay()},
     ) as dag:
 
         @task

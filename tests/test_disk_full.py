@@ -1,0 +1,76 @@
+"""Disk full on the artifact area: a 64 KiB tmpfs mounted over one night's run folder (the test is root on
+the dev and CI machines; elsewhere the same failure is injected into the one writer every report goes
+through). The night fails at the stage that could not write, leaves no half-written file, keeps the raw
+input and the champion, records what happened; once space is back, a rerun completes the night.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import os
+import subprocess
+
+import pytest
+
+from steward import batches, demo, ledger, registry
+from steward.config import load_engagement
+from steward.settings import StewardPaths
+from tests.conftest import ENGAGEMENTS
+
+pytestmark = pytest.mark.e2e
+NIGHT = dt.date(2026, 3, 2)
+
+
+def _mount_tmpfs(target, size: str) -> bool:
+    if os.geteuid() != 0:
+        return False
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
+                            capture_output=True, text=True, check=False)
+    return result.returncode == 0
+
+
+def test_disk_full_fails_the_stage_cleanly_and_a_rerun_completes_the_night(tmp_path, monkeypatch):
+    from steward.airflow.runner import run_night
+
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("STEWARD_RETRY_DELAY_SECONDS", "0")
+    paths = StewardPaths.from_env()
+    eng = load_engagement(ENGAGEMENTS / "churn_telco.yaml")
+    demo.generate("churn_telco", paths.data_root, nights=2)
+    assert run_night("churn_telco", dt.date(2026, 3, 1))["state"].endswith("success")
+    incoming = batches.sha256_file(batches.incoming_path(eng, paths, NIGHT))
+    run_dir = paths.run_dir("churn_telco", NIGHT.isoformat())
+    mounted = _mount_tmpfs(run_dir, "64k")
+    if not mounted:  # no tmpfs here: the one writer every artifact goes through reports ENOSPC instead
+        real = batches.atomic_target.__wrapped__
+
+        def full(path):
+            if run_dir in path.parents and path.suffix == ".html" and "drift" in path.name:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            return real(path)
+
+        monkeypatch.setattr(batches, "atomic_target", batches.contextlib.contextmanager(full))
+    try:
+        failed = run_night("churn_telco", NIGHT)
+        assert failed["state"].endswith("failed")
+        record = failed["audit"]
+        assert record["task_states"]["detect_drift"] == "failed" and record["outcome"] == "failed"
+        leftovers = sorted(p.name for p in run_dir.iterdir())
+        assert not [n for n in leftovers if ".tmp" in n], leftovers  # nothing half-written
+        assert "drift_report.html" not in leftovers and "quality_report.html" in leftovers
+        assert (run_dir / "quality_report.html").read_text().rstrip().endswith("</html>")
+        entry = [e for e in ledger.read_entries(paths, "churn_telco") if e["type"] == "run"][-1]
+        assert entry["logical_date"] == NIGHT.isoformat() and entry["record"]["outcome"] == "failed"
+        assert ledger.verify(paths, "churn_telco").ok
+        assert registry.get_alias(registry.client(paths), eng, registry.CHAMPION).version == 1
+        assert batches.sha256_file(batches.landed_path(eng, paths, NIGHT)) == incoming
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(run_dir)], check=True)
+    monkeypatch.undo()
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
+    rerun = run_night("churn_telco", NIGHT)  # space is back
+    assert rerun["state"].endswith("success") and rerun["audit"]["outcome"] == "keep"
+    assert (run_dir / "drift_report.html").stat().st_size > 100_000
+    assert ledger.verify(paths, "churn_telco").ok
