@@ -51,3 +51,17 @@ def test_champion_never_moves_backwards(churn):
     d = policy.gate(churn, champion_version=5, champion_score=0.5, challenger_version=3, challenger_score=0.99,
                     holdout_rows=10)
     assert d.action == "refuse" and "never moves backwards" in d.reasons[0]
+
+
+def test_drift_response_retrain_adds_the_drift_trigger(churn):
+    from steward.config import Engagement
+
+    raw = churn.model_dump()
+    raw["retraining"]["triggers"] = ["schedule"]
+    quiet = Engagement.model_validate(raw)
+    raw["responses"] = {"drift": "retrain"}
+    responsive = Engagement.model_validate(raw)
+    drift = {"drift_share": 0.67, "share_threshold": 0.5, "dataset_drift": True, "drifted_features": ["a", "b"]}
+    assert policy.decide_retrain(quiet, drift=drift, performance=None, champion_age_days=0).action == "keep"
+    decision = policy.decide_retrain(responsive, drift=drift, performance=None, champion_age_days=0)
+    assert (decision.action, decision.triggers) == ("retrain", ["drift"])

@@ -36,7 +36,7 @@ def decide_retrain(
 ) -> Decision:
     """Retrain when a configured trigger fires: dataset drift, performance breach (tonight's labelled rows,
     or a realised-performance SLA breach whose response asks for a retrain), scheduled refresh."""
-    triggers = set(eng.retraining.triggers)
+    triggers = set(eng.retraining.triggers) | ({"drift"} if eng.responses.drift == "retrain" else set())
     fired: list[str] = []
     reasons: list[str] = []
     if performance_request:
