@@ -70,7 +70,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     write_section("parse", (f"## DAG parse time\n\n`bench/parse_time.py` on the 2-core development machine; each size "
-               f"in a fresh interpreter (the DAG count includes the `steward_retention` maintenance DAG). Small "
+               f"in a fresh interpreter (the DAG count includes the `steward_retention` and `steward_outcome_reports` DAGs). Small "
                f"sizes are dominated by the one-off import of steward's config layer (pydantic, yaml) and Airflow's "
                f"DAG machinery, so the per-DAG target is judged from 100 engagements up.\n\n"
                f"{table}"))
