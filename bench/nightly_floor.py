@@ -179,8 +179,7 @@ per-task cost in `dag.test` (task instance state, XCom round trips; about {resid
 16 tasks) plus the audit export itself. What else the ratio pays for: the champion's load and predictions
 on the reference, Evidently's performance preset and the HTML reports kept per night, the model card,
 fairness table and permutation importance of the challenger, and the audit record, ledger append and
-OpenLineage events. Through the real scheduler add the LocalExecutor's ~1.3 s per task start-up (not
-measured here).
+OpenLineage events. Through the real scheduler each task is also a fresh process: see the next section.
 """
     print(body)
     write_section("nightly", body)
