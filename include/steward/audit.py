@@ -72,6 +72,7 @@ def build_record(
     task_states: dict[str, str],
     champion_now: int | None = None,
     sla_evaluations: list[dict[str, Any]] | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Assemble the record from stage results; `champion_now` covers nights that skipped the model stages."""
     land = results.get("land_batch") or {}
@@ -129,6 +130,7 @@ def build_record(
         "predictions": results.get("score_batch"),
         "alerts": _alerts_section(results.get("raise_alerts")),
         "sla_evaluations": sla_evaluations or [],
+        "notes": notes or [],
         "task_states": task_states,
         "timings": {s: (results.get(s) or {}).get("timing") for s in STAGES if results.get(s)},
         "recorded_at": dt.datetime.now(dt.UTC).isoformat(),

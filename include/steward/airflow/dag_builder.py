@@ -362,10 +362,16 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                 task_states = {k: str(v) for k, v in (states.get(ctx["run_id"]) or {}).items()}
                 run = {"dag_id": eng.id, "run_id": ctx["run_id"], "try_number": ti.try_number,
                        "logical_date": str(ctx["dag_run"].logical_date)}
+                champion_now, notes = None, []
+                if not results.get("ensure_champion"):
+                    try:
+                        champion_now = pipeline.current_champion(eng, _paths())
+                    except Exception as exc:  # the registry is down: record the night anyway, say so
+                        notes.append(f"champion unknown: the model registry did not answer "
+                                     f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})")
                 record = audit.build_record(eng, logical_date=_day(), run=run, config_path=config_path,
                                             config_hash=digest, results=results, task_states=task_states,
-                                            champion_now=None if results.get("ensure_champion")
-                                            else pipeline.current_champion(eng, _paths()),
+                                            champion_now=champion_now, notes=notes,
                                             sla_evaluations=outcomes.evaluations_of(eng, _paths(), _day()))
                 path = audit.write_record(_paths(), eng, _day(), record)
                 faults.maybe_die(eng.id, "export.after_record")

@@ -1,4 +1,4 @@
-"""Disk full on the artifact area: a 64 KiB tmpfs mounted over one night's run folder (the test is root on
+"""Outages of what a night writes to. Disk full on the artifact area: a 64 KiB tmpfs mounted over one night's run folder (the test is root on
 the dev and CI machines; elsewhere the same failure is injected into the one writer every report goes
 through). The night fails at the stage that could not write, leaves no half-written file, keeps the raw
 input and the champion, records what happened; once space is back, a rerun completes the night.
@@ -73,4 +73,33 @@ def test_disk_full_fails_the_stage_cleanly_and_a_rerun_completes_the_night(tmp_p
     rerun = run_night("churn_telco", NIGHT)  # space is back
     assert rerun["state"].endswith("success") and rerun["audit"]["outcome"] == "keep"
     assert (run_dir / "drift_report.html").stat().st_size > 100_000
+    assert ledger.verify(paths, "churn_telco").ok
+
+
+def test_mlflow_unreachable_fails_the_night_but_records_it(tmp_path, monkeypatch):
+    """The model registry is down: the night fails at the champion stage (after Airflow's retries), the
+    audit record and ledger still say what happened, nothing is bootstrapped elsewhere; when MLflow is
+    back, a rerun completes the night."""
+    from steward.airflow.runner import run_night
+
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("STEWARD_RETRY_DELAY_SECONDS", "0")
+    paths = StewardPaths.from_env()
+    eng = load_engagement(ENGAGEMENTS / "churn_telco.yaml")
+    demo.generate("churn_telco", paths.data_root, nights=1)
+    day = dt.date(2026, 3, 1)
+    with monkeypatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+        mp.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        mp.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+        down = run_night("churn_telco", day)
+    assert down["state"].endswith("failed")
+    record = down["audit"]
+    assert record["task_states"]["ensure_champion"] == "failed" and record["outcome"] == "failed"
+    assert record["quality"]["success"] is True and record["models"]["champion_after"] is None
+    assert any("model registry did not answer" in n for n in record["notes"])
+    assert [e["logical_date"] for e in ledger.read_entries(paths, "churn_telco") if e["type"] == "run"] == ["2026-03-01"]
+    assert registry.get_alias(registry.client(paths), eng, registry.CHAMPION) is None  # no silent local bootstrap
+    back = run_night("churn_telco", day)
+    assert back["state"].endswith("success") and back["audit"]["models"]["champion_after"] == 1
     assert ledger.verify(paths, "churn_telco").ok
