@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from docs_section import write_section
+from docs_section import save_plot, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 NIGHT = dt.date(2026, 3, 8)
@@ -181,6 +181,26 @@ on the reference, Evidently's performance preset and the HTML reports kept per n
 fairness table and permutation importance of the challenger, and the audit record, ledger append and
 OpenLineage events. Through the real scheduler each task is also a fresh process: see the next section.
 """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    floor_parts = [(k, fmed[k]) for k, _ in stage_map]
+    mine_parts = [(k, med[k]) for k in sorted(med) if k != "total"] + [("outside stage timers", residual)]
+    for row, parts in ((1, floor_parts), (0, mine_parts)):
+        left = 0.0
+        for name, value in parts:
+            ax.barh(row, value, left=left)
+            if value > 0.15:
+                ax.text(left + value / 2, row, name.replace("_", " "), ha="center", va="center", fontsize=7)
+            left += value
+    ax.set_yticks([0, 1], ["steward (dag.test)", "plain libraries"])
+    ax.axvline(fmed["total"] * TARGET_RATIO, color="#d62728", linestyle=":", label=f"target {TARGET_RATIO}x floor")
+    ax.set_xlabel("seconds (median)")
+    ax.legend(fontsize=8, loc="lower right")
+    body += "\n" + save_plot(fig, "nightly_floor") + "\n"
     print(body)
     write_section("nightly", body)
 

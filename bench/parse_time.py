@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from docs_section import write_section
+from docs_section import save_plot, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = (ROOT / "include" / "engagements" / "churn_telco.yaml").read_text()
@@ -69,6 +69,22 @@ def main() -> None:
                      f"{', '.join(r['heavy']) or 'none'} | {_verdict(r)} |")
     table = "\n".join(lines)
     print(table)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ns = [r["n"] for r in rows]
+    ax.plot(ns, [r["median_ms"] for r in rows], "o-", label="DagBag fill (median)")
+    ax.plot(ns, [10 * n for n in ns], ":", color="#d62728", label="target: 10 ms per engagement DAG")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("engagements")
+    ax.set_ylabel("ms")
+    ax.legend(fontsize=8)
+    ax.set_title("parse time of dags/ by number of engagements")
+    table += "\n\n" + save_plot(fig, "parse_time")
     write_section("parse", (f"## DAG parse time\n\n`bench/parse_time.py` on the 2-core development machine; each size "
                f"in a fresh interpreter (the DAG count includes the `steward_retention` and `steward_outcome_reports` DAGs). Small "
                f"sizes are dominated by the one-off import of steward's config layer (pydantic, yaml) and Airflow's "

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import yaml
-from docs_section import write_section
+from docs_section import save_plot, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -141,6 +141,20 @@ in-process numbers in the previous section have the libraries loaded once); {in_
 executor starting it). Running several engagements at once overlaps that waiting; on 2 cores the CPU-bound
 work itself does not get faster, which is why the speed-up stays modest.
 """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 2.8))
+    left.bar([f"{n} one after another", f"{n} at once"], [sum(single_secs), wall], color=["#7f7f7f", "#1f77b4"])
+    left.set_ylabel("seconds")
+    left.set_title("wall time")
+    parts = [("stage work", in_stages), ("task start-up", in_tasks - in_stages), ("between tasks", run_secs - in_tasks)]
+    right.barh([p[0] for p in parts], [p[1] for p in parts], color=["#2ca02c", "#ff7f0e", "#d62728"])
+    right.set_xlabel("seconds of one run")
+    right.set_title("where one run's time goes")
+    body += "\n" + save_plot(fig, "scheduler_parallel") + "\n"
     print(body)
     write_section("scheduler", body)
 
