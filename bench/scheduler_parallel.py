@@ -55,14 +55,7 @@ def main() -> None:
 
     demo.generate("churn_telco", StewardPaths.from_env().data_root, nights=1)
     port = servers.free_port()
-    env = {
-        "STEWARD_HOME": str(home), "STEWARD_ENGAGEMENTS_DIR": str(engagements), "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-    }
+    env = servers.standalone_env(home, engagements, airflow_home, port)
     airflow = str(Path(sys.executable).with_name("airflow"))
     log = scratch / "standalone.log"
     proc = servers.start([airflow, "standalone"], env, log)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from steward import incidents, ledger, notify, store
-from steward.settings import PROJECT_ROOT, StewardPaths
+from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
 from tests.support import servers
 
@@ -34,15 +34,7 @@ def test_missed_freshness_deadline_fires_the_alert(tmp_path, monkeypatch):
     raw["sla"].pop("completion")
     (engagements / "late_feed.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     port = servers.free_port()
-    env = {
-        "STEWARD_HOME": str(home), "STEWARD_ENGAGEMENTS_DIR": str(engagements), "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__HOST": "127.0.0.1",
-    }
+    env = servers.standalone_env(home, engagements, airflow_home, port)
     log = tmp_path / "standalone.log"
     proc = servers.start([str(servers.Path(sys.executable).with_name("airflow")), "standalone"], env, log)
     monkeypatch.setenv("STEWARD_HOME", str(home))

@@ -18,7 +18,7 @@ import yaml
 
 from steward import batches, demo, ledger, lineage, registry
 from steward.config import load_engagement
-from steward.settings import PROJECT_ROOT, StewardPaths
+from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
 from tests.support import servers
 
@@ -62,20 +62,12 @@ def test_sigkill_mid_retrain_and_mid_export_then_retry_ends_like_an_undisturbed_
             assert run_night(eng_id, day)["state"].endswith("success")
 
     port = servers.free_port()
-    env = {
-        "STEWARD_HOME": str(home), "STEWARD_ENGAGEMENTS_DIR": str(engagements), "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__HOST": "127.0.0.1",
-        # task processes report to the API server's execution API: same (non-default) port
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "STEWARD_RETRY_DELAY_SECONDS": "2",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # the REST call below needs no login
-        "STEWARD_FAULTS": ",".join(f"fault_churn:{p}" for p in FAULTS),
-    }
+    env = servers.standalone_env(
+        home, engagements, airflow_home, port,
+        STEWARD_RETRY_DELAY_SECONDS="2",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",  # the REST call below needs no login
+        STEWARD_FAULTS=",".join(f"fault_churn:{p}" for p in FAULTS),
+    )
     airflow = str(servers.Path(sys.executable).with_name("airflow"))
     log = tmp_path / "standalone.log"
     proc = servers.start([airflow, "standalone"], env, log)

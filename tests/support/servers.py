@@ -47,3 +47,20 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+def standalone_env(home: Path, engagements: Path, airflow_home: Path, port: int, **extra: str) -> dict[str, str]:
+    """Environment for `airflow standalone` on this project's dags/ and plugins/, with its own SQLite DB,
+    steward state under `home` and engagement files from `engagements`; DAGs start unpaused. Task processes
+    report to the API server's execution API, so its URL follows the (non-default) port."""
+    root = Path(__file__).resolve().parents[2]
+    return {
+        "STEWARD_HOME": str(home), "STEWARD_ENGAGEMENTS_DIR": str(engagements), "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        **extra,
+    }
