@@ -58,16 +58,14 @@ def _date_pattern(value: str) -> str:
     return value
 
 
-class DataSource(_Strict):
-    """Where nightly batches land: one file per logical date."""
+class _DatedFiles(_Strict):
+    """A folder of files named by date under the data root (nightly batches, late labels)."""
 
-    directory: str = Field(description="directory under the data root holding nightly batches")
-    pattern: str = Field("{date}.csv", description="file name; {date} is the logical date YYYY-MM-DD")
+    directory: str = Field(description="directory under the data root")
+    pattern: str = Field("{date}.csv", description="file name; {date} is the date YYYY-MM-DD")
     format: Literal["csv", "parquet"] = "csv"
-    reference: str = Field(description="reference data file under the data root")
-    wait_minutes: float = Field(0, ge=0, le=24 * 60, description="how long to wait for a late batch before skipping the night")
 
-    @field_validator("directory", "reference")
+    @field_validator("directory")
     @classmethod
     def _inside_data_root(cls, v: str) -> str:
         return _relative_path(v)
@@ -76,6 +74,18 @@ class DataSource(_Strict):
     @classmethod
     def _pattern_has_date(cls, v: str) -> str:
         return _date_pattern(v)
+
+
+class DataSource(_DatedFiles):
+    """Where nightly batches land: one file per logical date."""
+
+    reference: str = Field(description="reference data file under the data root")
+    wait_minutes: float = Field(0, ge=0, le=24 * 60, description="how long to wait for a late batch before skipping the night")
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_inside_data_root(cls, v: str) -> str:
+        return _relative_path(v)
 
 
 class ColumnExpectations(_Strict):
@@ -238,27 +248,14 @@ class Execution(_Strict):
     pool: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-class LabelsSource(_Strict):
+class LabelsSource(_DatedFiles):
     """Ground truth that arrives after the predictions: one file per arrival night, joined on the id column.
 
     A label file holds the id column and the target. The nightly batch may then leave the target out.
     """
 
-    directory: str = Field(description="directory under the data root holding label files")
-    pattern: str = Field("{date}.csv", description="file name; {date} is the night the labels arrived")
-    format: Literal["csv", "parquet"] = "csv"
     expected_delay_days: int = Field(3, ge=0, le=90, description="typical delay; nights younger are 'pending'")
     lookback_days: int = Field(60, ge=1, le=730, description="oldest prediction date a label may still belong to")
-
-    @field_validator("directory")
-    @classmethod
-    def _inside_data_root(cls, v: str) -> str:
-        return _relative_path(v)
-
-    @field_validator("pattern")
-    @classmethod
-    def _pattern_has_date(cls, v: str) -> str:
-        return _date_pattern(v)
 
 
 class PerformanceSLA(_Strict):

@@ -184,15 +184,12 @@ def engine(paths: StewardPaths | None = None) -> Engine:
     try:
         metadata.create_all(eng)
     except OperationalError as exc:
-        raise StoreUnavailableError(
-            f"steward metadata database unreachable at {redacted(url)}: {str(exc.orig).strip().splitlines()[0]}"
-        ) from None
+        raise _unavailable(paths, exc) from None
     return eng
 
 
 def record_run(paths: StewardPaths, record: dict[str, Any], ledger_seq: int, ledger_hash: str) -> None:
     """Insert the night's row in one transaction (a retry of the same attempt is a no-op)."""
-    eng = engine(paths)
     row = {
         "engagement": record["engagement"]["id"],
         "logical_date": record["logical_date"],
@@ -204,17 +201,12 @@ def record_run(paths: StewardPaths, record: dict[str, Any], ledger_seq: int, led
         "ledger_hash": ledger_hash,
         "recorded_at": dt.datetime.fromisoformat(record["recorded_at"]),
     }
-    try:
-        with eng.begin() as conn:
-            exists = conn.execute(select(runs.c.ledger_seq).where(
-                runs.c.engagement == row["engagement"], runs.c.logical_date == row["logical_date"],
-                runs.c.ledger_seq == ledger_seq)).first()
-            if exists is None:
-                conn.execute(runs.insert().values(**row))
-    except OperationalError as exc:
-        raise StoreUnavailableError(
-            f"steward metadata database unreachable at {redacted(db_url(paths))}: {str(exc.orig).strip().splitlines()[0]}"
-        ) from None
+    with transaction(paths) as conn:
+        exists = conn.execute(select(runs.c.ledger_seq).where(
+            runs.c.engagement == row["engagement"], runs.c.logical_date == row["logical_date"],
+            runs.c.ledger_seq == ledger_seq)).first()
+        if exists is None:
+            conn.execute(runs.insert().values(**row))
 
 
 def runs_of(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
