@@ -124,6 +124,10 @@ class DriftPolicy(_Strict):
     threshold: float = Field(0.1, gt=0, le=1)
     per_feature: dict[str, FeatureDrift] = {}
     drift_share: float = Field(0.3, gt=0, le=1, description="share of drifted features that counts as drift")
+    sample_rows: int | None = Field(
+        100_000, ge=1_000,
+        description="drift compares at most this many rows per side, drawn uniformly with a seed from the night "
+        "(null: every row); validation always reads every row (ADR 0010)")
 
 
 class PerformancePolicy(_Strict):

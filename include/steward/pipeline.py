@@ -194,21 +194,59 @@ def ensure_champion(
 
 @timed("detect_drift")
 def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result, champion: Result) -> Result:
-    """Score reference and batch with the champion, then drift (all rows), performance and per-group
-    fairness (labelled rows)."""
-    from steward import drift, fairness, registry, training
+    """Score the batch with the champion, then drift (against the reference profile, on a seeded sample
+    when the batch is large), performance and per-group fairness (labelled rows)."""
+    from steward import drift, fairness, registry, sampling, training
 
-    out = run_dir(eng, paths, logical_date)
+    day = _day(logical_date)
+    out = run_dir(eng, paths, day)
     c = registry.client(paths)
     model = registry.load(c, registry.ModelRef(**champion["champion"]))
     batch = training.predict(eng, model, batches.read_batch(landed["batch"]["path"], eng.data.format))
-    reference = training.predict(eng, model, _read_reference(eng, paths))
-    drift_result = drift.detect_drift(eng, reference, batch, out)
+    reference, reference_sample = reference_profile(eng, paths, landed["reference"]["sha256"], model,
+                                                    champion["champion"]["version"])
+    seed = sampling.seed_for(eng.id, day.isoformat(), landed["batch"]["sha256"])
+    current = sampling.uniform(batch, eng.drift.sample_rows, seed)
+    drift_result = drift.detect_drift(eng, reference, current, out)
+    drift_result["sample"] = {"reference": reference_sample,
+                              "batch": sampling.described(len(batch), len(current), seed)}
     labelled = training.labelled(eng, batch)
     performance = drift.measure_performance(eng, labelled, out) if len(labelled) else {"metrics": {}, "rows": 0}
     performance["champion_version"] = champion["champion"]["version"]
     _store_night_history(eng, paths, _day(logical_date), drift_result, performance)
     return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled)}
+
+
+def reference_profile(eng: Engagement, paths: StewardPaths, reference_sha256: str, model: Any,
+                      champion_version: int) -> tuple[pd.DataFrame, Result]:
+    """The reference side of drift: the (sampled) reference rows with the champion's predictions.
+
+    Computed once per reference file version x champion version x sample size and kept as parquet
+    beside the engagement's runs, so a night with a million-row reference neither re-reads nor
+    re-scores it.
+    """
+    import pandas as pd
+
+    from steward import sampling, training
+
+    rows = eng.drift.sample_rows
+    name = f"{reference_sha256[:16]}-v{champion_version}-{rows or 'all'}"
+    folder = paths.run_dir(eng.id, "reference_profiles")
+    frame_path, meta_path = folder / f"{name}.parquet", folder / f"{name}.json"
+    if frame_path.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta["parquet_sha256"] == batches.sha256_file(frame_path):
+            return pd.read_parquet(frame_path), meta
+    full = _read_reference(eng, paths)
+    seed = sampling.seed_for(eng.id, "reference", reference_sha256)
+    scored = training.predict(eng, model, sampling.uniform(full, rows, seed))
+    with batches.atomic_target(frame_path) as tmp:
+        scored.to_parquet(tmp, index=False)
+    meta = {**sampling.described(len(full), len(scored), seed), "reference_sha256": reference_sha256,
+            "champion_version": champion_version, "path": str(frame_path),
+            "parquet_sha256": batches.sha256_file(frame_path)}
+    batches.atomic_write_json(meta_path, meta)
+    return pd.read_parquet(frame_path), meta  # the first night reads what later nights will read
 
 
 def _store_night_history(eng: Engagement, paths: StewardPaths, day: dt.date, drift_result: Result,
@@ -561,6 +599,7 @@ def cited_files(record: Result, record_path: Path) -> list[str]:
     for section in ("drift", "performance"):
         part = record.get(section) or {}
         files += [part.get("report_html"), part.get("report_json")]
+    files.append(((record.get("drift") or {}).get("sample") or {}).get("reference", {}).get("path"))
     quarantine = record.get("quarantine") or {}
     files += [quarantine.get("reasons_path"), quarantine.get("quarantine_path")]
     if not quarantine:
