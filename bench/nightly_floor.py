@@ -7,7 +7,7 @@ the 3-night window, gate it against the champion). Steward runs it as the real D
 (`dag.test`); the floor is a plain script calling Great Expectations, Evidently, scikit-learn and MLflow
 directly on the same files: copy + sha256, the same 30 expectations, one Evidently ValueDrift per column with predictions,
 the same pipeline fitted on the same window, one MLflow run with a registered skops model. Every repeat
-starts from a fresh copy of a store holding nights 03-01..03-07, so both do the full work each time.
+is a fresh process on a fresh copy of the demo data; each process first runs untimed work so both are\nmeasured in steady state (steward: nights 03-01..03-07, as in a backfill; floor: 03-08 on a scratch copy).
 Prints medians and rewrites the "nightly" section of docs/benchmarks.md.
 """
 
@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,14 +35,8 @@ TARGET_RATIO = 1.5
 
 def prepare(base: Path) -> None:
     from steward import demo
-    from steward.airflow.runner import run_night
-    from steward.settings import StewardPaths
 
-    os.environ["STEWARD_HOME"] = str(base)
-    paths = StewardPaths.from_env()
-    demo.generate("churn_telco", paths.data_root, nights=8)
-    for day in demo.night_dates(nights=7):
-        assert run_night("churn_telco", day)["state"].endswith("success")
+    demo.generate("churn_telco", base / "data", nights=8)
 
 
 def steward_night(home: Path) -> dict[str, float]:
@@ -132,26 +128,83 @@ def floor_night(home: Path) -> dict[str, float]:
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "include"))
-    scratch = Path(tempfile.mkdtemp(prefix="steward-bench-nightly-"))
-    base = scratch / "base"
-    os.environ["STEWARD_HOME"] = str(base)
+def warm_up(scratch: Path) -> None:
+    """First calls into each library pay for imports, registries and schema creation once per process: pay
+    them before the clock starts, the same for steward and the floor."""
+    import numpy as np
+    import pandas as pd
+
+    from steward import demo, drift, quality, registry, training
+    from steward.airflow.runner import ensure_airflow_db
+    from steward.config import load_engagement
+    from steward.settings import StewardPaths
+
+    ensure_airflow_db()
+    import steward.airflow.dag_builder  # noqa: F401
+
+    eng = load_engagement(ROOT / "include" / "engagements" / "churn_telco.yaml")
+    frame = demo._churn_frame(np.random.default_rng(0), 300, 0, 0.0, False)
+    quality.validate_frame(eng, frame)
+    model = training.train(eng, frame)
+    scored = training.predict(eng, model, frame)
+    drift.detect_drift(eng, scored, scored, scratch / "warm-up")
+    drift.measure_performance(eng, training.labelled(eng, scored), scratch / "warm-up")
+    registry.client(StewardPaths(home=scratch / "warm-up")).search_registered_models()
+    del pd
+
+
+def one_night(kind: str, home: Path) -> dict[str, float]:
+    """A child process: one night from `home`, with an Airflow metadata DB of its own."""
+    os.environ["STEWARD_HOME"] = str(home)
     from steward.settings import configure_embedded_airflow
 
     configure_embedded_airflow()
-    print("preparing nights 03-01..03-07 ...", flush=True)
+    warm_up(Path(tempfile.mkdtemp(prefix="steward-bench-warm-")))
+    if kind == "steward":
+        # Steady state, as in a backfill: nights 03-01..03-07 run first in this process (the first dag.test()
+        # also builds the in-process API server, serializes the DAG and loads plugins: ~8 s here).
+        from steward import demo
+        from steward.airflow.runner import run_night
+
+        for day in demo.night_dates(nights=7):
+            assert run_night("churn_telco", day)["state"].endswith("success")
+        return steward_night(home)
+    import mlflow
+
+    (home / "floor").mkdir(exist_ok=True)  # the floor's MLflow store exists before the clock starts, as steward's does
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{home / 'floor' / 'mlflow.db'}").search_experiments()
+    warm = home.with_name(home.name + "-warm")
+    shutil.copytree(home, warm)
+    floor_night(warm)  # the same steady state for the floor: its first MLflow run and registration are paid
+    return floor_night(home)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--night", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "include"))
+    if args.night:
+        print(json.dumps(one_night(args.night[0], Path(args.night[1]))))
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="steward-bench-nightly-"))
+    base = scratch / "base"
+    print("generating the demo data ...", flush=True)
     prepare(base)
     steward_runs, floor_runs = [], []
+    # Each repeat is a fresh process on a fresh copy of the store (its own Airflow metadata DB too).
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     for i in range(args.repeats):
-        for runs, fn in ((steward_runs, steward_night), (floor_runs, floor_night)):
-            home = scratch / f"{fn.__name__}-{i}"
+        for runs, kind in ((steward_runs, "steward"), (floor_runs, "floor")):
+            home = scratch / f"{kind}-{i}"
             shutil.copytree(base, home)
-            runs.append(fn(home))
-            print(f"  repeat {i + 1}: {fn.__name__} {runs[-1]['total']:.2f} s", flush=True)
+            done = subprocess.run([sys.executable, __file__, "--night", kind, str(home)], capture_output=True,
+                                  text=True, env={**clean_env, "STEWARD_HOME": str(home)}, check=False)
+            if done.returncode != 0:
+                raise SystemExit(f"{kind} night failed:\n{done.stderr[-3000:]}")
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"  repeat {i + 1}: {kind} {runs[-1]['total']:.2f} s", flush=True)
     med = {k: statistics.median(r[k] for r in steward_runs) for k in steward_runs[0]}
     fmed = {k: statistics.median(r[k] for r in floor_runs) for k in floor_runs[0]}
     ratio = med["total"] / fmed["total"]
@@ -168,7 +221,7 @@ def main() -> None:
     body = f"""## One nightly run vs the plain-script floor (in-process)
 
 `bench/nightly_floor.py`, churn_telco night {NIGHT} (1,500 rows, drift -> retrain + gate), median of
-{args.repeats} repeats, each from a fresh copy of the same store; 2-core machine.
+{args.repeats} repeats, each a fresh process (libraries imported and warmed before the clock starts, the\nsame for both) on a fresh copy of the same store; 2-core machine.
 
 - steward, whole night through `dag.test()` (16 tasks, audit record, ledger, lineage, status): **{med['total']:.2f} s**
 - floor, the same library work called directly: **{fmed['total']:.2f} s**
@@ -182,6 +235,13 @@ per-task cost in `dag.test` (task instance state, XCom round trips; about {resid
 on the reference, Evidently's performance preset and the HTML reports kept per night, the model card,
 fairness table and permutation importance of the challenger, and the audit record, ledger append and
 OpenLineage events. Through the real scheduler each task is also a fresh process: see the next section.
+
+Method change on 2026-11-25: earlier versions of this section reported 2.38x because the floor paid
+MLflow's first registration in a brand-new store (~0.8 s) inside its timer, and steward's later repeats
+re-ran a night already present in the shared Airflow DB. Now each repeat is its own process and store,
+and both sides are measured in steady state, which shows the gap as it is. Cut since: Airflow inferred
+`multiple_outputs` from the tasks' `-> dict` annotations and pushed every key as its own XCom (74 XCom
+writes a night, now 11); drift runs one ValueDrift per column instead of DataDriftPreset (ADR 0010).
 """
     import matplotlib
 
