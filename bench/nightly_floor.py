@@ -164,7 +164,6 @@ def warm_up(scratch: Path) -> None:
     """First calls into each library pay for imports, registries and schema creation once per process: pay
     them before the clock starts, the same for steward and the floor."""
     import numpy as np
-    import pandas as pd
 
     from steward import demo, drift, quality, registry, training
     from steward.airflow.runner import ensure_airflow_db
@@ -182,7 +181,6 @@ def warm_up(scratch: Path) -> None:
     drift.detect_drift(eng, scored, scored, scratch / "warm-up")
     drift.measure_performance(eng, training.labelled(eng, scored), scratch / "warm-up")
     registry.client(StewardPaths(home=scratch / "warm-up")).search_registered_models()
-    del pd
 
 
 EMPTY_CHAIN_DAG = """

@@ -7,6 +7,7 @@ bodies, via the domain functions in `steward.pipeline`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 from pathlib import Path
@@ -31,8 +32,9 @@ from steward.config import Engagement, EngagementConfigError, config_hash
 
 log = logging.getLogger(__name__)
 
-# Every task returns one small JSON dict and says multiple_outputs=False: Airflow infers multiple_outputs
-# from a `-> dict` annotation and would also push each key as its own XCom (74 XCom writes a night, not 11).
+# Every steward task returns one small JSON dict as one XCom. Airflow would infer multiple_outputs from the
+# `-> dict` annotation and also push each key as its own XCom (74 XCom writes a night instead of 11).
+json_task = functools.partial(task, multiple_outputs=False)
 
 DEFAULT_RETRIES = 2
 
@@ -173,7 +175,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         deadline=deadline_alerts(eng) or None,
     ) as dag:
 
-        @task(multiple_outputs=False)
+        @json_task
         def join_labels() -> dict[str, Any]:
             """Join the labels that arrived tonight to the predictions they belong to; realised performance."""
             from steward import pipeline
@@ -189,7 +191,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                          p["realised_value"], p["labelled_rows"], p["model_version"], p["estimated_value"])
             return result
 
-        @task(multiple_outputs=False)
+        @json_task
         def check_outcomes() -> dict[str, Any]:
             """Performance SLA on realised outcomes; the configured response (incident, rollback, retrain)."""
             from steward import pipeline
@@ -205,7 +207,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                     log.info("%s", note)
             return result
 
-        @task(multiple_outputs=False)
+        @json_task
         def land_batch() -> dict[str, Any]:
             """Copy the night's file into the landed area and fingerprint it (sha256, rows, schema)."""
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -227,7 +229,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                      (result["profile"] or {}).get("rows"))
             return result
 
-        @task(multiple_outputs=False)
+        @json_task
         def validate_batch(landed: dict[str, Any]) -> dict[str, Any]:
             """Great Expectations suite built from the config; HTML report kept per run."""
             from steward import pipeline
@@ -241,7 +243,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         def route_on_quality(quality: dict[str, Any]) -> str:
             return "ensure_champion" if quality["success"] else "quarantine_batch"
 
-        @task(multiple_outputs=False, outlets=[quarantine_asset])
+        @json_task(outlets=[quarantine_asset])
         def quarantine_batch(landed: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
             """Move the batch to quarantine with a reason file; monitoring and training are skipped."""
             from steward import pipeline
@@ -254,7 +256,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                 "logical_date": _day(), "failed_checks": result["failed_checks"], "sha256": result["sha256"]}
             return result
 
-        @task(multiple_outputs=False)
+        @json_task
         def ensure_champion() -> dict[str, Any]:
             """The current champion; bootstrap one from the reference data on the first run."""
             from steward import pipeline
@@ -264,7 +266,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                      " (bootstrapped)" if result["bootstrapped"] else "")
             return result
 
-        @task(multiple_outputs=False)
+        @json_task
         def detect_drift(landed: dict[str, Any], champion: dict[str, Any]) -> dict[str, Any]:
             """Evidently: per-feature and prediction drift vs reference; performance on labelled rows."""
             from steward import pipeline
@@ -286,7 +288,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             log.info("decision: %s: %s", decision["action"], " | ".join(decision["reasons"]))
             return "retrain_candidate" if decision["action"] == "retrain" else "keep_champion"
 
-        @task(multiple_outputs=False)
+        @json_task
         def score_batch(landed: dict[str, Any], champion: dict[str, Any]) -> dict[str, Any]:
             """Predictions the client consumes, stored with the model version; CBPE estimate while labels are pending."""
             from steward import pipeline
@@ -298,7 +300,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
 
         keep_champion = EmptyOperator(task_id="keep_champion")
 
-        @task(multiple_outputs=False)
+        @json_task
         def retrain_candidate(champion: dict[str, Any]) -> dict[str, Any]:
             """Train a challenger on the window, log it to MLflow, register it with alias `challenger`."""
             from steward import pipeline
@@ -310,7 +312,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                      "reused" if result["reused_existing_version"] else "new", result["scores"])
             return result
 
-        @task(multiple_outputs=False)
+        @json_task
         def gate_and_promote(retrained: dict[str, Any], champion: dict[str, Any]) -> dict[str, Any]:
             """Move alias `champion` only when the challenger beats it on the same holdout."""
             from steward import pipeline
@@ -320,7 +322,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                      result["champion_after"], " | ".join(result["reasons"]))
             return result
 
-        @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
+        @json_task(trigger_rule=TriggerRule.ALL_DONE)
         def raise_alerts() -> dict[str, Any]:
             """Always runs: quality, drift and SLA conditions open or resolve incidents; alerts are sent
             through Airflow notifiers (failures recorded on the incident and retried)."""
@@ -339,7 +341,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                           f["will_retry"], f["error"])
             return result
 
-        @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, outlets=[audit_asset])
+        @json_task(trigger_rule=TriggerRule.ALL_DONE, outlets=[audit_asset])
         def export_audit() -> dict[str, Any]:
             """Always runs: one JSON record of what the night saw and decided, written atomically."""
             from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
@@ -454,7 +456,7 @@ def build_retention_dag(engagement_ids: list[str]) -> DAG:
         default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": retry_delay()},
     ) as dag:
 
-        @task(multiple_outputs=False)
+        @json_task
         def purge_expired(engagement_id: str) -> dict[str, Any]:
             from steward import retention
             from steward.config import load_engagement
@@ -489,7 +491,7 @@ def build_report_dag(engagement_ids: list[str]) -> DAG:
         default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": retry_delay()},
     ) as dag:
 
-        @task(multiple_outputs=False)
+        @json_task
         def outcome_report(engagement_id: str) -> dict[str, Any]:
             from steward import ledger, report
             from steward.config import load_engagement
