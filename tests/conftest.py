@@ -15,6 +15,8 @@ os.environ["AIRFLOW_HOME"] = str(_SESSION_HOME / "airflow")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+# A failing task retries after a second, not two minutes: a bug shows up as a failure, not a stalled suite.
+os.environ.setdefault("STEWARD_RETRY_DELAY_SECONDS", "1")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_SESSION_HOME / 'airflow' / 'airflow.db'}"
 (_SESSION_HOME / "airflow").mkdir(parents=True, exist_ok=True)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from steward.cli import app
@@ -39,3 +40,40 @@ def test_run_bad_date_is_usage_error():
 def test_demo_unknown_engagement_is_usage_error():
     result = runner.invoke(app, ["demo", "-e", "nope"])
     assert result.exit_code == 2
+
+
+def test_backfill_bad_range_is_usage_error():
+    result = runner.invoke(app, ["backfill", "churn_telco", "--from", "2026-03-05", "--to", "2026-03-01"])
+    assert result.exit_code == 2 and "before --from" in result.stderr
+    early = runner.invoke(app, ["backfill", "churn_telco", "--from", "2025-01-01", "--to", "2025-01-02"])
+    assert early.exit_code == 2 and "start_date" in early.stderr
+
+
+@pytest.mark.e2e
+def test_backfill_records_a_failed_night_and_runs_the_next(tmp_path, monkeypatch):
+    """Night 2's source file changes after it was landed (the client rewrote it): that night fails, is
+    recorded, and night 3 still runs; the summary follows and the exit code is 1."""
+    import datetime as dt
+    import json
+
+    from steward import demo
+    from steward.airflow.runner import run_night
+    from steward.settings import StewardPaths
+
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
+    paths = StewardPaths.from_env()
+    demo.generate("churn_telco", paths.data_root, nights=3)
+    second = paths.data_root / "churn_telco" / "incoming" / "2026-03-02.csv"
+    assert run_night("churn_telco", dt.date(2026, 3, 2))["state"].endswith("success")  # landed once
+    second.write_bytes(second.read_bytes().replace(b"card", b"cash", 1))  # ... then rewritten by the client
+    results = tmp_path / "nights.json"
+    out = runner.invoke(app, ["backfill", "churn_telco", "--from", "2026-03-01", "--to", "2026-03-03",
+                              "--results", str(results)])
+    assert out.exit_code == 1, out.stdout + out.stderr
+    nights = json.loads(results.read_text())
+    assert [n["date"] for n in nights] == ["2026-03-01", "2026-03-02", "2026-03-03"]
+    assert [n["state"].endswith("success") for n in nights] == [True, False, True]
+    assert "1 failed: 2026-03-02" in " ".join(out.stdout.split())
+    assert "nightly summary" in out.stdout  # the summary table
+    record = json.loads((paths.artifacts / "churn_telco" / "2026-03-02" / "audit.json").read_text())
+    assert record["outcome"] == "failed" and "land_batch" in record["failed_tasks"]

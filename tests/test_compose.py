@@ -1,6 +1,6 @@
 """docker-compose.yaml: valid against the official Compose schema, and everything it names exists.
 
-No Docker engine runs here, so the file is checked statically (../shared/compose-spec).
+No Docker engine runs here, so the file is checked statically (tests/schemas/compose-spec).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import yaml
 
 from steward.settings import PROJECT_ROOT
 
-SPEC = PROJECT_ROOT.parent / "shared" / "compose-spec" / "compose-spec.json"
+SPEC = PROJECT_ROOT / "tests" / "schemas" / "compose-spec" / "compose-spec.json"  # vendored, with its licence
 COMPOSE = PROJECT_ROOT / "docker-compose.yaml"
 
 

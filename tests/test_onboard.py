@@ -53,7 +53,13 @@ def test_onboard_writes_a_valid_commented_engagement(env):
     assert eng.features == {"income": "numeric", "debt_ratio": "numeric", "age": "numeric",
                             "region": "categorical", "gender": "categorical"}
     assert eng.quality.columns["region"].allowed_values == ["east", "north", "south"]
-    assert eng.quality.columns["debt_ratio"].max >= 1.0 and eng.quality.columns["loan_id"].unique
+    income, debt_ratio = eng.quality.rules_for("income"), eng.quality.rules_for("debt_ratio")
+    # debt_ratio reaches 0 in the reference: a negative ratio quarantines; the range only warns
+    assert [r.severity for r in debt_ratio] == ["quarantine", "warn"] and debt_ratio[0].min == 0
+    assert debt_ratio[1].max >= 1.0
+    # income merely stays positive (lowest 19): no quarantine tier on its sign, its range warns
+    assert income[0].min is None and income[1].severity == "warn" and income[1].min >= 0
+    assert eng.quality.columns["loan_id"].unique
     assert eng.governance.sensitive_attributes == ["gender"] and eng.governance.fairness is not None
     assert path.read_text().startswith("# Acme Bank: loan default")
     assert (tmp / "home" / "data" / "loans_acme" / "reference.csv").read_bytes() == csv.read_bytes()
@@ -117,6 +123,79 @@ def test_unsafe_id_and_missing_file(env):
     missing = runner.invoke(app, ["onboard", "--data", str(tmp / "nope.csv"), "--target", "y", "--id", "x_y"])
     assert missing.exit_code == 2 and "no such file" in " ".join(missing.stderr.split())
     assert not engs.exists()
+
+
+def _feed(tmp, nights=3, delay=2):
+    """A client's pilot: sample batches without the target (with a timestamp and a free-text note), and
+    label files `delay` nights later, under the data root."""
+    data = tmp / "home" / "data" / "acme"
+    batches, labels = data / "samples", data / "labels"
+    batches.mkdir(parents=True)
+    labels.mkdir()
+    for i in range(nights):
+        day = dt.date(2026, 5, 1) + dt.timedelta(days=i)
+        frame = loans(40 + 10 * i, seed=20 + i)
+        frame["applied_at"] = f"{day}T09:30:00Z"
+        frame["note"] = "customer asked to be called back after the holidays, twice"
+        frame.drop(columns=["defaulted"]).to_csv(batches / f"extract_{day}.csv", index=False)
+        frame[["loan_id", "defaulted"]].to_csv(labels / f"{day + dt.timedelta(days=delay)}.csv", index=False)
+    ref = loans().assign(applied_at=[f"2026-04-{1 + i % 28:02d}T10:{i % 60:02d}:00Z" for i in range(1500)],
+                         note="customer asked to be called back after the holidays, twice")
+    ref.loc[ref.index[:5], "note"] = "no answer on the phone number given, sent a letter"
+    ref.to_csv(tmp / "loans.csv", index=False)
+    return tmp / "loans.csv", batches, labels
+
+
+def test_onboard_with_late_labels_and_sample_batches(env):
+    tmp, engs = env
+    csv, batches, labels = _feed(tmp)
+    result = _onboard(csv, "--labels", str(labels), "--batches", str(batches))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    eng = load_engagement(engs / "loans_acme.yaml")
+    assert eng.labels is not None and eng.labels.directory == "acme/labels"
+    assert eng.labels.expected_delay_days == 2  # measured: ids of the samples came back 2 nights later
+    assert eng.data.directory == "acme/samples" and eng.data.pattern == "extract_{date}.csv"
+    assert (eng.quality.row_count.min, eng.quality.row_count.max) == (10, 240)  # 40..60 rows a night
+    assert eng.column_types["applied_at"] == "timestamp" and eng.column_types["loan_id"] == "string"
+    assert "applied_at" not in eng.features and "note" not in eng.features
+    assert set(eng.carried_columns) == {"applied_at", "note"}
+    assert "defaulted" not in eng.batch_columns and eng.classes == [0, 1] and eng.positive == 1
+    text = (engs / "loans_acme.yaml").read_text()
+    assert "applied_at: timestamp" in text and "not a feature: a timestamp" in text and "free text" in text
+
+
+def test_given_volume_and_delay_win(env):
+    tmp, engs = env
+    csv, _, labels = _feed(tmp)
+    assert _onboard(csv, "--labels", "acme/labels", "--label-delay", "4", "--rows-per-night", "1000").exit_code == 0
+    eng = load_engagement(engs / "loans_acme.yaml")
+    assert eng.labels.expected_delay_days == 4 and eng.labels.directory == "acme/labels"
+    assert (eng.quality.row_count.min, eng.quality.row_count.max) == (250, 4000)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--labels", "/etc"], "must be under the data root"),
+    (["--label-delay", "3"], "--label-delay needs --labels"),
+    (["--labels", "acme/labels", "--label-delay", "200"], "between 0 and 90"),
+    (["--rows-per-night", "0"], "at least 1"),
+    (["--batches", "EMPTY"], "no dated .csv files"),
+    (["--batches", "SAMPLES"], "carry no 'defaulted' column: pass --labels"),
+    (["--batches", "NARROW", "--labels", "acme/labels"], "lack column(s) ['age']"),
+], ids=["labels-outside-root", "delay-without-labels", "delay-out-of-range", "zero-volume", "no-batches",
+        "batches-without-target", "batches-missing-column"])
+def test_bad_nightly_options_exit_2_and_nothing_written(env, args, message):
+    tmp, engs = env
+    csv, batches, _ = _feed(tmp)
+    (tmp / "empty").mkdir()
+    narrow = tmp / "narrow"
+    narrow.mkdir()
+    pd.read_csv(next(batches.iterdir())).drop(columns=["age"]).to_csv(narrow / "2026-05-01.csv", index=False)
+    swap = {"EMPTY": str(tmp / "empty"), "SAMPLES": str(batches), "NARROW": str(narrow)}
+    before = sorted(p.relative_to(tmp) for p in tmp.rglob("*"))
+    result = _onboard(csv, *[swap.get(a, a) for a in args])
+    assert result.exit_code == 2, result.stdout
+    assert message in " ".join(result.stderr.split())
+    assert not engs.exists() and sorted(p.relative_to(tmp) for p in tmp.rglob("*")) == before
 
 
 @pytest.mark.e2e

@@ -45,6 +45,11 @@ def end_of_night(eng: Engagement, paths: StewardPaths, day: dt.date, *, landed: 
         tracked.append(track(eng, paths, "quality", iso, not quality["success"],
                              f"batch of {iso} quarantined: {len(quality['failed'])} failed check(s): {failed}"
                              if not quality["success"] else f"batch of {iso} passed all checks"))
+        warned = quality.get("warnings") or []
+        tracked.append(track(eng, paths, "quality_warning", iso, bool(warned),
+                             f"batch of {iso} accepted with {len(warned)} warning(s): " + "; ".join(
+                                 f"{c['expectation']}({c.get('column') or ''}) {c.get('unexpected_count') or ''} rows"
+                                 for c in warned) if warned else f"batch of {iso} passed without warnings"))
     if drift is not None:
         tracked.append(track(eng, paths, "drift", iso, bool(drift["dataset_drift"]),
                              f"dataset drift on {iso}: {drift['drift_share']:.0%} of features drifted "

@@ -102,6 +102,7 @@ def build_record(
             "success": quality["success"],
             "engine": quality["engine"],
             "evaluated": quality["evaluated"],
+            "warnings": len(quality.get("warnings") or []),
             "checks": quality["checks"],
             "report_html": quality["report_html"],
         },
@@ -132,6 +133,7 @@ def build_record(
         "sla_evaluations": sla_evaluations or [],
         "notes": notes or [],
         "task_states": task_states,
+        "failed_tasks": sorted(t for t, state in task_states.items() if state in {"failed", "upstream_failed"}),
         "timings": {s: (results.get(s) or {}).get("timing") for s in STAGES if results.get(s)},
         "recorded_at": dt.datetime.now(dt.UTC).isoformat(),
     }

@@ -85,7 +85,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode())
+    """Strict JSON (no NaN or infinity: steward.finite replaces them by null before writing)."""
+    from steward.finite import scrub
+
+    text = json.dumps(scrub(payload), indent=2, sort_keys=True, default=str, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
 
 
 def incoming_path(eng: Engagement, paths: StewardPaths, logical_date: dt.date) -> Path:
@@ -138,16 +142,30 @@ def land_batch(eng: Engagement, paths: StewardPaths, logical_date: dt.date) -> L
                        target.stat().st_size, "landed")
 
 
-def read_batch(path: Path | str, fmt: str) -> pd.DataFrame:
-    """Parse a batch file; any parser failure becomes a BatchReadError with the parser's reason."""
+def read_for(eng: Engagement, path: Path | str, fmt: str | None = None) -> pd.DataFrame:
+    """Read a batch, label or reference file of `eng` with the engagement's declared column types."""
+    return read_batch(path, fmt or eng.data.format, eng.column_types)
+
+
+def read_batch(path: Path | str, fmt: str, types: dict[str, str] | None = None) -> pd.DataFrame:
+    """Parse a batch file; any parser failure becomes a BatchReadError with the parser's reason.
+
+    With `types` (the engagement's schema), columns are read as declared (steward.schema); without,
+    pandas infers them per file.
+    """
     import pandas as pd
+
+    from steward import schema
 
     path = Path(path)
     if path.stat().st_size == 0:
         raise BatchReadError("file is empty (0 bytes)")
     try:
         if fmt == "parquet":
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
+            return schema.cast(frame, types) if types else frame
+        if types:
+            return schema.read_csv(path, types)
         return pd.read_csv(path, encoding="utf-8", on_bad_lines="error", low_memory=False)
     except UnicodeDecodeError as exc:
         raise BatchReadError(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None

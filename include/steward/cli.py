@@ -98,6 +98,55 @@ def run(
     raise typer.Exit(0 if result["state"].endswith("success") else 1)
 
 
+@app.command("backfill")
+def backfill(
+    engagement: Annotated[str, typer.Argument(help="engagement id")],
+    first: Annotated[str, typer.Option("--from", help="first night YYYY-MM-DD")],
+    last: Annotated[str, typer.Option("--to", help="last night YYYY-MM-DD")],
+    results: Annotated[Path | None, typer.Option("--results", help="also write the per-night results as JSON")] = None,
+) -> None:
+    """Run the real DAG for every night from --from to --to, in order, in one process (dag.test).
+
+    A failed night is recorded and the next night still runs; the summary table follows. Exit 1 when any
+    night failed.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from steward import summary
+
+    eng = load_engagement(_known_engagement(engagement))
+    day0, day1 = _parse_date(first), _parse_date(last)
+    if day1 < day0:
+        _fail_usage(f"--to {day1} is before --from {day0}")
+    if day0 < eng.start_date:
+        _fail_usage(f"{day0} is before {engagement}'s start_date {eng.start_date}: Airflow runs no task for it")
+    configure_embedded_airflow()
+    from steward.airflow.runner import run_nights
+
+    total = (day1 - day0).days + 1
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        task = progress.add_task(f"{engagement} backfill", total=total)
+
+        def report(day: dt.date, night: dict, seconds: float) -> None:
+            ok = night["state"].endswith("success")
+            progress.console.print(f"  {day}  {night['outcome'] or '-':<10} [{'green' if ok else 'red'}]{night['state']}[/]"
+                                   f" ({seconds:.1f}s)" + ("" if ok else f"  log: {night['log'] or night['error']}"))
+            progress.advance(task)
+
+        nights = run_nights(engagement, day0, day1, on_night=report)
+    if results is not None:
+        import json
+
+        results.write_text(json.dumps([{k: v for k, v in n.items() if k != "audit"} for n in nights], indent=2))
+    console.print(summary.table(StewardPaths.from_env(), engagement))
+    failed = [n["date"] for n in nights if not n["state"].endswith("success")]
+    seconds = sum(n["seconds"] for n in nights)
+    console.print(f"{engagement}: {len(nights)} nights in {seconds:.0f}s ({seconds / len(nights):.1f}s a night); "
+                  + (f"[red]{len(failed)} failed: {', '.join(failed)}[/red]" if failed else "none failed"))
+    raise typer.Exit(1 if failed else 0)
+
+
 @app.command("demo")
 def demo_cmd(
     nights: Annotated[int, typer.Option(help="number of simulated nights (>= 14 for every scenario)")] = 16,
@@ -155,6 +204,14 @@ def onboard_cmd(
     sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="sensitive attribute (repeat)")] = None,
     id_column: Annotated[str | None, typer.Option("--id-column", help="row id column (inferred when omitted)")] = None,
     start: Annotated[str | None, typer.Option("--start-date", help="first night that can run (default today)")] = None,
+    labels: Annotated[str | None, typer.Option(
+        "--labels", help="folder where label files arrive (absolute, or under the data root): the batches "
+        "carry no target")] = None,
+    label_delay: Annotated[int | None, typer.Option(
+        "--label-delay", help="nights between a batch and its labels (default: measured on the sample files)")] = None,
+    rows_per_night: Annotated[int | None, typer.Option("--rows-per-night", help="expected nightly volume")] = None,
+    batches: Annotated[Path | None, typer.Option(
+        "--batches", help="folder of sample nightly batches: types, volume and file pattern are read from them")] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite an existing engagement file")] = False,
 ) -> None:
     """Profile reference data and write a complete, commented include/engagements/<id>.yaml."""
@@ -165,7 +222,8 @@ def onboard_cmd(
 
     req = onboard.Request(data=data, target=target, engagement_id=engagement, client=client, use_case=use_case,
                           owner=owner, sensitive=list(sensitive or []), id_column=id_column, region=storage_region(),
-                          start_date=_parse_date(start) if start else dt.date.today(), force=force)
+                          start_date=_parse_date(start) if start else dt.date.today(), force=force,
+                          labels=labels, label_delay=label_delay, rows_per_night=rows_per_night, batches=batches)
     with Progress(TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(), console=err,
                   transient=True) as progress:
         task = progress.add_task(data.name, total=None)
@@ -177,8 +235,11 @@ def onboard_cmd(
             _fail_usage(str(exc))
     console.print(f"[green]wrote[/green] {result['path']}: {result['problem_type']}, {result['features']} features, "
                   f"id column {result['id_column']}, {result['rows']} reference rows (copied to {result['reference']})")
-    console.print(f"Nightly batches go to {Path(result['reference']).parent / 'incoming'}/<YYYY-MM-DD>.csv; "
-                  f"first night: steward run {engagement} --date YYYY-MM-DD")
+    for column, why in result["carried"].items():
+        console.print(f"  {column}: {why}")
+    console.print(f"Nightly batches go to {result['batches']}/ (expected rows: {result['row_count']})"
+                  + (f"; labels to {result['labels']}/, {result['label_delay']} night(s) later" if result["labels"] else "")
+                  + f"\nfirst night: steward run {engagement} --date YYYY-MM-DD")
 
 
 @app.command("status")

@@ -42,6 +42,10 @@ Metric = Literal["accuracy", "f1", "roc_auc", "precision", "recall", "rmse", "ma
 LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae", "mape"})
 CLASSIFICATION_METRICS: frozenset[str] = frozenset({"accuracy", "f1", "roc_auc", "precision", "recall"})
 StatTest = Literal["ks", "psi", "wasserstein", "jensenshannon", "chisquare", "z", "kl_div", "hellinger"]
+# How a column is read, nightly and at onboarding (steward.schema): one vocabulary for both.
+ColumnType = Literal["string", "integer", "float", "boolean", "date", "timestamp"]
+Severity = Literal["quarantine", "warn"]
+ClassValue = bool | int | str  # bool first: YAML `true` must stay a boolean, not become 1
 
 
 def _relative_path(value: str) -> str:
@@ -89,17 +93,30 @@ class DataSource(_DatedFiles):
 
 
 class ColumnExpectations(_Strict):
+    """Rules for one column. `severity` says what a failed rule does: `quarantine` the batch, or `warn`
+    (recorded, alerted, the batch proceeds). `mostly` is Great Expectations' own: the share of rows that
+    must meet the row rules (not_null, range, allowed values, unique). `warn_mostly` adds a stricter twin
+    that only warns, so a small share of bad rows warns and a large share quarantines (ADR 0011)."""
+
     not_null: bool = False
     max_null_share: float | None = Field(None, ge=0, le=1)
     min: float | None = None
     max: float | None = None
-    allowed_values: list[str | int] | None = None
+    allowed_values: list[bool | int | float | str] | None = None
     unique: bool = False
+    severity: Severity = "quarantine"
+    mostly: float = Field(1.0, gt=0, le=1, description="share of rows that must meet the row rules")
+    warn_mostly: float | None = Field(None, gt=0, le=1, description="a stricter share that only warns")
 
     @model_validator(mode="after")
     def _range_ordered(self) -> ColumnExpectations:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.warn_mostly is not None:
+            if self.severity == "warn":
+                raise ValueError("warn_mostly needs severity: quarantine (a warn rule already only warns)")
+            if self.warn_mostly <= self.mostly:
+                raise ValueError(f"warn_mostly ({self.warn_mostly}) must be stricter (higher) than mostly ({self.mostly})")
         return self
 
 
@@ -111,7 +128,13 @@ class RowCount(_Strict):
 class QualityPolicy(_Strict):
     row_count: RowCount = RowCount()
     allow_extra_columns: bool = False
-    columns: dict[str, ColumnExpectations] = {}
+    # One rule set per column, or a list of them for different severities on one column (e.g. a range
+    # that only warns beside a sign that quarantines).
+    columns: dict[str, ColumnExpectations | list[ColumnExpectations]] = {}
+
+    def rules_for(self, column: str) -> list[ColumnExpectations]:
+        rules = self.columns.get(column)
+        return [] if rules is None else rules if isinstance(rules, list) else [rules]
 
 
 class FeatureDrift(_Strict):
@@ -289,7 +312,8 @@ class ServiceLevels(_Strict):
 
 
 Response = Literal["notify", "retrain", "rollback"]
-Condition = Literal["performance", "freshness", "completion", "quarantine", "quality", "drift", "estimated_performance"]
+Condition = Literal["performance", "freshness", "completion", "quarantine", "quality", "quality_warning", "drift",
+                    "estimated_performance"]
 
 
 class Responses(_Strict):
@@ -297,6 +321,7 @@ class Responses(_Strict):
 
     performance: Response = "notify"
     quality: Literal["notify"] = "notify"
+    quality_warning: Literal["notify"] = "notify"
     drift: Literal["notify", "retrain"] = "notify"
     freshness: Literal["notify"] = "notify"
     completion: Literal["notify"] = "notify"
@@ -326,11 +351,13 @@ class Alerts(_Strict):
 
     channels: list[AlertChannel] = []
     max_attempts: int = Field(5, ge=1, le=50, description="per notification, across nights, before giving up")
-    conditions: list[Condition] = ["performance", "freshness", "completion", "quarantine", "quality", "drift",
-                                   "estimated_performance"]
+    conditions: list[Condition] = ["performance", "freshness", "completion", "quarantine", "quality",
+                                   "quality_warning", "drift", "estimated_performance"]
 
 
 class Engagement(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     id: str = Field(description="DAG id; lowercase letters, digits and underscores")
     client: str = Field(min_length=1)
     use_case: str = Field(min_length=1)
@@ -340,7 +367,15 @@ class Engagement(_Strict):
     data: DataSource
     id_column: str
     target: str
+    target_classes: list[ClassValue] | None = Field(
+        None, min_length=2, description="classification: every value the target may take (label files are checked)")
+    positive_class: ClassValue | None = Field(
+        None, description="binary: the class that counts as positive (default 1 / true / 'yes' when present)")
     features: dict[str, FeatureType] = Field(min_length=1)
+    column_types: dict[str, ColumnType] | None = Field(
+        None, alias="schema",
+        description="how each column is read (steward.schema); columns beyond the id, target and features are "
+        "carried through, not modelled")
     problem_type: ProblemType
     quality: QualityPolicy = QualityPolicy()
     drift: DriftPolicy = DriftPolicy()
@@ -387,10 +422,12 @@ class Engagement(_Strict):
             raise _FieldError("performance.metric", "roc_auc is only supported for binary classification")
         if self.target in self.features or self.id_column in self.features:
             raise _FieldError("features", "must not contain the target or the id column")
-        known = set(self.features) | {self.id_column, self.target}
+        known = set(self.features) | {self.id_column, self.target} | set(self.column_types or {})
         for col in self.quality.columns:
             if col not in known:
-                raise _FieldError(f"quality.columns.{col}", "is not a feature, the id column or the target")
+                raise _FieldError(f"quality.columns.{col}", "is not a feature, the id column, the target or a schema column")
+        self._check_schema()
+        self._check_classes()
         for col in self.drift.per_feature:
             if col not in self.features:
                 raise _FieldError(f"drift.per_feature.{col}", "is not a declared feature")
@@ -411,7 +448,69 @@ class Engagement(_Strict):
                 raise _FieldError("governance.sensitive_attributes", f"{col!r} is not a declared feature")
         return self
 
+    def _check_schema(self) -> None:
+        types = self.column_types
+        if types is None:
+            return
+        for col in [self.id_column, self.target, *self.features]:
+            if col not in types:
+                raise _FieldError(f"schema.{col}", "is missing: the schema must give the type of the id, the target "
+                                  "and every feature")
+        for col, kind in self.features.items():
+            if kind == "numeric" and types[col] not in {"integer", "float"}:
+                raise _FieldError(f"schema.{col}", f"{types[col]} cannot be a numeric feature (integer or float)")
+            if types[col] in {"date", "timestamp"}:
+                raise _FieldError(f"features.{col}", f"a {types[col]} column is carried, not modelled")
+        if self.problem_type == "regression" and types[self.target] not in {"integer", "float"}:
+            raise _FieldError(f"schema.{self.target}", "a regression target must be integer or float")
+
+    def _check_classes(self) -> None:
+        if self.target_classes is None and self.positive_class is None:
+            return
+        if not self.is_classification:
+            raise _FieldError("target_classes", "applies to classification only")
+        classes = self.classes
+        if classes is not None and len(set(map(str, classes))) != len(classes):
+            raise _FieldError("target_classes", "lists a class twice")
+        if self.problem_type == "binary_classification" and classes is not None and len(classes) != 2:
+            raise _FieldError("target_classes", f"binary classification needs exactly 2 classes, got {len(classes)}")
+        if self.positive_class is not None:
+            if self.problem_type != "binary_classification":
+                raise _FieldError("positive_class", "applies to binary classification only")
+            if classes is not None and str(self.positive_class) not in map(str, classes):
+                raise _FieldError("positive_class", f"{self.positive_class!r} is not one of {classes}")
+        elif self.problem_type == "binary_classification" and classes is not None and _default_positive(classes) is None:
+            raise _FieldError("positive_class", f"say which of {classes} is the positive class")
+
     # --- derived, read-only views -------------------------------------------------------------
+    @property
+    def classes(self) -> list[ClassValue] | None:
+        """The target's classes: `target_classes`, else the target's allowed values in the quality rules."""
+        if not self.is_classification:
+            return None
+        if self.target_classes is not None:
+            return list(self.target_classes)
+        for rules in self.quality.rules_for(self.target):
+            if rules.allowed_values is not None:
+                return list(rules.allowed_values)
+        return None
+
+    @property
+    def positive(self) -> ClassValue:
+        """The positive class of a binary target (1 when nothing says otherwise)."""
+        if self.positive_class is not None:
+            return self.positive_class
+        return _default_positive(self.classes or [0, 1]) or 1
+
+    @property
+    def modelled_columns(self) -> list[str]:
+        return [self.id_column, *self.features, self.target]
+
+    @property
+    def carried_columns(self) -> list[str]:
+        """Schema columns that are neither the id, the target nor a feature: read, checked, not modelled."""
+        return [c for c in (self.column_types or {}) if c not in self.modelled_columns]
+
     @property
     def numeric_features(self) -> list[str]:
         return [c for c, t in self.features.items() if t == "numeric"]
@@ -423,7 +522,7 @@ class Engagement(_Strict):
     @property
     def batch_columns(self) -> list[str]:
         """Columns a nightly batch carries: the target only when labels do not arrive separately."""
-        return [self.id_column, *self.features, *([] if self.labels else [self.target])]
+        return [self.id_column, *self.features, *([] if self.labels else [self.target]), *self.carried_columns]
 
     @property
     def is_classification(self) -> bool:
@@ -435,6 +534,18 @@ class Engagement(_Strict):
 
     def batch_filename(self, logical_date: dt.date) -> str:
         return self.data.pattern.format(date=logical_date.isoformat())
+
+
+_POSITIVE_WORDS = ("1", "true", "yes", "y", "positive", "pos")
+
+
+def _default_positive(classes: list[ClassValue]) -> ClassValue | None:
+    """1, true or a yes-like word among two classes; None when the classes do not say."""
+    for word in _POSITIVE_WORDS:
+        for c in classes:
+            if str(c).strip().lower() == word:
+                return c
+    return None
 
 
 class _FieldError(ValueError):

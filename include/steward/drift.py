@@ -11,25 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from steward.config import Engagement
+from steward.metrics import finite_or_none
 
 if TYPE_CHECKING:
     import pandas as pd
 
 PREDICTION = "prediction"
 PROBA = "prediction_proba"
-# Evidently metric name prefix -> steward metric name.
-_PERF_METRICS = {
-    "Accuracy(": "accuracy",
-    "Precision(": "precision",
-    "Recall(": "recall",
-    "F1Score(": "f1",
-    "RocAuc(": "roc_auc",
-    "RMSE(": "rmse",
-    "MAE(": "mae",
-    "R2Score(": "r2",
-    "MAPE(": "mape",
-}
-
 
 P_VALUE_TESTS = frozenset({"ks", "chisquare", "z"})
 _CATEGORICAL_CAPABLE = frozenset({"psi", "jensenshannon", "chisquare", "kl_div", "hellinger", "z"})
@@ -49,13 +37,15 @@ def _value(v: Any) -> float | None:
         return None
 
 
-def _drift_definition(eng: Engagement, with_prediction: bool) -> Any:
+def _drift_definition(eng: Engagement, with_prediction: bool, only: set[str] | None = None) -> Any:
     from evidently import DataDefinition
 
     numeric = list(eng.numeric_features)
     categorical = list(eng.categorical_features)
     if with_prediction:
         (categorical if eng.problem_type == "multiclass_classification" else numeric).append(PREDICTION)
+    if only is not None:
+        numeric, categorical = [c for c in numeric if c in only], [c for c in categorical if c in only]
     return DataDefinition(id_column=eng.id_column, numerical_columns=numeric, categorical_columns=categorical)
 
 
@@ -87,12 +77,13 @@ def detect_drift(
     def threshold(column: str) -> float:
         return policy.per_feature[column].threshold if column in policy.per_feature else policy.threshold
 
-    metrics = [ValueDrift(column=c, method=method(c), threshold=threshold(c)) for c in [*features, PREDICTION]]
-    definition = _drift_definition(eng, with_prediction=True)
-    cols = [eng.id_column, *features, PREDICTION]
-    snapshot = Report(metrics).run(
-        current_data=Dataset.from_pandas(current[cols], data_definition=definition),
-        reference_data=Dataset.from_pandas(reference[cols], data_definition=definition),
+    not_computable = {c: why for c in [*features, PREDICTION] if (why := _undriftable(reference, current, c))}
+    measured = [c for c in [*features, PREDICTION] if c not in not_computable]
+    definition = _drift_definition(eng, with_prediction=True, only=set(measured))
+    cols = [eng.id_column, *measured]
+    snapshot = Report([ValueDrift(column=c, method=method(c), threshold=threshold(c)) for c in measured]).run(
+        current_data=Dataset.from_pandas(_drift_frame(current[cols]), data_definition=definition),
+        reference_data=Dataset.from_pandas(_drift_frame(reference[cols]), data_definition=definition),
     )
     per_feature: dict[str, dict[str, Any]] = {}
     prediction_drift: dict[str, Any] | None = None
@@ -101,17 +92,28 @@ def detect_drift(
         if cfg.get("type", "").endswith(":ValueDrift"):
             column = cfg["column"]
             limit = threshold(column)
-            score = _value(m["value"])
+            score = finite_or_none(_value(m["value"]))
             # Evidently's convention: distances drift when >= threshold, p-value tests when < threshold.
             p_value_test = str(cfg.get("method")) in P_VALUE_TESTS
             drifted = bool(score is not None and (score < limit if p_value_test else score >= limit))
             entry = {"stattest": cfg.get("method"), "score": score, "threshold": limit, "drifted": drifted}
+            if score is None:
+                entry["not_computable"] = f"{cfg.get('method')} gave no finite value"
             if column == PREDICTION:
                 prediction_drift = entry
             else:
                 per_feature[column] = entry
-    drifted = [c for c, e in per_feature.items() if e["drifted"]]
-    share = len(drifted) / len(per_feature) if per_feature else 0.0
+    for column, why in not_computable.items():
+        entry = {"stattest": method(column), "score": None, "threshold": threshold(column), "drifted": False,
+                 "not_computable": why}
+        if column == PREDICTION:
+            prediction_drift = entry
+        else:
+            per_feature[column] = entry
+    per_feature = {c: per_feature[c] for c in features}
+    judged = [c for c, e in per_feature.items() if e["score"] is not None]
+    drifted = [c for c in judged if per_feature[c]["drifted"]]
+    share = len(drifted) / len(judged) if judged else 0.0
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, json_path = out_dir / "drift_report.html", out_dir / "drift_report.json"
     _save(snapshot, html_path, json_path)
@@ -121,15 +123,71 @@ def detect_drift(
         "drifted_features": drifted,
         "drift_share": round(share, 4),
         "share_threshold": policy.drift_share,
-        "dataset_drift": share >= policy.drift_share,
+        "dataset_drift": bool(judged) and share >= policy.drift_share,
+        "features_not_computable": {c: e["not_computable"] for c, e in per_feature.items() if e["score"] is None},
         "prediction_drift": prediction_drift,
         "report_html": str(html_path),
         "report_json": str(json_path),
     }
 
 
+def _undriftable(reference: pd.DataFrame, current: pd.DataFrame, column: str) -> str | None:
+    """Why a column's drift cannot be measured tonight (Evidently refuses an empty column outright)."""
+    if current[column].notna().sum() == 0:
+        return f"no values in tonight's batch ({len(current)} rows, all null)"
+    if reference[column].notna().sum() == 0:
+        return "no values in the reference"
+    return None
+
+
+def _drift_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable integers and booleans in the dtypes Evidently's tests compute on."""
+    from steward.schema import model_input
+
+    return model_input(frame, list(frame.columns))
+
+
 def measure_performance(eng: Engagement, labelled: pd.DataFrame, out_dir: Path) -> dict[str, Any]:
-    """Model performance on the labelled rows (target + champion prediction columns present)."""
+    """Model performance on the labelled rows (target + champion prediction columns present).
+
+    The values come from `steward.metrics` (scikit-learn, the gate's yardstick), each either finite or
+    not computable with the reason. Evidently draws the report; when it cannot (one class on a small
+    label day: its classification preset needs both), the reason is recorded and no report is written.
+    """
+    from steward import metrics
+
+    frame = labelled.assign(**{eng.target: metrics.encode_target(eng, labelled[eng.target])})
+    proba = frame[PROBA] if PROBA in frame.columns else None
+    result = metrics.compute_all(eng, metrics.names_for(eng), frame[eng.target], frame[PREDICTION], proba)
+    out: dict[str, Any] = {**result.to_dict(), "rows": int(len(frame)), "report_html": None, "report_json": None,
+                           "report_error": None}
+    why_not = _report_impossible(eng, frame)
+    if why_not is not None:
+        out["report_error"] = why_not
+        return out
+    html_path, json_path = out_dir / "performance_report.html", out_dir / "performance_report.json"
+    try:
+        snapshot = _performance_snapshot(eng, frame)
+    except Exception as exc:  # Evidently's presets assume shapes real label days do not always have
+        out["report_error"] = f"Evidently could not build the report: {type(exc).__name__}: {str(exc)[:200]}"
+        return out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _save(snapshot, html_path, json_path)
+    out.update(report_html=str(html_path), report_json=str(json_path))
+    return out
+
+
+def _report_impossible(eng: Engagement, frame: pd.DataFrame) -> str | None:
+    if frame.empty:
+        return "no labelled rows"
+    if eng.is_classification and frame[eng.target].nunique() < 2:
+        from steward.metrics import describe_classes
+
+        return f"one class only ({describe_classes(frame[eng.target])}): Evidently's classification report needs both"
+    return None
+
+
+def _performance_snapshot(eng: Engagement, frame: pd.DataFrame) -> Any:
     from evidently import (
         BinaryClassification,
         DataDefinition,
@@ -155,16 +213,8 @@ def measure_performance(eng: Engagement, labelled: pd.DataFrame, out_dir: Path) 
             classification=[MulticlassClassification(target=eng.target, prediction_labels=PREDICTION)],
         )
         preset = ClassificationPreset()
-    snapshot = Report([preset]).run(current_data=Dataset.from_pandas(labelled, data_definition=definition))
-    values: dict[str, float | None] = {}
-    for m in snapshot.dict()["metrics"]:
-        for prefix, name in _PERF_METRICS.items():
-            if m["metric_name"].startswith(prefix):
-                values[name] = _value(m["value"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    html_path, json_path = out_dir / "performance_report.html", out_dir / "performance_report.json"
-    _save(snapshot, html_path, json_path)
-    return {"metrics": values, "rows": int(len(labelled)), "report_html": str(html_path), "report_json": str(json_path)}
+    columns = [eng.id_column, eng.target, PREDICTION, *([PROBA] if PROBA in frame.columns else [])]
+    return Report([preset]).run(current_data=Dataset.from_pandas(frame[columns], data_definition=definition))
 
 
 def _save(snapshot: Any, html_path: Path, json_path: Path) -> None:

@@ -26,13 +26,22 @@ def permutation_importance(eng: Engagement, model: Pipeline, holdout: pd.DataFra
     scoring = _SCORING[eng.promotion.metric]
     if scoring.endswith("_macro") and eng.problem_type == "binary_classification":
         scoring = scoring.removesuffix("_macro")
-    x = holdout[list(eng.features)]
-    y = holdout[eng.target]
+    from steward.metrics import encode_target, finite_or_none, unmeasurable
+    from steward.training import features_of
+
+    x = features_of(eng, holdout)
+    y = encode_target(eng, holdout[eng.target])
+    why_not = unmeasurable(eng, eng.promotion.metric, y)
+    if why_not is not None:  # e.g. a one-class holdout has no ROC AUC to permute
+        return {"method": "permutation_importance", "scoring": scoring, "n_repeats": repeats, "rows": int(len(x)),
+                "features": [{"feature": f, "importance_mean": None, "importance_std": None} for f in eng.features],
+                "not_computable": why_not}
     result = sk_permutation_importance(model, x, y, scoring=scoring, n_repeats=repeats, random_state=0, n_jobs=1)
     ranked = sorted(
-        ({"feature": f, "importance_mean": round(float(m), 6), "importance_std": round(float(s), 6)}
+        ({"feature": f, "importance_mean": finite_or_none(round(float(m), 6)),
+          "importance_std": finite_or_none(round(float(s), 6))}
          for f, m, s in zip(eng.features, result.importances_mean, result.importances_std, strict=True)),
-        key=lambda r: r["importance_mean"], reverse=True,
+        key=lambda r: r["importance_mean"] if r["importance_mean"] is not None else float("-inf"), reverse=True,
     )
     return {"method": "permutation_importance", "scoring": scoring, "n_repeats": repeats, "rows": int(len(x)),
             "features": ranked}
@@ -46,8 +55,11 @@ def plot(importance: dict[str, Any], title: str, path: Path) -> Path:
 
     rows = list(reversed(importance["features"]))
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
-    ax.barh([r["feature"] for r in rows], [r["importance_mean"] for r in rows],
-            xerr=[r["importance_std"] for r in rows], color="#3b7dd8")
+    ax.barh([r["feature"] for r in rows], [r["importance_mean"] or 0.0 for r in rows],
+            xerr=[r["importance_std"] or 0.0 for r in rows], color="#3b7dd8")
+    if importance.get("not_computable"):
+        ax.text(0.5, 0.5, f"not computable: {importance['not_computable']}", transform=ax.transAxes, ha="center",
+                wrap=True)
     ax.set_xlabel(f"drop in {importance['scoring']} when the feature is shuffled (holdout)")
     ax.set_title(title)
     fig.tight_layout()

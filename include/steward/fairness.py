@@ -35,9 +35,10 @@ def group_metrics(eng: Engagement, scored: pd.DataFrame) -> dict[str, Any] | Non
     from fairlearn.metrics import MetricFrame
 
     from steward.drift import PREDICTION
+    from steward.metrics import encode_target
 
     out: dict[str, Any] = {}
-    y_true = scored[eng.target]
+    y_true = encode_target(eng, scored[eng.target])
     y_pred = scored[PREDICTION]
     if eng.problem_type == "binary_classification":
         y_true, y_pred = y_true.astype(int), y_pred.astype(int)
@@ -46,11 +47,19 @@ def group_metrics(eng: Engagement, scored: pd.DataFrame) -> dict[str, Any] | Non
                             sensitive_features=scored[attribute].astype(str))
         by_group = frame.by_group
         out[attribute] = {
-            "by_group": {str(g): {m: round(float(v), 6) for m, v in row.items()} for g, row in by_group.iterrows()},
+            # A group without positives has no true positive rate: null (not NaN), and no gap from it.
+            "by_group": {str(g): {m: _rounded(v) for m, v in row.items()} for g, row in by_group.iterrows()},
             "count": {str(g): int(n) for g, n in scored[attribute].astype(str).value_counts().items()},
-            "gap": {m: round(float(v), 6) for m, v in frame.difference(method="between_groups").items()},
+            "gap": {m: _rounded(v) for m, v in frame.difference(method="between_groups").items()},
         }
     return out
+
+
+def _rounded(value: Any) -> float | None:
+    from steward.metrics import finite_or_none
+
+    number = finite_or_none(value)
+    return None if number is None else round(number, 6)
 
 
 def worst_gap(eng: Engagement, result: dict[str, Any] | None) -> tuple[str, float] | None:
@@ -58,5 +67,5 @@ def worst_gap(eng: Engagement, result: dict[str, Any] | None) -> tuple[str, floa
     policy = eng.governance.fairness
     if policy is None or not result:
         return None
-    attribute, gaps = max(result.items(), key=lambda kv: kv[1]["gap"].get(policy.metric, 0.0))
-    return attribute, gaps["gap"].get(policy.metric, 0.0)
+    attribute, gaps = max(result.items(), key=lambda kv: kv[1]["gap"].get(policy.metric) or 0.0)
+    return attribute, gaps["gap"].get(policy.metric) or 0.0

@@ -6,7 +6,12 @@ Rules for what arrives (each counted in `steward_label_arrivals` and in the audi
 - the same id twice in a file: the last row wins, the others are counted as duplicates; an id labelled
   again on a later night replaces the earlier label (last arrival wins);
 - a label for a row of a quarantined batch is *set aside* to `labels/<id>/aside/<date>.csv`, reported;
-- a label file without the id column or the target is set aside whole, with the reason.
+- a label file without the id column or the target is set aside whole, with the reason;
+- a label whose value is not one of the target's classes (or not a number, for regression) is set aside
+  to `labels/<id>/aside/<date>.outside_classes.csv` with the reason, and counted; the rest of the file
+  is used;
+- a label day with one class is used: its rows count for training and pooled SLAs, and the metrics that
+  need both classes (ROC AUC ...) are recorded as not computable for that day, with the reason.
 
 Labels are kept per prediction date in `labels/<id>/by_prediction_date/<date>.parquet` with the night they
 arrived, so realised performance for night N is computed from labels that had arrived by N: a rerun of N
@@ -78,7 +83,7 @@ def _quarantined_ids(eng: Engagement, paths: StewardPaths, day: dt.date, lookbac
         if not f.is_file():
             continue
         try:
-            frame = batches.read_batch(f, eng.data.format)
+            frame = batches.read_for(eng, f)
         except batches.BatchReadError:
             continue
         if eng.id_column in frame:
@@ -98,7 +103,7 @@ def join(eng: Engagement, paths: StewardPaths, day: dt.date, out_dir: Path) -> d
         return result
     result["sha256"] = batches.sha256_file(source)
     try:
-        raw = batches.read_batch(source, eng.labels.format)
+        raw = batches.read_for(eng, source, eng.labels.format)
         missing = [c for c in (eng.id_column, eng.target) if c not in raw.columns]
         if missing:
             raise batches.BatchReadError(f"missing column(s) {missing}")
@@ -114,6 +119,17 @@ def join(eng: Engagement, paths: StewardPaths, day: dt.date, out_dir: Path) -> d
     rows = len(raw)
     unlabelled = int(raw[eng.target].isna().sum())
     raw = raw[raw[eng.target].notna()]
+    invalid = invalid_targets(eng, raw[eng.target])
+    if invalid.any():
+        bad = raw[invalid]
+        aside = aside_path(eng, paths, day).with_suffix(".outside_classes.csv")
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        expected = eng.classes if eng.is_classification else "a number"
+        batches.atomic_write_bytes(aside, bad.assign(reason=f"target value is not one of {expected}")
+                                   .to_csv(index=False).encode())
+        result["outside_classes"] = {"rows": int(invalid.sum()), "expected": expected, "path": str(aside),
+                                     "examples": sorted({str(v) for v in bad[eng.target]})[:5]}
+        raw = raw[~invalid]
     duplicates = int(raw.duplicated(eng.id_column, keep="last").sum())
     raw = raw.drop_duplicates(eng.id_column, keep="last")
     lookback = eng.labels.lookback_days
@@ -136,6 +152,7 @@ def join(eng: Engagement, paths: StewardPaths, day: dt.date, out_dir: Path) -> d
         _store_labels(eng, paths, pdate, day, joined[joined["prediction_date"] == pdate][[eng.id_column, eng.target]])
     result.update(rows=rows, joined=len(joined), unknown_ids=unknown, duplicates=duplicates,
                   for_quarantined=len(for_quarantine), unlabelled_rows=unlabelled, prediction_dates=dates)
+    result.setdefault("outside_classes", None)
     result["performance"] = [realised(eng, paths, pdate, day, out_dir) for pdate in dates]
     _record_arrival(eng, paths, day, result, rows=rows, joined=len(joined), unknown=unknown,
                     duplicates=duplicates, aside=len(for_quarantine), dates=dates)
@@ -146,7 +163,22 @@ def _record_arrival(eng: Engagement, paths: StewardPaths, day: dt.date, result: 
                     joined: int, unknown: int, duplicates: int, aside: int, dates: list[str]) -> None:
     store.replace_rows(paths, store.label_arrivals, {"engagement": eng.id, "arrival_date": day.isoformat()}, [{
         "engagement": eng.id, "arrival_date": day.isoformat(), "rows": rows, "joined": joined, "unknown_ids": unknown,
-        "duplicates": duplicates, "for_quarantined": aside, "sha256": result["sha256"], "prediction_dates": dates}])
+        "duplicates": duplicates, "for_quarantined": aside, "sha256": result["sha256"], "prediction_dates": dates,
+        "outside_classes": (result.get("outside_classes") or {}).get("rows", 0)}])
+
+
+def invalid_targets(eng: Engagement, target: pd.Series) -> pd.Series:
+    """Present label values the model can never learn or be judged on: outside the classes, or not a
+    finite number for a regression target."""
+    import numpy as np
+    import pandas as pd
+
+    from steward import metrics
+
+    if eng.is_classification:
+        return metrics.outside_classes(eng, target)
+    number = pd.to_numeric(target, errors="coerce").astype("float64")
+    return target.notna() & ~np.isfinite(number.fillna(np.inf))
 
 
 def _store_labels(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.date, new: pd.DataFrame) -> None:
@@ -184,24 +216,26 @@ def realised(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.date, out
 
     served_frame = pd.read_parquet(predictions.predictions_path(eng, paths, pdate))
     served_frame[eng.id_column] = served_frame[eng.id_column].astype(str)
+    from steward import training
+
     labelled = served_frame.merge(labels_known_by(eng, paths, pdate, day), on=eng.id_column, how="inner")
     labelled = labelled.rename(columns={predictions.PREDICTION: drift.PREDICTION, predictions.SCORE: drift.PROBA})
-    if eng.is_classification:
-        labelled[eng.target] = labelled[eng.target].astype(labelled[drift.PREDICTION].dtype)
+    labelled = training.labelled(eng, labelled)
     version = int(served_frame[predictions.VERSION].iloc[0])
     metric = eng.performance.metric
     perf = drift.measure_performance(eng, labelled, out_dir / "realised" / pdate)
     value = perf["metrics"].get(metric)
+    not_computable = perf["not_computable"].get(metric)
     served_row = store.select_rows(paths, store.predictions, {"engagement": eng.id, "prediction_date": pdate})
     estimated = served_row[0]["estimated_value"] if served_row else None
     row = {"engagement": eng.id, "prediction_date": pdate, "metric": metric, "realised_value": value,
            "labelled_rows": len(labelled), "model_version": version, "estimated_value": estimated,
            "estimate_error": None if estimated is None or value is None else round(estimated - value, 6),
-           "labels_through": day.isoformat(), "report_html": perf["report_html"]}
+           "labels_through": day.isoformat(), "report_html": perf["report_html"], "not_computable": not_computable}
     store.replace_rows(paths, store.performance, {"engagement": eng.id, "prediction_date": pdate,
                                                   "labels_through": day.isoformat()}, [row])
     return {k: row[k] for k in ("prediction_date", "metric", "realised_value", "labelled_rows", "model_version",
-                                "estimated_value", "estimate_error", "report_html")}
+                                "estimated_value", "estimate_error", "report_html", "not_computable")}
 
 
 def history(paths: StewardPaths, engagement_id: str, through: dt.date | None = None) -> list[dict[str, Any]]:

@@ -7,6 +7,11 @@ from typing import Any
 from steward.config import Engagement
 
 
+def _num(value: Any, digits: int = 4) -> str:
+    """A metric for a table: 'n/a' when it was not computable (null), never 'nan'."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
     """`card` holds: version, trained_for, reason, window, fingerprint, train_rows, holdout_rows, metrics,
     comparison (or None), fairness (or None), importance, importance_plot (file name)."""
@@ -35,8 +40,8 @@ def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
     ]
     cmp = card.get("comparison")
     if cmp:
-        lines += [f"Same holdout, {cmp['metric']}: this version **{cmp['challenger']:.4f}**, champion "
-                  f"v{cmp['champion_version']} **{cmp['champion']:.4f}**. The promotion decision is recorded in the "
+        lines += [f"Same holdout, {cmp['metric']}: this version **{_num(cmp['challenger'])}**, champion "
+                  f"v{cmp['champion_version']} **{_num(cmp['champion'])}**. The promotion decision is recorded in the "
                   "audit record of the night."]
     else:
         lines += ["No champion existed: this version was bootstrapped from the reference data."]
@@ -46,11 +51,11 @@ def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
         for attribute, data in fairness.items():
             metrics = list(next(iter(data["by_group"].values())).keys())
             lines += ["", f"Sensitive attribute `{attribute}` (max gap: "
-                      + ", ".join(f"{m} {v:.3f}" for m, v in data["gap"].items()) + ")", "",
+                      + ", ".join(f"{m} {_num(v, 3)}" for m, v in data["gap"].items()) + ")", "",
                       "| group | rows | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
             for group, values in data["by_group"].items():
                 lines.append(f"| {group} | {data['count'].get(group, '')} | "
-                             + " | ".join(f"{values[m]:.3f}" for m in metrics) + " |")
+                             + " | ".join(_num(values[m], 3) for m in metrics) + " |")
         policy = eng.governance.fairness
         if policy:
             lines += ["", f"Policy: promotion is refused when the {policy.metric} gap exceeds {policy.max_gap}."]
@@ -58,8 +63,10 @@ def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
         lines += ["No sensitive attributes are declared for this engagement."]
     lines += ["", "## Top features (permutation importance on the holdout)", "",
               "| feature | importance | std |", "|---|---|---|"]
-    lines += [f"| {r['feature']} | {r['importance_mean']:.4f} | {r['importance_std']:.4f} |"
+    lines += [f"| {r['feature']} | {_num(r['importance_mean'])} | {_num(r['importance_std'])} |"
               for r in card["importance"]["features"]]
+    if card["importance"].get("not_computable"):
+        lines += ["", f"Not computable on this holdout: {card['importance']['not_computable']}."]
     if card.get("importance_plot"):
         lines += ["", f"![feature importance]({card['importance_plot']})"]
     lines += [

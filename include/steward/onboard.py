@@ -1,12 +1,17 @@
 """`steward onboard`: profile a reference dataset and write a complete, commented engagement file.
 
-Everything is checked before anything is written: a bad dataset gets an OnboardError saying what is
-wrong and what to do, and the engagements folder and the data root stay untouched.
+Everything is checked before anything is written: a bad dataset or request gets an OnboardError saying
+what is wrong and what to do, and the engagements folder and the data root stay untouched.
+
+Column types come from `steward.schema.infer_type` on the raw text of the reference (and of the sample
+batches, when given): the same module reads every nightly batch with the types written here, so what
+onboarding saw is what the reader reads (booleans, integers with nulls, dates, timestamps, ids ...).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -14,13 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from steward.config import SAFE_ID, load_engagement
+from steward import schema
+from steward.config import SAFE_ID, _default_positive, load_engagement
 
 if TYPE_CHECKING:
     import pandas as pd
 
-MAX_CATEGORIES = 20
+MAX_CATEGORIES = 50           # more distinct values than this: carried, not a feature
+CATEGORY_SHARE = 0.2          # ... or more distinct values than this share of the rows
 REGRESSION_MIN_UNIQUE = 20
+FREE_TEXT_CHARS = 40          # mean length of a text column above which it is free text
+TOLERANCE = 0.95              # GX `mostly` of the quarantine tier for feature values; any bad row warns
+DATE_IN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class OnboardError(ValueError):
@@ -40,10 +50,15 @@ class Request:
     region: str
     start_date: dt.date
     force: bool = False
+    labels: str | None = None            # folder where label files arrive (absolute, or under the data root)
+    label_delay: int | None = None       # nights between a batch and its labels
+    rows_per_night: int | None = None    # expected nightly volume
+    batches: Path | None = None          # a folder of sample nightly batches
 
 
 def read_reference(path: Path, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """Read CSV in chunks (reporting bytes read) or Parquet; parse errors become OnboardError."""
+    """The reference as raw text (CSV, read in chunks reporting bytes read) or Parquet; errors become
+    OnboardError."""
     import pandas as pd
 
     if not path.is_file():
@@ -59,7 +74,7 @@ def read_reference(path: Path, progress: Callable[[int, int], None] | None = Non
             raise OnboardError(f"{path} is empty (0 bytes): export the reference data with a header row and rows")
         chunks = []
         with path.open("rb") as fh:
-            for chunk in pd.read_csv(fh, chunksize=200_000, low_memory=False):
+            for chunk in schema.read_raw_csv(fh, chunksize=200_000, low_memory=False):
                 chunks.append(chunk)
                 if progress:
                     progress(fh.tell(), total)
@@ -68,6 +83,24 @@ def read_reference(path: Path, progress: Callable[[int, int], None] | None = Non
         raise
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         raise OnboardError(f"{path}: cannot be parsed as {suffix[1:]}: {str(exc).splitlines()[0]}") from None
+
+
+def _type_of(series: pd.Series) -> str:
+    """The schema type of a column: inferred from its text (CSV), or from Parquet's own dtype."""
+    import pandas as pd
+
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return "timestamp"
+    if pd.api.types.is_datetime64_dtype(dtype):
+        return "date" if (series.dropna().dt.normalize() == series.dropna()).all() else "timestamp"
+    return schema.infer_type(series)
 
 
 def _mixed_types(series: pd.Series) -> tuple[str, str] | None:
@@ -85,8 +118,6 @@ def _mixed_types(series: pd.Series) -> tuple[str, str] | None:
 
 
 def check(df: pd.DataFrame, req: Request) -> None:
-    import pandas as pd
-
     if not SAFE_ID.match(req.engagement_id):
         raise OnboardError(f"--id {req.engagement_id!r} is not a safe name: use lowercase letters, digits and "
                            "underscores, starting with a letter (e.g. churn_acme)")
@@ -103,7 +134,7 @@ def check(df: pd.DataFrame, req: Request) -> None:
     for col in df.columns:
         if df[col].isna().all():
             raise OnboardError(f"column {col!r} is entirely empty: drop it from the reference data or fill it")
-        if df[col].dtype == object and not pd.api.types.is_numeric_dtype(df[col]):
+        if df[col].dtype == object:
             mixed = _mixed_types(df[col])
             if mixed:
                 raise OnboardError(f"column {col!r} mixes numbers and text (e.g. {mixed[0]!r} and {mixed[1]!r}): "
@@ -113,6 +144,12 @@ def check(df: pd.DataFrame, req: Request) -> None:
             raise OnboardError(f"--sensitive {col!r} is not a feature column of {req.data}")
     if req.id_column is not None and req.id_column not in df.columns:
         raise OnboardError(f"--id-column {req.id_column!r} is not in {req.data}")
+    if req.label_delay is not None and not 0 <= req.label_delay <= 90:
+        raise OnboardError(f"--label-delay {req.label_delay} must be between 0 and 90 nights")
+    if req.label_delay is not None and req.labels is None:
+        raise OnboardError("--label-delay needs --labels DIR (the folder where the label files arrive)")
+    if req.rows_per_night is not None and req.rows_per_night < 1:
+        raise OnboardError(f"--rows-per-night {req.rows_per_night} must be at least 1")
 
 
 def find_id_column(df: pd.DataFrame, target: str) -> str:
@@ -129,43 +166,200 @@ def _num(v: float) -> float | int:
     return int(v) if float(v).is_integer() else round(float(v), 4)
 
 
-def infer(df: pd.DataFrame, req: Request) -> dict[str, Any]:
+def _class_value(v: Any) -> Any:
+    v = v.item() if hasattr(v, "item") else v
+    return _num(v) if isinstance(v, float) else v
+
+
+def column_role(typed: pd.Series, kind: str) -> tuple[str | None, str]:
+    """(feature kind or None, why) for a column that is neither the id nor the target."""
+    values = typed.dropna()
+    distinct = int(values.nunique())
+    if distinct <= 1:
+        return None, "constant in the reference: nothing to learn from"
+    if kind in {"date", "timestamp"}:
+        return None, f"a {kind}: carried through, not modelled (derive features from it upstream)"
+    if kind in {"integer", "float"}:
+        return "numeric", ""
+    if kind == "boolean":
+        return "categorical", ""
+    text = values.astype(str)
+    if text.str.len().mean() > FREE_TEXT_CHARS:
+        return None, "free text: carried through, not modelled"
+    if distinct > MAX_CATEGORIES or distinct > CATEGORY_SHARE * len(values):
+        return None, f"high-cardinality text ({distinct} distinct values): carried through, not modelled"
+    return "categorical", ""
+
+
+def infer(raw: pd.DataFrame, req: Request, samples: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Types, roles, problem type and expectations from the reference (and sample batches' text)."""
     import pandas as pd
 
-    id_column = req.id_column or find_id_column(df, req.target)
+    id_column = req.id_column or find_id_column(raw, req.target)
+    both = raw if samples is None else pd.concat([raw, samples[[c for c in samples.columns if c in raw.columns]]],
+                                                 ignore_index=True)
+    types = {str(c): _type_of(both[c]) for c in raw.columns}
+    types[id_column] = "string"  # ids are names, never numbers: 00123 stays 00123
+    df = schema.cast(raw, types)
     y = df[req.target].dropna()
-    numeric_target = pd.api.types.is_numeric_dtype(y)
+    numeric_target = types[req.target] in {"integer", "float"}
     if numeric_target and y.nunique() > REGRESSION_MIN_UNIQUE:
         problem = "regression"
     else:
         problem = "binary_classification" if y.nunique() == 2 else "multiclass_classification"
     features: dict[str, str] = {}
+    carried: dict[str, str] = {}
     columns: dict[str, dict[str, Any]] = {id_column: {"not_null": True, "unique": True}}
     for col in df.columns:
+        col = str(col)
         if col in {id_column, req.target}:
             continue
-        s = df[col]
-        kind = "numeric" if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) else "categorical"
-        features[str(col)] = kind
-        rules: dict[str, Any] = {}
-        null_share = float(s.isna().mean())
-        if null_share == 0:
-            rules["not_null"] = True
-        else:
-            rules["max_null_share"] = round(min(1.0, null_share * 2 + 0.01), 4)
-        if kind == "numeric":
-            lo, hi = float(s.min()), float(s.max())
-            margin = (hi - lo) * 0.25 or abs(hi) * 0.25 or 1.0
-            rules["min"] = _num(max(0.0, lo - margin) if lo >= 0 else lo - margin)
-            rules["max"] = _num(hi + margin)
-        elif s.nunique() <= MAX_CATEGORIES:
-            rules["allowed_values"] = sorted(map(str, s.dropna().unique()))
-        columns[str(col)] = rules
+        kind, why = column_role(df[col], types[col])
+        if kind is None:
+            if col in req.sensitive:
+                raise OnboardError(f"--sensitive {col!r} cannot be a feature: {why}")
+            carried[col] = why
+            continue
+        features[col] = kind
+        columns[col] = _feature_rules(df[col], kind, types[col])
+    if not features:
+        raise OnboardError(f"no column of {req.data} can be a feature (every column is the id, the target, "
+                           f"constant, a date or free text): {carried}")
+    classes = None
     if problem != "regression":
-        values = sorted(y.unique().tolist())
-        columns[req.target] = {"allowed_values": [v.item() if hasattr(v, "item") else v for v in values]}
+        classes = sorted((_class_value(v) for v in y.unique()), key=lambda v: (str(type(v)), v))
+        if req.labels is None:  # the batch carries the target: its classes are checked like a column
+            columns[req.target] = {"allowed_values": classes}
     return {"id_column": id_column, "problem_type": problem, "features": features, "columns": columns,
-            "rows": len(df), "target_std": float(y.std()) if problem == "regression" else None}
+            "types": types, "carried": carried, "classes": classes,
+            "positive": _positive(y, classes) if problem == "binary_classification" else None,
+            "rows": len(df), "target_std": float(y.astype(float).std()) if problem == "regression" else None}
+
+
+def _feature_rules(s: pd.Series, kind: str, type_: str) -> dict[str, Any] | list[dict[str, Any]]:
+    """Feature expectations. Nulls and unseen categories: any bad row warns, more than 1 - TOLERANCE of the
+    rows quarantines. Numeric ranges only warn (a colder month is data, not an error): values outside the
+    reference's range widened by 25% of its span. A column whose reference minimum is exactly 0 (a count,
+    an amount, a duration) also has a quarantine tier at 0: a negative value there is a broken export.
+    (A column that merely happened to stay positive, like a dew point in January, gets no such tier.)"""
+    rules: dict[str, Any] = {}
+    null_share = float(s.isna().mean())
+    if null_share == 0:
+        rules["not_null"] = True
+    else:
+        rules["max_null_share"] = round(min(1.0, null_share * 2 + 0.01), 4)
+    warn_range: dict[str, Any] | None = None
+    if kind == "numeric":
+        lo, hi = float(s.min()), float(s.max())
+        margin = (hi - lo) * 0.25 or abs(hi) * 0.25 or 1.0
+        warn_range = {"min": _num(max(0.0, lo - margin) if lo >= 0 else lo - margin), "max": _num(hi + margin),
+                      "severity": "warn"}
+        if lo == 0:
+            rules["min"] = 0
+    elif type_ != "boolean":  # a boolean's values are checked by its type
+        rules["allowed_values"] = sorted(str(v) for v in s.dropna().unique())
+    if set(rules) - {"max_null_share"}:
+        rules.update(mostly=TOLERANCE, warn_mostly=1.0)
+    return [rules, warn_range] if warn_range else rules
+
+
+def _positive(y: pd.Series, classes: list[Any] | None) -> Any:
+    """1, true or a yes-like class when there is one; else the rarer class (the event being predicted)."""
+    named = _default_positive(classes or [])
+    if named is not None:
+        return named
+    counts = y.map(str).value_counts()
+    rarer = counts.index[-1]
+    return next(c for c in classes or [] if str(c) == rarer)
+
+
+# --- nightly files: batches and labels --------------------------------------------------------------
+
+
+def _dated_files(folder: Path) -> tuple[list[Path], str]:
+    """The dated files of a folder and their name pattern ('{date}.csv', 'batch_{date}.csv' ...)."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and DATE_IN_NAME.search(p.name))
+    patterns = {DATE_IN_NAME.sub("{date}", p.name, count=1) for p in files}
+    if len(patterns) > 1:
+        raise OnboardError(f"{folder}: files are named in more than one way ({', '.join(sorted(patterns))}): "
+                           "keep one pattern per folder")
+    return files, (patterns.pop() if patterns else "{date}.csv")
+
+
+def read_samples(req: Request) -> tuple[pd.DataFrame, list[int], str]:
+    """The sample batches (as raw text), their row counts and their file pattern."""
+    import pandas as pd
+
+    folder = req.batches
+    assert folder is not None
+    if not folder.is_dir():
+        raise OnboardError(f"--batches {folder}: not a folder")
+    files, pattern = _dated_files(folder)
+    files = [f for f in files if f.suffix.lower() == ".csv"]
+    if not files:
+        raise OnboardError(f"--batches {folder}: no dated .csv files (names like 2026-03-01.csv)")
+    frames, counts = [], []
+    for f in files:
+        try:
+            frame = schema.read_raw_csv(f, low_memory=False)
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            raise OnboardError(f"sample batch {f} cannot be parsed as csv: {str(exc).splitlines()[0]}") from None
+        frames.append(frame)
+        counts.append(len(frame))
+    return pd.concat(frames, ignore_index=True), counts, pattern
+
+
+def row_bounds(req: Request, counts: list[int] | None) -> tuple[dict[str, int], str]:
+    """Expected nightly volume -> row-count bounds (a quarter of the low end to 4x the high end)."""
+    if req.rows_per_night is not None:
+        n = req.rows_per_night
+        return {"min": max(1, n // 4), "max": n * 4}, f"--rows-per-night {n}"
+    if counts:
+        lo, hi = min(counts), max(counts)
+        return ({"min": max(1, lo // 4), "max": max(hi * 4, 10)},
+                f"{len(counts)} sample batches of {lo} to {hi} rows")
+    return {"min": 1}, "no expected volume given: set min/max to the expected nightly volume"
+
+
+def relative_folder(value: str | Path, data_root: Path, flag: str) -> str:
+    """A folder given on the command line as a path relative to the data root (refused if outside it)."""
+    path = Path(value)
+    full = path if path.is_absolute() else data_root / path
+    full = full.resolve()
+    root = data_root.resolve()
+    if full != root and root not in full.parents:
+        raise OnboardError(f"{flag} {value}: must be under the data root {root} (where the nightly files arrive)")
+    if full.exists() and not full.is_dir():
+        raise OnboardError(f"{flag} {value}: is a file, not a folder")
+    return full.relative_to(root).as_posix()
+
+
+def infer_label_delay(eng_id: str, id_column: str, batch_dir: Path | None, label_dir: Path) -> int | None:
+    """Median nights between a batch and the label file its ids came back in (None if it cannot be seen)."""
+    import statistics
+
+    if batch_dir is None or not batch_dir.is_dir() or not label_dir.is_dir():
+        return None
+    served: dict[str, dt.date] = {}
+    for f in _dated_files(batch_dir)[0]:
+        try:
+            ids = schema.read_raw_csv(f, usecols=[id_column])[id_column].dropna()
+        except (ValueError, OSError):
+            continue
+        day = dt.date.fromisoformat(DATE_IN_NAME.search(f.name).group())  # type: ignore[union-attr]
+        served.update(dict.fromkeys(ids, day))
+    delays = []
+    for f in _dated_files(label_dir)[0]:
+        try:
+            ids = schema.read_raw_csv(f, usecols=[id_column])[id_column].dropna()
+        except (ValueError, OSError):
+            continue
+        day = dt.date.fromisoformat(DATE_IN_NAME.search(f.name).group())  # type: ignore[union-attr]
+        delays += [(day - served[i]).days for i in ids if i in served]
+    return int(statistics.median(delays)) if delays else None
+
+
+# --- the file ---------------------------------------------------------------------------------------
 
 
 def _yaml_value(v: Any) -> str:
@@ -180,7 +374,11 @@ def _yaml_value(v: Any) -> str:
     return str(v)
 
 
-def render(req: Request, inferred: dict[str, Any], reference_name: str) -> str:
+def _flow(rules: dict[str, Any]) -> str:
+    return "{" + ", ".join(f"{k}: {_yaml_value(v)}" for k, v in rules.items()) + "}"
+
+
+def render(req: Request, inferred: dict[str, Any], reference_name: str, nightly: dict[str, Any]) -> str:
     problem = inferred["problem_type"]
     if problem == "binary_classification":
         metric, threshold, kind, estimator, margin = "roc_auc", 0.7, "floor", "random_forest_classifier", 0.005
@@ -189,15 +387,43 @@ def render(req: Request, inferred: dict[str, Any], reference_name: str) -> str:
     else:
         std = inferred["target_std"] or 1.0
         metric, threshold, kind, estimator, margin = "rmse", round(std, 4), "ceiling", "random_forest_regressor", 0.0
+    types, carried = inferred["types"], inferred["carried"]
+    id_column = inferred["id_column"]
+
+    def schema_line(col: str) -> str:
+        note = ("the id" if col == id_column else "the target" if col == req.target
+                else f"not a feature: {carried[col]}" if col in carried else "")
+        line = f"  {_yaml_value(col) if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*', col) else col}: {types[col]}"
+        return f"{line:<34}# {note}" if note else line
+
+    schema_lines = "\n".join(schema_line(c) for c in types)
     feature_lines = "\n".join(f"  {name}: {kind_}" for name, kind_ in inferred["features"].items())
     column_lines = "\n".join(
-        f"    {name}: {{{', '.join(f'{k}: {_yaml_value(v)}' for k, v in rules.items())}}}"
-        for name, rules in inferred["columns"].items() if rules
-    )
+        f"    {name}: {'[' + ', '.join(_flow(r) for r in rules) + ']' if isinstance(rules, list) else _flow(rules)}"
+        for name, rules in inferred["columns"].items() if rules)
     sensitive = _yaml_value(req.sensitive)
     fairness = ("\n  fairness: {metric: selection_rate, max_gap: 0.2}   # promotion refused above this gap"
                 if req.sensitive and problem == "binary_classification" else "")
     today = dt.date.today().isoformat()
+    classes = ""
+    if inferred["classes"] is not None:
+        classes = f"target_classes: {_yaml_value(inferred['classes'])}   # label values outside these are set aside"
+        if inferred["positive"] is not None:
+            classes += (f"\npositive_class: {_yaml_value(inferred['positive'])}   # what roc_auc, precision and recall "
+                        "count as positive")
+        classes += "\n"
+    labels = ""
+    if nightly["labels"] is not None:
+        lab = nightly["labels"]
+        labels = f"""
+labels:                          # the batches carry no target: labels arrive in their own files
+  directory: {lab['directory']}
+  pattern: "{lab['pattern']}"
+  format: csv
+  expected_delay_days: {lab['delay']}          # {lab['delay_source']}
+  lookback_days: {max(60, 3 * lab['delay'])}              # a label may still belong to a prediction this old
+"""
+    rows = nightly["row_count"]
     return f"""# {req.client}: {req.use_case}
 # Written by `steward onboard` on {today} from {req.data.name} ({inferred['rows']} rows). Review the
 # inferred values (types, ranges, thresholds), then commit. `steward validate-config` checks this file.
@@ -209,22 +435,28 @@ schedule: "0 2 * * *"           # nightly at 02:00 UTC
 start_date: {req.start_date.isoformat()}   # first night that can run or be backfilled
 
 data:
-  directory: {req.engagement_id}/incoming   # nightly batches land here, under the data root
-  pattern: "{{date}}.csv"
+  directory: {nightly['directory']}   # nightly batches land here, under the data root
+  pattern: "{nightly['pattern']}"
   format: csv
   reference: {req.engagement_id}/{reference_name}
-
-id_column: {inferred['id_column']}
+{labels}
+id_column: {id_column}
 target: {req.target}
 problem_type: {problem}   # inferred from the target
-features:                 # inferred: numeric dtype -> numeric, anything else -> categorical
+{classes}features:                 # numbers -> numeric; booleans and short text -> categorical
 {feature_lines}
 
+schema:                   # how each column is read, at onboarding and every night (one reader)
+{schema_lines}
+
 quality:
-  row_count: {{min: 1}}     # set min/max to the expected nightly volume
+  row_count: {_flow(rows)}     # {nightly['row_source']}
   allow_extra_columns: false
-  columns:                # from the reference: ranges widened by 25% of the span, categories as seen,
-                          # null shares bounded at twice the reference's
+  columns:                # the id quarantines on any null or duplicate. Features: nulls, unseen categories and
+                          # negative values (where the reference has none) warn on any row and quarantine
+                          # above {1 - TOLERANCE:.0%} of rows (mostly: {TOLERANCE}); values outside the reference's
+                          # range widened by 25% of its span only warn; null shares bounded at twice the
+                          # reference's (judged against chance on small batches)
 {column_lines}
 
 drift:
@@ -235,7 +467,7 @@ drift:
 performance:
   metric: {metric}
   threshold: {threshold}   # {kind}{' (the std of the target: worse than predicting the mean)' if kind == 'ceiling' else ''}
-  min_labelled_rows: 100
+  min_labelled_rows: 100   # nights with fewer labelled rows are not judged
 
 retraining:
   triggers: [drift, performance, schedule]
@@ -261,6 +493,43 @@ governance:
 """
 
 
+def nightly_files(req: Request, data_root: Path, inferred: dict[str, Any], counts: list[int] | None,
+                  batch_pattern: str | None) -> dict[str, Any]:
+    """Where batches and labels arrive, their patterns, the expected volume and the label delay."""
+    directory = f"{req.engagement_id}/incoming"
+    if req.batches is not None and batch_pattern is not None:
+        try:
+            directory = relative_folder(req.batches, data_root, "--batches")
+        except OnboardError:  # sample batches kept elsewhere: only used to infer types and volume
+            pass
+    row_count, row_source = row_bounds(req, counts)
+    labels = None
+    if req.labels is not None:
+        label_dir = relative_folder(req.labels, data_root, "--labels")
+        full = data_root / label_dir
+        pattern = _dated_files(full)[1] if full.is_dir() else "{date}.csv"
+        delay, source = req.label_delay, "--label-delay"
+        if delay is None:
+            batch_dir = data_root / directory
+            delay = infer_label_delay(req.engagement_id, inferred["id_column"], batch_dir, full)
+            source = "inferred from the ids of the sample batches and label files"
+            if delay is None:
+                delay, source = 3, "default: no sample batches and labels to measure it on; set it"
+        labels = {"directory": label_dir, "pattern": pattern, "delay": delay, "delay_source": source}
+    return {"directory": directory, "pattern": batch_pattern or "{date}.csv", "row_count": row_count,
+            "row_source": row_source, "labels": labels}
+
+
+def _check_samples(samples: pd.DataFrame, raw: pd.DataFrame, req: Request) -> None:
+    missing = [c for c in raw.columns if c not in samples.columns and c != req.target]
+    if missing:
+        raise OnboardError(f"the sample batches lack column(s) {missing} of the reference: the nightly export must "
+                           "carry the same columns")
+    if req.target not in samples.columns and req.labels is None:
+        raise OnboardError(f"the sample batches carry no {req.target!r} column: pass --labels DIR for the folder "
+                           "where the label files arrive (and --label-delay N)")
+
+
 def onboard(req: Request, engagements_dir: Path, data_root: Path,
             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Validate, infer, render, check the result parses, then write the YAML and copy the reference."""
@@ -269,28 +538,41 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
         check(_empty(), req)  # raises the unsafe-id message
     if target_yaml.exists() and not req.force:
         raise OnboardError(f"{target_yaml} already exists: pass --force to overwrite it")
-    df = read_reference(req.data, progress)
-    check(df, req)
-    inferred = infer(df, req)
+    raw = read_reference(req.data, progress)
+    check(raw, req)
+    samples, counts, pattern = None, None, None
+    if req.batches is not None:
+        samples, counts, pattern = read_samples(req)
+        _check_samples(samples, raw, req)
+    inferred = infer(raw, req, samples)
+    nightly = nightly_files(req, data_root, inferred, counts, pattern)
     reference_name = f"reference{req.data.suffix.lower()}"
-    text = render(req, inferred, reference_name)
+    text = render(req, inferred, reference_name, nightly)
     with tempfile.TemporaryDirectory() as tmp:  # prove the file parses before writing anything
         probe = Path(tmp) / target_yaml.name
         probe.write_text(text)
         eng = load_engagement(probe)
     reference_target = data_root / req.engagement_id / reference_name
     reference_target.parent.mkdir(parents=True, exist_ok=True)
-    (data_root / req.engagement_id / "incoming").mkdir(exist_ok=True)
-    shutil.copyfile(req.data, reference_target)
+    (data_root / eng.data.directory).mkdir(parents=True, exist_ok=True)
+    if eng.labels is not None:
+        (data_root / eng.labels.directory).mkdir(parents=True, exist_ok=True)
+    if req.data.resolve() != reference_target.resolve():
+        shutil.copyfile(req.data, reference_target)
     engagements_dir.mkdir(parents=True, exist_ok=True)
     tmp_yaml = target_yaml.with_suffix(".yaml.tmp")
     tmp_yaml.write_text(text)
     tmp_yaml.replace(target_yaml)
     return {"path": str(target_yaml), "reference": str(reference_target), "problem_type": eng.problem_type,
-            "features": len(eng.features), "id_column": eng.id_column, "rows": inferred["rows"]}
+            "features": len(eng.features), "id_column": eng.id_column, "rows": inferred["rows"],
+            "carried": inferred["carried"], "batches": str(data_root / eng.data.directory),
+            "labels": str(data_root / eng.labels.directory) if eng.labels else None,
+            "label_delay": eng.labels.expected_delay_days if eng.labels else None,
+            "row_count": nightly["row_count"]}
 
 
 def _empty() -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame()
+

@@ -109,14 +109,16 @@ def window_frame(eng: Engagement, paths: StewardPaths, day: dt.date, dates: list
         landed = batches.landed_path(eng, paths, dt.date.fromisoformat(pdate))
         if not landed.is_file():
             continue
-        batch = batches.read_batch(landed, eng.data.format).drop(columns=[eng.target], errors="ignore")
+        batch = batches.read_for(eng, landed).drop(columns=[eng.target], errors="ignore")
         batch[eng.id_column] = batch[eng.id_column].astype(str)
         known = labels.labels_known_by(eng, paths, pdate, day) if eng.labels else None
         if known is None:  # labels came inside the batch
-            known = batches.read_batch(landed, eng.data.format)[[eng.id_column, eng.target]].dropna()
+            known = batches.read_for(eng, landed)[[eng.id_column, eng.target]].dropna()
             known[eng.id_column] = known[eng.id_column].astype(str)
         frames.append(batch.merge(known, on=eng.id_column, how="inner"))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    from steward import training
+
+    return training.labelled(eng, pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
 
 
 def judge_champions(eng: Engagement, paths: StewardPaths, day: dt.date, dates: list[str]) -> dict[str, Any]:
@@ -129,15 +131,15 @@ def judge_champions(eng: Engagement, paths: StewardPaths, day: dt.date, dates: l
     if current is None or frame.empty:
         return {"current": None, "previous": None, "rows": int(len(frame))}
     metric = eng.performance.metric
+    score = training.score(eng, registry.load(c, current), frame, metric)
+    if score is None:  # e.g. every labelled row of the window has the same class: nothing to judge on
+        return {"current": None, "previous": None, "rows": int(len(frame)), "metric": metric}
     out: dict[str, Any] = {"rows": int(len(frame)), "metric": metric,
-                           "current": {"version": current.version,
-                                       "score": round(training.score(eng, registry.load(c, current), frame, metric), 6)},
-                           "previous": None}
+                           "current": {"version": current.version, "score": score}, "previous": None}
     previous = rollback.previous_version(c, eng, current)
     if previous is not None:
-        prev_ref = registry.get_version(c, eng, previous)
-        out["previous"] = {"version": previous,
-                           "score": round(training.score(eng, registry.load(c, prev_ref), frame, metric), 6)}
+        prev_score = training.score(eng, registry.load(c, registry.get_version(c, eng, previous)), frame, metric)
+        out["previous"] = None if prev_score is None else {"version": previous, "score": prev_score}
     return out
 
 

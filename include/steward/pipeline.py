@@ -73,7 +73,7 @@ def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> R
         "read_error": None,
     }
     try:
-        result["profile"] = batches.profile(batches.read_batch(landed.path, eng.data.format))
+        result["profile"] = batches.profile(batches.read_for(eng, landed.path))
     except batches.BatchReadError as exc:
         result["read_error"] = str(exc)
     return result
@@ -90,8 +90,12 @@ def validate(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, 
     if landed["read_error"]:
         result = quality.unreadable_result(landed["read_error"])
     else:
-        df = batches.read_batch(landed["batch"]["path"], eng.data.format)
+        df = batches.read_for(eng, landed["batch"]["path"])
         result = quality.validate_frame(eng, df)
+        if eng.column_types:
+            from steward import schema
+
+            result = quality.with_schema_checks(result, schema.mismatches(df, eng.column_types))
         infinite = quality.infinite_values(eng, df)
         result = quality.with_check(result, "values_are_finite", not infinite,
                                     f"infinite values: {infinite}" if infinite else None)
@@ -143,7 +147,7 @@ def quarantine(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date
 
 
 def _read_reference(eng: Engagement, paths: StewardPaths) -> pd.DataFrame:
-    return batches.read_batch(batches.reference_path(eng, paths), eng.data.format)
+    return batches.read_for(eng, batches.reference_path(eng, paths))
 
 
 def _frame_digest(frame: pd.DataFrame) -> str:
@@ -202,7 +206,7 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
     out = run_dir(eng, paths, day)
     c = registry.client(paths)
     model = registry.load(c, registry.ModelRef(**champion["champion"]))
-    batch = training.predict(eng, model, batches.read_batch(landed["batch"]["path"], eng.data.format))
+    batch = training.predict(eng, model, batches.read_for(eng, landed["batch"]["path"]))
     reference, reference_sample = reference_profile(eng, paths, landed["reference"]["sha256"], model,
                                                     champion["champion"]["version"])
     seed = sampling.seed_for(eng.id, day.isoformat(), landed["batch"]["sha256"])
@@ -211,7 +215,8 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
     drift_result["sample"] = {"reference": reference_sample,
                               "batch": sampling.described(len(batch), len(current), seed)}
     labelled = training.labelled(eng, batch)
-    performance = drift.measure_performance(eng, labelled, out) if len(labelled) else {"metrics": {}, "rows": 0}
+    performance = drift.measure_performance(eng, labelled, out) if len(labelled) else \
+        {"metrics": {}, "not_computable": {}, "rows": 0}
     performance["champion_version"] = champion["champion"]["version"]
     _store_night_history(eng, paths, _day(logical_date), drift_result, performance)
     return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled)}
@@ -267,7 +272,8 @@ def _store_night_history(eng: Engagement, paths: StewardPaths, day: dt.date, dri
             "labelled_rows": performance["rows"], "model_version": performance["champion_version"],
             "estimated_value": estimated,
             "estimate_error": None if estimated is None or value is None else round(estimated - value, 6),
-            "labels_through": iso, "report_html": performance.get("report_html")}])
+            "labels_through": iso, "report_html": performance.get("report_html"),
+            "not_computable": (performance.get("not_computable") or {}).get(eng.performance.metric)}])
 
 
 # --- 3b. labels, outcomes and scoring ------------------------------------------------------------
@@ -298,7 +304,7 @@ def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, lan
     c = registry.client(paths)
     ref = registry.ModelRef(**champion["champion"])
     day = _day(logical_date)
-    return predictions.score_batch(eng, paths, day, batches.read_batch(landed["batch"]["path"], eng.data.format),
+    return predictions.score_batch(eng, paths, day, batches.read_for(eng, landed["batch"]["path"]),
                                    registry.load(c, ref), ref.version, calibration_rows(eng, paths, day))
 
 
@@ -353,9 +359,52 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
         eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age,
         performance_request=requested,
     )
-    if decision.action == "retrain" and not training_window(eng, paths, day, eng.retraining.window_days):
-        decision = policy.Decision("keep", [*decision.reasons, "no labelled batch to train on yet: retrain deferred"])
+    if decision.action == "retrain":
+        problems = training_set_problems(eng, paths, day, decision.triggers)
+        if problems:
+            decision = policy.Decision("keep", [*decision.reasons, *(f"no candidate tonight: {p}" for p in problems)],
+                                       [], deferred=decision.triggers)
     return {**decision.to_dict(), "champion_age_days": age, "decided_by": "steward.policy.decide_retrain"}
+
+
+class TrainingSet:
+    """What a candidate is trained and judged on tonight: the window's labelled rows, minus the holdout
+    (a hash-selected share of each of its batches), with each batch's fingerprint."""
+
+    def __init__(self, eng: Engagement, paths: StewardPaths, day: dt.date, triggers: list[str]):
+        import pandas as pd
+
+        from steward import training
+
+        breached = "performance" in triggers
+        days = min(eng.retraining.breach_window_days, eng.retraining.window_days) if breached \
+            else eng.retraining.window_days
+        self.window = training_window(eng, paths, day, days)
+        self.problems: list[str] = []
+        if not self.window:
+            self.problems.append("no labelled batch to train on yet")
+            return
+        if eng.labels is None and self.window[-1][0] != day:
+            self.problems.append(f"the batch for {day} is not in the landed area; cannot build a holdout")
+            return
+        self.newest = self.window[-1][0]
+        self.frames = {d: labelled_batch(eng, paths, d, p, day) for d, p in self.window}
+        fingerprints = {d.isoformat(): batches.sha256_file(p) for d, p in self.window}
+        if eng.labels is not None:  # the labels known tonight are part of what was trained on
+            fingerprints = {d.isoformat(): _key(fingerprints[d.isoformat()], _frame_digest(self.frames[d]))
+                            for d, _ in self.window}
+        self.fingerprints = fingerprints
+        # The holdout is a hash-selected share of every batch of the window, not of the newest alone: on
+        # small nights (24 rows) the newest batch's share is 7 rows, too few to tell two models apart.
+        parts = [training.split_holdout(eng, frame) for frame in self.frames.values()]
+        self.train = pd.concat([t for t, _ in parts], ignore_index=True)
+        self.holdout = pd.concat([h for _, h in parts], ignore_index=True)
+        self.problems = training.training_problems(eng, self.train, self.holdout)
+
+
+def training_set_problems(eng: Engagement, paths: StewardPaths, day: dt.date, triggers: list[str]) -> list[str]:
+    """Why no candidate can be trained and judged tonight (a one-class window or holdout ...); [] if one can."""
+    return TrainingSet(eng, paths, day, triggers).problems
 
 
 def _train_and_register(
@@ -418,12 +467,13 @@ def labelled_batch(eng: Engagement, paths: StewardPaths, batch_day: dt.date, pat
     """A landed batch with its target: from the batch itself, or joined to the labels known on `night`."""
     from steward import labels, training
 
-    frame = batches.read_batch(path, eng.data.format)
+    frame = batches.read_for(eng, path)
     if eng.labels is None:
         return training.labelled(eng, frame)
     frame = frame.drop(columns=[eng.target], errors="ignore")
     frame[eng.id_column] = frame[eng.id_column].astype(str)
-    return frame.merge(labels.labels_known_by(eng, paths, batch_day.isoformat(), night), on=eng.id_column, how="inner")
+    known = labels.labels_known_by(eng, paths, batch_day.isoformat(), night)
+    return training.labelled(eng, frame.merge(known, on=eng.id_column, how="inner"))
 
 
 @timed("retrain_candidate")
@@ -438,23 +488,13 @@ def retrain(
     run_tags: dict[str, str],
 ) -> Result:
     """Train a challenger on the window; the current batch's holdout is kept out for the gate."""
-    import pandas as pd
-
     from steward import registry, training
 
     day = _day(logical_date)
-    breached = "performance" in decision.get("triggers", [])
-    days = min(eng.retraining.breach_window_days, eng.retraining.window_days) if breached else eng.retraining.window_days
-    window = training_window(eng, paths, day, days)
-    if not window or (eng.labels is None and window[-1][0] != day):
-        raise batches.BatchMissingError(f"the batch for {day} is not in the landed area; cannot build a holdout")
-    newest = window[-1][0]
-    frames = {d: labelled_batch(eng, paths, d, p, day) for d, p in window}
-    fingerprints = {d.isoformat(): batches.sha256_file(p) for d, p in window}
-    if eng.labels is not None:  # the labels known tonight are part of what was trained on
-        fingerprints = {d.isoformat(): _key(fingerprints[d.isoformat()], _frame_digest(frames[d])) for d, _ in window}
-    current_train, holdout = training.split_holdout(eng, frames[newest])
-    train_df = pd.concat([*(f for d, f in frames.items() if d != newest), current_train], ignore_index=True)
+    training_set = TrainingSet(eng, paths, day, decision.get("triggers", []))
+    if training_set.problems:  # decide_retrain checked the same set: reaching this means the data changed
+        raise batches.BatchMissingError("; ".join(training_set.problems))
+    fingerprints, train_df, holdout = training_set.fingerprints, training_set.train, training_set.holdout
     key = _key("retrain", eng.id, day.isoformat(), fingerprints, config_hash)
     c = registry.client(paths)
     challenger = registry.find_by_training_key(c, eng, key)

@@ -16,6 +16,7 @@ class Decision:
     action: str
     reasons: list[str] = field(default_factory=list)
     triggers: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)  # triggers that fired but could not be acted on tonight
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +60,10 @@ def decide_retrain(
             reasons.append("performance judged on realised outcomes as labels arrive (see the performance SLA)")
         elif rows < policy.min_labelled_rows:
             reasons.append(f"performance not judged: {rows} labelled rows < minimum {policy.min_labelled_rows}")
-        elif value is not None and breaches(policy.metric, value, policy.threshold):
+        elif value is None:
+            why = (performance.get("not_computable") or {}).get(policy.metric, "not computable")
+            reasons.append(f"performance not judged: {policy.metric} not computable on {rows} labelled rows ({why})")
+        elif breaches(policy.metric, value, policy.threshold):
             kind = "ceiling" if policy.metric in LOWER_IS_BETTER else "floor"
             text = f"performance breach: {policy.metric}={value:.4f} vs {kind} {policy.threshold} on {rows} labelled rows"
             if "performance" in triggers and "performance" not in fired:
@@ -86,7 +90,7 @@ def gate(
     champion_version: int | None,
     champion_score: float | None,
     challenger_version: int,
-    challenger_score: float,
+    challenger_score: float | None,
     holdout_rows: int,
     fairness_gap: tuple[str, float] | None = None,
 ) -> Decision:
@@ -99,8 +103,12 @@ def gate(
         return Decision("refuse", [
             f"fairness: challenger v{challenger_version} {policy.metric} gap {gap:.3f} between groups of "
             f"'{attribute}' exceeds the limit {policy.max_gap}"])
-    if champion_version is None or champion_score is None:
+    if champion_version is None:
         return Decision("promote", [f"no champion yet: challenger v{challenger_version} becomes champion"])
+    if challenger_score is None or champion_score is None:
+        who = "challenger" if challenger_score is None else "champion"
+        return Decision("refuse", [f"{metric} of the {who} is not computable on the {holdout_rows}-row holdout: "
+                                   "the models cannot be compared, the champion stays"])
     if challenger_version == champion_version:
         return Decision("keep", [f"v{challenger_version} is already the champion"])
     if challenger_version < champion_version:

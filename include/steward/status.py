@@ -45,10 +45,14 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
     perf = (record.get("performance") or {}).get("metrics") or {}
     value = perf.get(metric)
     threshold = eng.sla.performance.threshold if eng.sla.performance else eng.performance.threshold
+    note = ((record.get("performance") or {}).get("not_computable") or {}).get(metric)
     if value is None and eng.labels is not None:  # late labels: the newest realised value known tonight
-        known = [h for h in labels.history(paths, eng.id, through=dt.date.fromisoformat(record["logical_date"]))
-                 if h["realised_value"] is not None]
+        history_rows = labels.history(paths, eng.id, through=dt.date.fromisoformat(record["logical_date"]))
+        known = [h for h in history_rows if h["realised_value"] is not None]
         value = known[-1]["realised_value"] if known else None
+        newest = history_rows[-1] if history_rows else None
+        if newest is not None and newest["realised_value"] is None and newest.get("not_computable"):
+            note = f"{newest['prediction_date']}: not computable: {newest['not_computable']}"
     active = [i for i in incidents.list_for(paths, eng.id) if i["state"] != incidents.RESOLVED]
     drift = record.get("drift") or {}
     quality = record.get("quality")
@@ -79,7 +83,9 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
         "dataset_drift": drift.get("dataset_drift"),
         "metric": metric,
         "metric_value": value,
+        "metric_note": note,
         "metric_threshold": threshold,
+        "quality_warnings": 0 if quality is None else quality.get("warnings") or 0,
         "metric_ok": None if value is None else (value <= threshold if metric in LOWER_IS_BETTER
                                                  else value >= threshold),
         "champion_version": models.get("champion_after"),

@@ -85,6 +85,7 @@ performance = Table(
     Column("estimate_error", Float),
     Column("labels_through", String(10), primary_key=True),
     Column("report_html", Text),
+    Column("not_computable", Text),  # why realised_value is null (one class on the day ...)
 )
 label_arrivals = Table(
     "steward_label_arrivals",
@@ -98,6 +99,7 @@ label_arrivals = Table(
     Column("for_quarantined", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("prediction_dates", JSON, nullable=False),
+    Column("outside_classes", Integer),  # target values that are not one of the target's classes (set aside)
 )
 drift_scores = Table(
     "steward_drift",
@@ -183,9 +185,30 @@ def engine(paths: StewardPaths | None = None) -> Engine:
     eng = _engine(url)
     try:
         metadata.create_all(eng)
+        if url not in _migrated:
+            _add_missing_columns(eng)
+            _migrated.add(url)
     except OperationalError as exc:
         raise _unavailable(paths, exc) from None
     return eng
+
+
+_migrated: set[str] = set()
+
+
+def _add_missing_columns(eng: Engine) -> None:
+    """Forward migration for a store created by an earlier version: columns added since are nullable and
+    are added in place (ALTER TABLE ... ADD COLUMN works the same on SQLite and Postgres)."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(eng)
+    with eng.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=eng.dialect)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def record_run(paths: StewardPaths, record: dict[str, Any], ledger_seq: int, ledger_hash: str) -> None:

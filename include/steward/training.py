@@ -8,7 +8,7 @@ types below (never an unreviewed pickle).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from steward.config import Engagement
 
@@ -63,10 +63,22 @@ def build_pipeline(eng: Engagement) -> Pipeline:
 
 
 def labelled(eng: Engagement, df: pd.DataFrame) -> pd.DataFrame:
-    """Rows with a target (none when the batch carries no target: its labels arrive later)."""
+    """Rows with a usable target, the target encoded (steward.metrics.encode_target); none when the batch
+    carries no target (its labels arrive later). Values outside the classes are not usable: the quality
+    rules quarantine a batch that carries them, and label files set them aside with the reason."""
+    from steward import metrics
+
     if eng.target not in df.columns:
         return df.iloc[0:0].assign(**{eng.target: []})
-    return df[df[eng.target].notna()]
+    usable = df[df[eng.target].notna() & ~metrics.outside_classes(eng, df[eng.target])]
+    return usable.assign(**{eng.target: metrics.encode_target(eng, usable[eng.target])})
+
+
+def features_of(eng: Engagement, df: pd.DataFrame) -> pd.DataFrame:
+    """The feature columns in dtypes every scikit-learn transformer accepts (steward.schema.model_input)."""
+    from steward.schema import model_input
+
+    return model_input(df, list(eng.features))
 
 
 def split_holdout(eng: Engagement, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,55 +90,65 @@ def split_holdout(eng: Engagement, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     return df[~is_holdout], df[is_holdout]
 
 
+MIN_TRAIN_ROWS = 10
+
+
+def training_problems(eng: Engagement, train_df: pd.DataFrame, holdout: pd.DataFrame) -> list[str]:
+    """Why a candidate cannot be trained and judged fairly on this window (empty list: it can).
+
+    A one-class training window cannot teach a classifier anything; a holdout on which the promotion
+    metric cannot be computed cannot tell a better model from a worse one. Both mean: no candidate
+    tonight, and the reason goes into the record.
+    """
+    from steward import metrics
+
+    problems = []
+    if len(train_df) < MIN_TRAIN_ROWS:
+        problems.append(f"training window has {len(train_df)} labelled rows (< {MIN_TRAIN_ROWS})")
+    elif eng.is_classification and train_df[eng.target].nunique() < 2:
+        problems.append(f"training window has one class only ({metrics.describe_classes(train_df[eng.target])})")
+    reason = metrics.unmeasurable(eng, eng.promotion.metric, holdout[eng.target])
+    if reason is not None:
+        problems.append(f"holdout of {len(holdout)} rows cannot measure {eng.promotion.metric}: {reason}")
+    return problems
+
+
 def train(eng: Engagement, df: pd.DataFrame) -> Pipeline:
+    from steward import metrics
+
     model = build_pipeline(eng)
-    y = df[eng.target]
-    if eng.is_classification:
-        y = y.astype(str) if y.dtype == object else y.astype(int)
-    model.fit(df[list(eng.features)], y)
+    model.fit(features_of(eng, df), metrics.encode_target(eng, df[eng.target]))
     return model
 
 
 def predict(eng: Engagement, model: Pipeline, df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of `df` with `prediction` (and `prediction_proba` for binary classifiers)."""
+    """A copy of `df` with `prediction` (and `prediction_proba`, P(positive), for binary classifiers)."""
+    from steward import metrics
     from steward.drift import PREDICTION, PROBA
 
     out = df.copy()
-    x = df[list(eng.features)]
+    x = features_of(eng, df)
     out[PREDICTION] = model.predict(x)
     if eng.problem_type == "binary_classification":
-        out[PROBA] = model.predict_proba(x)[:, 1]
+        out[PROBA] = metrics.positive_scores(model, x)
     return out
 
 
-def score(eng: Engagement, model: Pipeline, df: pd.DataFrame, metric: str) -> float:
-    """One metric on labelled rows, computed with sklearn.metrics (the gate's yardstick)."""
-    from sklearn import metrics as m
+def score(eng: Engagement, model: Pipeline, df: pd.DataFrame, metric: str) -> float | None:
+    """One metric on labelled rows (sklearn.metrics, the gate's yardstick); None when not computable."""
+    from steward import metrics
 
-    y_true = df[eng.target]
-    x = df[list(eng.features)]
-    if metric == "roc_auc":
-        return float(m.roc_auc_score(y_true.astype(int), model.predict_proba(x)[:, 1]))
-    y_pred = model.predict(x)
-    average = "binary" if eng.problem_type == "binary_classification" else "macro"
-    fns: dict[str, Any] = {
-        "accuracy": lambda: m.accuracy_score(y_true, y_pred),
-        "f1": lambda: m.f1_score(y_true, y_pred, average=average),
-        "precision": lambda: m.precision_score(y_true, y_pred, average=average, zero_division=0),
-        "recall": lambda: m.recall_score(y_true, y_pred, average=average),
-        "rmse": lambda: m.root_mean_squared_error(y_true, y_pred),
-        "mae": lambda: m.mean_absolute_error(y_true, y_pred),
-        "r2": lambda: m.r2_score(y_true, y_pred),
-        "mape": lambda: m.mean_absolute_percentage_error(y_true, y_pred),
-    }
-    return float(fns[metric]())
+    return metrics.of_model(eng, model, df, [metric]).value(metric)
 
 
 def holdout_metrics(eng: Engagement, model: Pipeline, df: pd.DataFrame) -> dict[str, float]:
+    """The computable metrics of the holdout (a metric that cannot be computed is left out, not NaN)."""
+    from steward import metrics
+
     names = ["accuracy", "f1", "roc_auc"] if eng.problem_type == "binary_classification" else (
         ["accuracy", "f1"] if eng.is_classification else ["rmse", "mae", "r2"]
     )
-    return {n: round(score(eng, model, df, n), 6) for n in names}
+    return metrics.of_model(eng, model, df, names).values
 
 
 def save_model(model: Pipeline, path: str) -> None:

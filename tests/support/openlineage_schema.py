@@ -1,4 +1,4 @@
-"""Validate OpenLineage events offline against the official spec copy in ../shared/openlineage-spec."""
+"""Validate OpenLineage events offline against the official spec, vendored in tests/schemas/openlineage-spec."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from referencing import Registry, Resource
 from steward.lineage import SCHEMA_DIR
 from steward.settings import PROJECT_ROOT
 
-SPEC_DIR = PROJECT_ROOT.parent / "shared" / "openlineage-spec"
+SPEC_DIR = PROJECT_ROOT / "tests" / "schemas" / "openlineage-spec"  # vendored, with its licence
 
 
 def _load(path: Path) -> dict[str, Any]:

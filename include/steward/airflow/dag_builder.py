@@ -32,9 +32,31 @@ from steward.config import Engagement, EngagementConfigError, config_hash
 
 log = logging.getLogger(__name__)
 
-# Every steward task returns one small JSON dict as one XCom. Airflow would infer multiple_outputs from the
-# `-> dict` annotation and also push each key as its own XCom (74 XCom writes a night instead of 11).
-json_task = functools.partial(task, multiple_outputs=False)
+
+
+def json_task(fn: Any = None, **kwargs: Any) -> Any:
+    """`@task` for steward stages: one small, strict-JSON dict as one XCom.
+
+    Airflow would infer multiple_outputs from the `-> dict` annotation and also push each key as its own
+    XCom (74 XCom writes a night instead of 11). A NaN or infinity left in a result would make the XCom
+    push fail after the work was done: it is replaced by null and named under `non_finite_replaced`.
+    """
+
+    def decorate(body: Any) -> Any:
+        @functools.wraps(body)
+        def strict(*args: Any, **kw: Any) -> Any:
+            from steward.finite import flagged
+
+            result = body(*args, **kw)
+            clean = flagged(result)
+            if isinstance(clean, dict) and clean.get("non_finite_replaced"):
+                log.warning("non-finite values replaced by null in %s: %s", body.__name__,
+                            clean["non_finite_replaced"])
+            return clean
+
+        return task(multiple_outputs=False, **kwargs)(strict)
+
+    return decorate(fn) if fn is not None else decorate
 
 DEFAULT_RETRIES = 2
 
@@ -191,7 +213,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                          p["realised_value"], p["labelled_rows"], p["model_version"], p["estimated_value"])
             return result
 
-        @json_task
+        @json_task(trigger_rule=TriggerRule.ALL_DONE)  # judged on the labels stored so far if tonight's failed
         def check_outcomes() -> dict[str, Any]:
             """Performance SLA on realised outcomes; the configured response (incident, rollback, retrain)."""
             from steward import pipeline
@@ -403,6 +425,10 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         labels_joined = join_labels()
         outcome = check_outcomes()
         labels_joined >> outcome
+        # Labels and outcome checks must never stop tonight's landing, validation and scoring: the champion
+        # waits for them to finish (an automatic rollback must happen first), not for them to succeed.
+        outcomes_settled = EmptyOperator(task_id="outcomes_settled", trigger_rule=TriggerRule.ALL_DONE)
+        outcome >> outcomes_settled
         landed = land_batch()
         waited = []
         if eng.data.wait_minutes:  # the sensor module is imported only for engagements that wait
@@ -421,7 +447,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         quarantined = quarantine_batch(landed, quality)
         champion = ensure_champion()
         route >> [quarantined, champion]
-        outcome >> champion
+        outcomes_settled >> champion
         scored = score_batch(landed, champion)
         monitoring = detect_drift(landed, champion)
         scored >> monitoring

