@@ -11,7 +11,7 @@ AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH STEWARD_HOME=$(STEWARD_HOME) AIRFLOW
 	AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(STEWARD_HOME)/airflow/airflow.db
 
-.PHONY: setup demo test lint parse-check clean-state airflow-ui mlflow-ui up realdata realdata-full
+.PHONY: setup demo test test-fast lint parse-check clean-state airflow-ui mlflow-ui up realdata realdata-full
 
 setup: $(STAMP)
 
@@ -39,10 +39,16 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup
 	$(BIN)/steward demo --nights 16
 
-## The whole test suite, end-to-end runs and the real-data scenarios (shortened) included.
+## The whole test suite, end-to-end runs and the real-data scenarios (shortened) included. Two workers, one
+## test file each at a time (module fixtures stay whole): most of a night is one busy core.
 test: setup realdata
 	$(BIN)/ruff check include dags plugins tests
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+
+## The inner loop: unit, config and DAG-integrity tests, no end-to-end night (about a minute).
+test-fast: setup realdata
+	$(BIN)/ruff check include dags plugins tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not e2e and not browser and not services and not realdata"
 
 ## Airflow UI on the embedded stores (http://localhost:8080; login printed, also in
 ## .steward/airflow/simple_auth_manager_passwords.json.generated).

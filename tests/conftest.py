@@ -43,3 +43,18 @@ def paths(tmp_path, monkeypatch) -> StewardPaths:
     """A private STEWARD_HOME per test (data, landed, quarantine, artifacts, MLflow)."""
     monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     return StewardPaths.from_env()
+
+
+# The slowest files first: with two workers (`make test`, xdist --dist loadfile) the long ones then run side
+# by side instead of one of them starting last and running alone.
+SLOW_FIRST = ("test_production_shape.py", "test_faults.py", "test_managed_service.py", "realdata/test_realdata.py",
+              "test_ui_browser.py", "badinput/test_catalogue.py", "badinput/test_shapes.py", "test_e2e.py",
+              "test_secrets.py", "test_deadlines.py", "test_outages.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return next((i for i, name in enumerate(SLOW_FIRST) if path.endswith(name)), len(SLOW_FIRST))
+
+    items.sort(key=rank)  # stable: the order inside a file is kept

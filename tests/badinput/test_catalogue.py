@@ -2,7 +2,8 @@
 
 Batches: the night ends quarantined with the expected failed check in reasons.json, the raw input is
 byte-identical afterwards (and so is the quarantined copy), the champion alias did not move, the ledger
-recorded the night, and another engagement's run in the same test succeeded.
+recorded the night, and (for the batches that break the reader) another engagement's run in the same test
+succeeded.
 Configs: an error naming the file and the field; the other engagement files still load.
 """
 
@@ -70,6 +71,9 @@ BATCHES = {
                               "expect_column_values_to_be_between"),
     "batch_from_the_wrong_date": (None, "batch_is_not_a_resend"),  # yesterday's file sent again
 }
+# The batches that break the reader itself (and the one that looks like another night's): while they are
+# quarantined, another engagement's night runs in the same test.
+OTHER_ENGAGEMENT_CHECKED = {"binary_garbage", "zero_bytes", "utf16_encoding", "batch_from_the_wrong_date"}
 CONFIGS = {  # files in tests/configs/invalid -> the field the error must name
     "unknown_key": "colour",
     "wrong_type": "retraining.window_days",
@@ -126,8 +130,9 @@ def test_bad_batch(case, home):
     entry = [e for e in ledger.read_entries(home, "churn_telco") if e["logical_date"] == day.isoformat()][-1]
     assert entry["record"]["outcome"] == "quarantine"
     assert any(k.endswith("reasons.json") for k in entry["artifacts"])
-    other = run_night("demand_retail", FIRST + dt.timedelta(days=index))  # other engagements keep running
-    assert other["state"].endswith("success") and other["audit"]["outcome"] != "failed"
+    if case in OTHER_ENGAGEMENT_CHECKED:  # other engagements keep running (a few cases: each costs a night)
+        other = run_night("demand_retail", FIRST + dt.timedelta(days=index))
+        assert other["state"].endswith("success") and other["audit"]["outcome"] != "failed"
 
 
 @pytest.mark.parametrize("case", sorted(CONFIGS), ids=str)

@@ -152,7 +152,7 @@ class RainWeather(Scenario):
         reference = raw.iloc[: self.REFERENCE_ROWS].reset_index(drop=True)
         stream = raw.iloc[self.REFERENCE_ROWS:].reset_index(drop=True)
         count = SAMPLE_NIGHTS + (nights or self.nights)
-        sizes = _sizes(np.random.default_rng(7), count, 24, 6, 80)
+        sizes = _sizes(np.random.default_rng(31), count, 24, 6, 80)
         return self._split(_cut(stream, dt.date(2026, 1, 1) - dt.timedelta(days=SAMPLE_NIGHTS), sizes), reference)
 
 
@@ -228,12 +228,12 @@ SCENARIOS: dict[str, Scenario] = {
     s.id: s for s in (
         RainWeather(id="rain_weather", title="Rain tomorrow from today's weather", client="Plains Agronomy",
                     use_case="rain forecast", target="rain", id_column="reading_id", label_delay=3, nights=92,
-                    incidents={9: "semicolon_delimiter"}, ci_nights=15),
+                    incidents={9: "semicolon_delimiter"}, ci_nights=10),
         CreditScoring(id="credit_scoring", title="Loan default at application", client="Iberia Credit",
                       use_case="credit scoring", target="status", id_column="application_id", label_delay=5,
-                      nights=92, incidents={8: "dropped_column:assets"}, ci_nights=12),
+                      nights=92, incidents={8: "dropped_column:assets"}, ci_nights=10),
         FlightsNyc(id="flights_nyc", title="Late arrival of NYC departures", client="Hudson Ground Ops",
                    use_case="arrival delay", target="late", id_column="flight_id", label_delay=1, nights=92,
-                   incidents={5: "resent_yesterday"}, ci_nights=15),
+                   incidents={5: "resent_yesterday"}, ci_nights=9),
     )
 }
