@@ -87,8 +87,10 @@ def test_incoming_files_are_never_modified(churn_runs, home):
 
 def test_drift_is_flagged_and_reports_kept(churn_runs, home):
     record = churn_runs[0][dt.date(2026, 3, 8)]["audit"]
-    assert record["drift"]["dataset_drift"] is True
-    assert "drift" in record["decision"]["triggers"]
+    assert record["drift"]["dataset_drift"] is True and record["drift"]["persistent"] is False  # first night
+    assert "drift" not in record["decision"]["triggers"]
+    held = churn_runs[0][dt.date(2026, 3, 9)]["audit"]  # the second night in a row: it persists, it retrains
+    assert held["drift"]["persistent"] is True and "drift" in held["decision"]["triggers"]
     assert (home.artifacts / "churn_telco" / "2026-03-08" / "drift_report.html").exists()
     stable = churn_runs[0][dt.date(2026, 3, 2)]["audit"]
     assert stable["drift"]["dataset_drift"] is False and stable["decision"]["action"] == "keep"

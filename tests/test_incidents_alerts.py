@@ -109,7 +109,7 @@ def test_performance_sla_is_a_row_weighted_mean_over_the_window(churn, paths):
     assert ev["value"] == pytest.approx((0.8 * 100 + 0.6 * 500 + 0.5 * 500) / 1100)
     assert ev["met"] is False
     ev_early = outcomes.evaluate_performance(eng, paths, dt.date(2026, 3, 1))
-    assert ev_early["met"] is None and "not judged" in ev_early["detail"]  # 500 rows < 600
+    assert ev_early["met"] is None and "not enough data yet" in ev_early["detail"]  # 500 rows < 600
     stored = store.select_rows(paths, store.sla_evaluations, {"engagement": eng.id})
     assert {(r["logical_date"], r["met"]) for r in stored} == {("2026-03-04", False), ("2026-03-01", None)}
 

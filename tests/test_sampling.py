@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steward import batches, demo, drift, pipeline, sampling, training
+from steward import batches, demo, drift, reference, sampling, training
 from steward.config import load_engagement
 from tests.conftest import ENGAGEMENTS
 
@@ -52,17 +52,18 @@ def test_reference_profile_is_built_once_and_rebuilt_when_tampered(large, paths)
     eng = eng.model_copy(update={"drift": eng.drift.model_copy(update={"sample_rows": 1_000})})
     demo.generate("churn_telco", paths.data_root, nights=1)
     digest = batches.sha256_file(batches.reference_path(eng, paths))
+    ref = reference.Reference(reference.REFERENCE_FILE, str(batches.reference_path(eng, paths)), digest, None, 1)
 
-    frame, meta = pipeline.reference_profile(eng, paths, digest, model, champion_version=1)
+    frame, meta = reference.profile(eng, paths, ref, model, champion_version=1)
     assert len(frame) == meta["sampled_rows"] == 1_000 < meta["rows"] and meta["sampled"]
     assert "prediction" in frame.columns
     stored = paths.artifacts / "churn_telco" / "reference_profiles" / f"{digest[:16]}-v1-1000.parquet"
     written = stored.stat().st_mtime_ns
-    again, _ = pipeline.reference_profile(eng, paths, digest, model, champion_version=1)
+    again, _ = reference.profile(eng, paths, ref, model, champion_version=1)
     assert again.equals(frame) and stored.stat().st_mtime_ns == written  # read back, not recomputed
 
     stored.write_bytes(stored.read_bytes()[:-100])  # a damaged profile is never trusted
-    rebuilt, _ = pipeline.reference_profile(eng, paths, digest, model, champion_version=1)
+    rebuilt, _ = reference.profile(eng, paths, ref, model, champion_version=1)
     assert rebuilt.equals(frame)
-    other, meta2 = pipeline.reference_profile(eng, paths, digest, model, champion_version=2)
+    other, meta2 = reference.profile(eng, paths, ref, model, champion_version=2)
     assert meta2["path"] != meta["path"]

@@ -50,11 +50,16 @@ def end_of_night(eng: Engagement, paths: StewardPaths, day: dt.date, *, landed: 
                              f"batch of {iso} accepted with {len(warned)} warning(s): " + "; ".join(
                                  f"{c['expectation']}({c.get('column') or ''}) {c.get('unexpected_count') or ''} rows"
                                  for c in warned) if warned else f"batch of {iso} passed without warnings"))
-    if drift is not None:
-        tracked.append(track(eng, paths, "drift", iso, bool(drift["dataset_drift"]),
-                             f"dataset drift on {iso}: {drift['drift_share']:.0%} of features drifted "
+    if drift is not None and drift.get("state") != "not_enough_data":  # too little data is no evidence either way
+        # The alarm is persistent drift (k of the last n nights), one incident per condition until it clears;
+        # a one-night blip is in the record, not in anyone's inbox.
+        active = bool(drift.get("persistent", drift["dataset_drift"]))
+        held = drift.get("persistence") or {}
+        tracked.append(track(eng, paths, "drift", iso, active,
+                             f"dataset drift on {iso}, {held.get('nights_drifted', 1)} of the last "
+                             f"{held.get('of_last', 1)} nights: {drift['drift_share']:.0%} of features drifted "
                              f"({', '.join(drift['drifted_features']) or 'none'})"
-                             if drift["dataset_drift"] else f"no dataset drift on {iso}"))
+                             if active else f"no persistent dataset drift on {iso}"))
     quarantine = outcomes.evaluate_quarantine(eng, paths, day, None if quality is None else not quality["success"])
     if quarantine is not None:
         evaluations.append(quarantine)

@@ -142,11 +142,42 @@ class FeatureDrift(_Strict):
     threshold: float = Field(gt=0, le=1)
 
 
+class Persistence(_Strict):
+    """Dataset drift must hold on `nights` of the last `of_last` judged nights before it alarms or retrains."""
+
+    nights: int = Field(2, ge=1, le=30)
+    of_last: int = Field(3, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Persistence:
+        if self.nights > self.of_last:
+            raise ValueError(f"nights ({self.nights}) is more than of_last ({self.of_last})")
+        return self
+
+
 class DriftPolicy(_Strict):
+    """A feature drifts when its distance (the effect size) reaches the threshold AND a significance test
+    says the difference is not sampling noise, after correcting for testing many features at once
+    (ADR 0012). Dataset drift is a share of drifted features; it alarms and retrains only when it persists."""
+
     stattest: StatTest = "wasserstein"
     threshold: float = Field(0.1, gt=0, le=1)
     per_feature: dict[str, FeatureDrift] = {}
     drift_share: float = Field(0.3, gt=0, le=1, description="share of drifted features that counts as drift")
+    reference: Literal["champion", "file"] = Field(
+        "champion", description="judge against the champion's own training data (file: the reference file, always)")
+    significance: float = Field(
+        0.01, gt=0, lt=1, description="level of the significance test (KS numeric, chi-square categorical), "
+        "after the correction; with a p-value stattest the stattest's own threshold is the level")
+    min_effect: float = Field(
+        0.1, gt=0, le=1, description="effect size a p-value stattest must also reach (Wasserstein numeric, "
+        "Jensen-Shannon categorical)")
+    correction: Literal["benjamini_hochberg", "bonferroni", "none"] = Field(
+        "benjamini_hochberg", description="multiple-testing correction across the features of a night")
+    min_rows: int = Field(
+        200, ge=1, description="a smaller night is judged on a window of the latest accepted nights up to this size")
+    max_window_nights: int = Field(14, ge=1, le=90, description="nights a small-batch window may reach back")
+    persistence: Persistence = Persistence()
     sample_rows: int | None = Field(
         100_000, ge=1_000,
         description="drift compares at most this many rows per side, drawn uniformly with a seed from the night "
@@ -232,13 +263,17 @@ RetrainTrigger = Literal["drift", "performance", "schedule"]
 
 class RetrainingPolicy(_Strict):
     triggers: list[RetrainTrigger] = ["drift", "performance", "schedule"]
-    refresh_every_days: int = Field(7, ge=1, description="scheduled refresh: days since the champion was trained")
+    refresh_every_days: int = Field(
+        30, ge=1, description="scheduled refresh: days since the last model was trained (champion or candidate)")
     window_days: int = Field(3, ge=1, le=365, description="accepted batches (by logical date) used for training")
     breach_window_days: int = Field(
         1, ge=1, le=365,
         description="window when performance breached the floor: older batches describe a concept that no longer holds",
     )
     holdout_fraction: float = Field(0.3, gt=0.05, lt=0.9)
+    min_days_between: int = Field(
+        3, ge=0, le=365, description="cooldown: days after a candidate before the same triggers train another")
+    max_candidates_per_30_days: int = Field(4, ge=1, le=31, description="budget of candidates in any 30 days")
     estimator: EstimatorSpec
 
 
@@ -291,6 +326,8 @@ class PerformanceSLA(_Strict):
     threshold: float = Field(description="floor for higher-is-better metrics, ceiling for rmse/mae/mape")
     window_days: int = Field(3, ge=1, le=90, description="prediction dates with labels, pooled")
     min_labelled_rows: int = Field(100, ge=1)
+    max_window_days: int = Field(
+        30, ge=1, le=365, description="small label days: older prediction dates are pooled until min_labelled_rows")
 
 
 class DeadlineSLA(_Strict):

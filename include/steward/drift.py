@@ -55,63 +55,58 @@ def detect_drift(
     current: pd.DataFrame,
     out_dir: Path,
 ) -> dict[str, Any]:
-    """Per-feature drift (config stat test and threshold) and prediction drift.
+    """Per-feature drift and prediction drift: an effect size AND a significance test (ADR 0012).
 
-    Both frames must carry the champion's predictions in column `prediction`. One Evidently ValueDrift
-    per column: DataDriftPreset computes every column's test three times over (its table, the dataset
-    verdict and the per-column metrics), a third of the work gives the same verdicts (ADR 0010); the
-    drifted share is counted here from the per-column verdicts.
+    Both frames must carry the champion's predictions in column `prediction`. Per column, two Evidently
+    ValueDrift metrics: a distance (the effect size: the configured stattest, or Wasserstein / Jensen-Shannon
+    when the stattest is a p-value test) and a p-value test (KS numeric, chi-square categorical, or the
+    configured p-value stattest). The features' p-values are corrected for multiple testing
+    (Benjamini-Hochberg by default); a feature drifts when its corrected p-value is under the level and its
+    effect reaches the minimum. Small samples thus do not drift on noise, huge ones not on trivia.
     """
     from evidently import Dataset, Report
     from evidently.metrics import ValueDrift
 
     features = list(eng.features)
     policy = eng.drift
-
-    def method(column: str) -> str:
-        chosen = policy.per_feature[column].stattest if column in policy.per_feature else policy.stattest
-        categorical = column in eng.categorical_features or (
-            column == PREDICTION and eng.problem_type == "multiclass_classification")
-        return _categorical_method(chosen) if categorical else chosen
-
-    def threshold(column: str) -> float:
-        return policy.per_feature[column].threshold if column in policy.per_feature else policy.threshold
-
+    tests = {c: _tests_for(eng, c) for c in [*features, PREDICTION]}
     not_computable = {c: why for c in [*features, PREDICTION] if (why := _undriftable(reference, current, c))}
     measured = [c for c in [*features, PREDICTION] if c not in not_computable]
     definition = _drift_definition(eng, with_prediction=True, only=set(measured))
     cols = [eng.id_column, *measured]
-    snapshot = Report([ValueDrift(column=c, method=method(c), threshold=threshold(c)) for c in measured]).run(
+    metrics = [ValueDrift(column=c, method=m, threshold=t) for c in measured
+               for m, t in ((tests[c]["effect_method"], tests[c]["min_effect"]), (tests[c]["test"], tests[c]["level"]))]
+    snapshot = Report(metrics).run(
         current_data=Dataset.from_pandas(_drift_frame(current[cols]), data_definition=definition),
         reference_data=Dataset.from_pandas(_drift_frame(reference[cols]), data_definition=definition),
     )
-    per_feature: dict[str, dict[str, Any]] = {}
-    prediction_drift: dict[str, Any] | None = None
+    values: dict[tuple[str, str], float | None] = {}
     for m in snapshot.dict()["metrics"]:
         cfg = m.get("config", {})
         if cfg.get("type", "").endswith(":ValueDrift"):
-            column = cfg["column"]
-            limit = threshold(column)
-            score = finite_or_none(_value(m["value"]))
-            # Evidently's convention: distances drift when >= threshold, p-value tests when < threshold.
-            p_value_test = str(cfg.get("method")) in P_VALUE_TESTS
-            drifted = bool(score is not None and (score < limit if p_value_test else score >= limit))
-            entry = {"stattest": cfg.get("method"), "score": score, "threshold": limit, "drifted": drifted}
-            if score is None:
-                entry["not_computable"] = f"{cfg.get('method')} gave no finite value"
-            if column == PREDICTION:
-                prediction_drift = entry
-            else:
-                per_feature[column] = entry
-    for column, why in not_computable.items():
-        entry = {"stattest": method(column), "score": None, "threshold": threshold(column), "drifted": False,
-                 "not_computable": why}
-        if column == PREDICTION:
-            prediction_drift = entry
+            values[(cfg["column"], str(cfg.get("method")))] = finite_or_none(_value(m["value"]))
+    raw_p = {c: values.get((c, tests[c]["test"])) for c in measured}
+    adjusted = correct([raw_p[c] for c in measured if c != PREDICTION and raw_p[c] is not None], policy.correction)
+    adjusted_p = dict(zip([c for c in measured if c != PREDICTION and raw_p[c] is not None], adjusted, strict=True))
+    adjusted_p[PREDICTION] = raw_p.get(PREDICTION)  # one prediction column: nothing to correct for
+    entries: dict[str, dict[str, Any]] = {}
+    for column in [*features, PREDICTION]:
+        t = tests[column]
+        entry: dict[str, Any] = {"stattest": t["effect_method"], "score": None, "threshold": t["min_effect"],
+                                 "p_value_test": t["test"], "p_value": None, "p_value_corrected": None,
+                                 "significance": t["level"], "drifted": False}
+        if column in not_computable:
+            entry["not_computable"] = not_computable[column]
         else:
-            per_feature[column] = entry
-    per_feature = {c: per_feature[c] for c in features}
-    judged = [c for c, e in per_feature.items() if e["score"] is not None]
+            effect, p, q = values.get((column, t["effect_method"])), raw_p[column], adjusted_p.get(column)
+            entry.update(score=effect, p_value=p, p_value_corrected=q)
+            if effect is None or q is None:
+                entry["not_computable"] = f"{t['effect_method'] if effect is None else t['test']} gave no finite value"
+            else:
+                entry["drifted"] = bool(q < t["level"] and effect >= t["min_effect"])
+        entries[column] = entry
+    per_feature = {c: entries[c] for c in features}
+    judged = [c for c, e in per_feature.items() if "not_computable" not in e]
     drifted = [c for c in judged if per_feature[c]["drifted"]]
     share = len(drifted) / len(judged) if judged else 0.0
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,16 +114,51 @@ def detect_drift(
     _save(snapshot, html_path, json_path)
     return {
         "engine": "evidently " + _evidently_version(),
+        "state": "judged",
         "features": per_feature,
         "drifted_features": drifted,
         "drift_share": round(share, 4),
         "share_threshold": policy.drift_share,
         "dataset_drift": bool(judged) and share >= policy.drift_share,
-        "features_not_computable": {c: e["not_computable"] for c, e in per_feature.items() if e["score"] is None},
-        "prediction_drift": prediction_drift,
+        "correction": policy.correction,
+        "features_not_computable": {c: e["not_computable"] for c, e in per_feature.items() if "not_computable" in e},
+        "prediction_drift": entries[PREDICTION],
         "report_html": str(html_path),
         "report_json": str(json_path),
     }
+
+
+def _tests_for(eng: Engagement, column: str) -> dict[str, Any]:
+    """The effect-size distance and the p-value test of a column, with their thresholds."""
+    policy = eng.drift
+    chosen = policy.per_feature[column].stattest if column in policy.per_feature else policy.stattest
+    limit = policy.per_feature[column].threshold if column in policy.per_feature else policy.threshold
+    categorical = column in eng.categorical_features or (
+        column == PREDICTION and eng.problem_type == "multiclass_classification")
+    method = _categorical_method(chosen) if categorical else chosen
+    if method in P_VALUE_TESTS:
+        return {"test": method, "level": limit, "effect_method": "jensenshannon" if categorical else "wasserstein",
+                "min_effect": policy.min_effect}
+    return {"test": "chisquare" if categorical else "ks", "level": policy.significance, "effect_method": method,
+            "min_effect": limit}
+
+
+def correct(p_values: list[float], method: str) -> list[float]:
+    """Multiple-testing correction of one night's p-values: Benjamini-Hochberg (false discovery rate),
+    Bonferroni (family-wise error) or none. Returns the adjusted p-values in the given order."""
+    m = len(p_values)
+    if method == "none" or m <= 1:
+        return list(p_values)
+    if method == "bonferroni":
+        return [min(1.0, p * m) for p in p_values]
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):  # step-up: the adjusted value is the smallest p * m / rank at or above it
+        i = order[rank - 1]
+        running = min(running, p_values[i] * m / rank)
+        adjusted[i] = min(1.0, running)
+    return adjusted
 
 
 def _undriftable(reference: pd.DataFrame, current: pd.DataFrame, column: str) -> str | None:

@@ -51,6 +51,10 @@ class StewardDriftRunFacet(RunFacet):
     datasetDrift: bool  # noqa: N815
     features: dict[str, Any]
     predictionDrift: dict[str, Any] | None = attr.field(default=None)  # noqa: N815
+    state: str = attr.field(default="judged")
+    persistent: bool | None = attr.field(default=None)
+    reference: dict[str, Any] | None = attr.field(default=None)
+    window: dict[str, Any] | None = attr.field(default=None)
 
     @staticmethod
     def _get_schema() -> str:
@@ -130,6 +134,24 @@ def _batch_dataset(eng: Engagement, paths: StewardPaths, record: dict[str, Any],
     return InputDataset(namespace=f"file://{paths.data_root}", name=name, facets=facets, inputFacets=input_facets)
 
 
+def _reference_facet(ref: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not ref:
+        return None
+    return {"kind": ref["kind"], "sha256": ref["sha256"], "rows": ref["rows"], "modelVersion": ref["model_version"]}
+
+
+def _reference_dataset(eng: Engagement, paths: StewardPaths, record: dict[str, Any]) -> InputDataset | None:
+    """What drift was judged against: the champion's kept training data, or the reference file."""
+    ref = (record.get("drift") or {}).get("reference")
+    if not ref:
+        return None
+    version = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=ref["sha256"])
+    if ref["kind"] == "champion_training_data":
+        return InputDataset(namespace="mlflow", name=f"{eng.registered_model_name}/{ref['model_version']}/reference",
+                            facets={"version": version})
+    return InputDataset(namespace=f"file://{paths.data_root}", name=eng.data.reference, facets={"version": version})
+
+
 def _model_dataset(ref: dict[str, Any]) -> OutputDataset:
     return OutputDataset(namespace="mlflow", name=f"{ref['name']}/{ref['version']}")
 
@@ -140,7 +162,9 @@ def _stage_facets(record: dict[str, Any], task: str) -> dict[str, Any]:
         d = record["drift"]
         facets["steward_drift"] = StewardDriftRunFacet(
             driftShare=d["drift_share"], shareThreshold=d["share_threshold"], datasetDrift=d["dataset_drift"],
-            features=d["features"], predictionDrift=d.get("prediction_drift"),
+            features=d["features"], predictionDrift=d.get("prediction_drift"), state=d.get("state", "judged"),
+            persistent=d.get("persistent"), reference=_reference_facet(d.get("reference")),
+            window={"nights": d["window"]["nights"], "rows": d["window"]["rows"]} if d.get("window") else None,
         )
     if task == "decide_retrain" and record.get("decision"):
         d = record["decision"]
@@ -184,6 +208,9 @@ def build_events(eng: Engagement, paths: StewardPaths, record: dict[str, Any]) -
         run_id = run_uuid(run["dag_id"], run["run_id"], task, str(run.get("try_number", 1)))
         inputs = [_batch_dataset(eng, paths, record, with_quality=task == "validate_batch")] if task in {
             "land_batch", "validate_batch", "quarantine_batch", "detect_drift", "retrain_candidate"} else []
+        reference = _reference_dataset(eng, paths, record) if task == "detect_drift" else None
+        if reference is not None:
+            inputs.append(reference)
         outputs = [_model_dataset(record["retraining"]["challenger"])] if task == "retrain_candidate" and record.get(
             "retraining") else []
         failed = states.get(task) == "failed"

@@ -460,9 +460,13 @@ quality:
 {column_lines}
 
 drift:
-  stattest: wasserstein   # numeric features; categorical ones use Jensen-Shannon
-  threshold: 0.1
+  reference: champion     # judged against the champion's own training data (after a promotion: the new data)
+  stattest: wasserstein   # effect size for numeric features; categorical ones use Jensen-Shannon
+  threshold: 0.1          # ... and the effect must also be significant (KS / chi-square at 1%, corrected
+  significance: 0.01      # across features by Benjamini-Hochberg), so small nights do not drift on noise
   drift_share: 0.5        # half the features drifting counts as dataset drift
+  min_rows: 200           # smaller nights are judged on a window of the latest nights up to this size
+  persistence: {{nights: 2, of_last: 3}}   # drift must hold before it alarms or retrains
 
 performance:
   metric: {metric}
@@ -471,7 +475,9 @@ performance:
 
 retraining:
   triggers: [drift, performance, schedule]
-  refresh_every_days: 7
+  refresh_every_days: 30   # counted from the last model trained (champion or refused candidate)
+  min_days_between: 3      # cooldown for the same triggers
+  max_candidates_per_30_days: 4
   window_days: 7
   breach_window_days: 1
   holdout_fraction: 0.3

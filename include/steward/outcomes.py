@@ -56,13 +56,14 @@ def evaluate_performance(eng: Engagement, paths: StewardPaths, day: dt.date) -> 
     metric = eng.performance.metric
     known = [r for r in labels.history(paths, eng.id, through=day)
              if r["realised_value"] is not None and r["prediction_date"] <= day.isoformat()]
-    window = known[-sla.window_days:]
+    window = pooled_window(known, sla.window_days, sla.max_window_days, sla.min_labelled_rows)
     rows = sum(r["labelled_rows"] for r in window)
     kind = "ceiling" if metric in LOWER_IS_BETTER else "floor"
     dates = [r["prediction_date"] for r in window]
     if rows < sla.min_labelled_rows:
         out = record_evaluation(paths, eng, day.isoformat(), "performance", met=None, value=None, target=sla.threshold,
-                                detail=f"not judged: {rows} labelled rows in the window < {sla.min_labelled_rows}")
+                                detail=f"not enough data yet: {rows} labelled rows in {len(window)} prediction date(s) "
+                                       f"< {sla.min_labelled_rows} (pooled up to {sla.max_window_days} dates)")
         return {**out, "window_dates": dates, "rows": rows}
     value = round(sum(r["realised_value"] * r["labelled_rows"] for r in window) / rows, 6)
     met = not policy.breaches(metric, value, sla.threshold)
@@ -72,6 +73,15 @@ def evaluate_performance(eng: Engagement, paths: StewardPaths, day: dt.date) -> 
     out = record_evaluation(paths, eng, day.isoformat(), "performance", met=met, value=value, target=sla.threshold,
                             detail=detail)
     return {**out, "window_dates": dates, "rows": rows}
+
+
+def pooled_window(known: list[dict[str, Any]], days: int, max_days: int, min_rows: int) -> list[dict[str, Any]]:
+    """The newest `days` prediction dates with a realised value, and older ones pooled in (up to `max_days`)
+    while their labelled rows are fewer than `min_rows`: small label days are judged together, not skipped."""
+    window = known[-days:]
+    while len(window) < min(max_days, len(known)) and sum(r["labelled_rows"] for r in window) < min_rows:
+        window = known[-(len(window) + 1):]
+    return window
 
 
 def evaluate_quarantine(eng: Engagement, paths: StewardPaths, day: dt.date, quarantined_tonight: bool | None

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 Result = dict[str, Any]
+KIND_TAG = "steward.kind"  # bootstrap | candidate
+TRIGGERS_TAG = "steward.triggers"  # the triggers a candidate was trained for (comma-separated)
 F = TypeVar("F", bound=Callable[..., Result])
 
 
@@ -185,7 +187,8 @@ def ensure_champion(
         found, model = _train_and_register(
             eng, paths, c, train_df, holdout, training_key=key,
             tags={**run_tags, "steward.trained_for": day.isoformat(), "steward.data_fingerprint": ref_sha,
-                  "steward.reason": "bootstrap from reference data", "steward.run_name": f"{eng.id} bootstrap"},
+                  "steward.reason": "bootstrap from reference data", "steward.run_name": f"{eng.id} bootstrap",
+                  KIND_TAG: "bootstrap"},
         )
         documents = document_version(eng, paths, c, found, model, holdout, day=day, reason="bootstrap from reference data",
                                      window=[], fingerprint=ref_sha, train_rows=len(train_df), comparison=None)["files"]
@@ -198,60 +201,41 @@ def ensure_champion(
 
 @timed("detect_drift")
 def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result, champion: Result) -> Result:
-    """Score the batch with the champion, then drift (against the reference profile, on a seeded sample
-    when the batch is large), performance and per-group fairness (labelled rows)."""
-    from steward import drift, fairness, registry, sampling, training
+    """Score the batch with the champion, then drift against the champion's reference (on a window of
+    recent nights when the batch is small, on a seeded sample when it is large), performance and
+    per-group fairness on the labelled rows (ADR 0012)."""
+    from steward import drift, fairness, monitoring, reference, registry, sampling, training
 
     day = _day(logical_date)
     out = run_dir(eng, paths, day)
     c = registry.client(paths)
     model = registry.load(c, registry.ModelRef(**champion["champion"]))
-    batch = training.predict(eng, model, batches.read_for(eng, landed["batch"]["path"]))
-    reference, reference_sample = reference_profile(eng, paths, landed["reference"]["sha256"], model,
-                                                    champion["champion"]["version"])
-    seed = sampling.seed_for(eng.id, day.isoformat(), landed["batch"]["sha256"])
-    current = sampling.uniform(batch, eng.drift.sample_rows, seed)
-    drift_result = drift.detect_drift(eng, reference, current, out)
-    drift_result["sample"] = {"reference": reference_sample,
-                              "batch": sampling.described(len(batch), len(current), seed)}
+    tonight = batches.read_for(eng, landed["batch"]["path"])
+    batch = training.predict(eng, model, tonight)
+    ref = reference.for_champion(eng, paths, champion["champion"])
+    window_frame, window = monitoring.drift_window(eng, paths, day, tonight)
+    if not window["enough"]:
+        drift_result = monitoring.not_enough_data(eng, window)
+    else:
+        current_rows = batch if not window["windowed"] else training.predict(eng, model, window_frame)
+        reference_rows, reference_sample = reference.profile(eng, paths, ref, model, champion["champion"]["version"])
+        seed = sampling.seed_for(eng.id, day.isoformat(), landed["batch"]["sha256"])
+        current = sampling.uniform(current_rows, eng.drift.sample_rows, seed)
+        drift_result = drift.detect_drift(eng, reference_rows, current, out)
+        drift_result["sample"] = {"reference": reference_sample,
+                                  "batch": sampling.described(len(current_rows), len(current), seed)}
+    drift_result["reference"] = ref.to_dict()
+    drift_result["window"] = window
+    monitoring.record_night(eng, paths, day, drift_result, window, drift_result["reference"])
+    held = monitoring.persistence(eng, paths, day, ref.sha256)
+    drift_result["persistence"] = held
+    drift_result["persistent"] = bool(drift_result["dataset_drift"] and held["persistent"])
     labelled = training.labelled(eng, batch)
     performance = drift.measure_performance(eng, labelled, out) if len(labelled) else \
         {"metrics": {}, "not_computable": {}, "rows": 0}
     performance["champion_version"] = champion["champion"]["version"]
     _store_night_history(eng, paths, _day(logical_date), drift_result, performance)
     return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled)}
-
-
-def reference_profile(eng: Engagement, paths: StewardPaths, reference_sha256: str, model: Any,
-                      champion_version: int) -> tuple[pd.DataFrame, Result]:
-    """The reference side of drift: the (sampled) reference rows with the champion's predictions.
-
-    Computed once per reference file version x champion version x sample size and kept as parquet
-    beside the engagement's runs, so a night with a million-row reference neither re-reads nor
-    re-scores it.
-    """
-    import pandas as pd
-
-    from steward import sampling, training
-
-    rows = eng.drift.sample_rows
-    name = f"{reference_sha256[:16]}-v{champion_version}-{rows or 'all'}"
-    folder = paths.run_dir(eng.id, "reference_profiles")
-    frame_path, meta_path = folder / f"{name}.parquet", folder / f"{name}.json"
-    if frame_path.exists() and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if meta["parquet_sha256"] == batches.sha256_file(frame_path):
-            return pd.read_parquet(frame_path), meta
-    full = _read_reference(eng, paths)
-    seed = sampling.seed_for(eng.id, "reference", reference_sha256)
-    scored = training.predict(eng, model, sampling.uniform(full, rows, seed))
-    with batches.atomic_target(frame_path) as tmp:
-        scored.to_parquet(tmp, index=False)
-    meta = {**sampling.described(len(full), len(scored), seed), "reference_sha256": reference_sha256,
-            "champion_version": champion_version, "path": str(frame_path),
-            "parquet_sha256": batches.sha256_file(frame_path)}
-    batches.atomic_write_json(meta_path, meta)
-    return pd.read_parquet(frame_path), meta  # the first night reads what later nights will read
 
 
 def _store_night_history(eng: Engagement, paths: StewardPaths, day: dt.date, drift_result: Result,
@@ -347,9 +331,16 @@ def current_champion(eng: Engagement, paths: StewardPaths) -> int | None:
 @timed("decide_retrain")
 def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, monitoring: Result, champion: Result,
            outcome: Result | None = None) -> Result:
+    from steward import registry
+
     day = _day(logical_date)
+    history = training_history(registry.trained_before(registry.client(paths), eng, day.isoformat()), day)
     trained_for = champion["champion"]["tags"].get("steward.trained_for")
-    age = (day - _day(trained_for)).days if trained_for else None
+    trained = [_day(trained_for)] if trained_for else []
+    if history.last_candidate is not None:
+        trained.append(history.last_candidate.day)
+    newest = max(trained, default=None)
+    age = (day - newest).days if newest else None  # a scheduled refresh counts from the last model trained
     response = (outcome or {}).get("response") or {}
     requested = None
     if response.get("retrain_requested"):
@@ -360,11 +351,33 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
         performance_request=requested,
     )
     if decision.action == "retrain":
-        problems = training_set_problems(eng, paths, day, decision.triggers)
+        training_set = TrainingSet(eng, paths, day, decision.triggers)
+        problems = training_set.problems or policy.why_no_candidate(eng, day, decision.triggers,
+                                                                    training_set.fingerprint, history)
         if problems:
             decision = policy.Decision("keep", [*decision.reasons, *(f"no candidate tonight: {p}" for p in problems)],
                                        [], deferred=decision.triggers)
-    return {**decision.to_dict(), "champion_age_days": age, "decided_by": "steward.policy.decide_retrain"}
+    last = history.last_candidate
+    return {**decision.to_dict(), "champion_age_days": age, "decided_by": "steward.policy.decide_retrain",
+            "last_candidate": None if last is None else {"version": last.version, "day": last.day.isoformat(),
+                                                         "triggers": list(last.triggers)},
+            "candidates_last_30_days": history.candidates_last_30_days}
+
+
+def training_history(versions: list[Any], day: dt.date) -> policy.TrainingHistory:
+    """The candidates (not bootstraps) among the versions trained before `day`."""
+    candidates = [v for v in versions if v.tags.get(KIND_TAG, "candidate") == "candidate"
+                  and not v.tags.get("steward.reason", "").startswith("bootstrap")]
+    if not candidates:
+        return policy.TrainingHistory()
+    newest = candidates[-1]
+    recent = [v for v in candidates if (day - _day(v.tags["steward.trained_for"])).days < 30]
+    return policy.TrainingHistory(
+        last_candidate=policy.Candidate(
+            version=newest.version, day=_day(newest.tags["steward.trained_for"]),
+            triggers=tuple(t for t in newest.tags.get(TRIGGERS_TAG, "").split(",") if t),
+            fingerprint=newest.tags.get("steward.data_fingerprint", "")),
+        candidates_last_30_days=len(recent))
 
 
 class TrainingSet:
@@ -399,12 +412,9 @@ class TrainingSet:
         parts = [training.split_holdout(eng, frame) for frame in self.frames.values()]
         self.train = pd.concat([t for t, _ in parts], ignore_index=True)
         self.holdout = pd.concat([h for _, h in parts], ignore_index=True)
+        self.rows = pd.concat(list(self.frames.values()), ignore_index=True)  # train + holdout, kept with the version
+        self.fingerprint = _key(fingerprints)
         self.problems = training.training_problems(eng, self.train, self.holdout)
-
-
-def training_set_problems(eng: Engagement, paths: StewardPaths, day: dt.date, triggers: list[str]) -> list[str]:
-    """Why no candidate can be trained and judged tonight (a one-class window or holdout ...); [] if one can."""
-    return TrainingSet(eng, paths, day, triggers).problems
 
 
 def _train_and_register(
@@ -487,8 +497,9 @@ def retrain(
     config_hash: str,
     run_tags: dict[str, str],
 ) -> Result:
-    """Train a challenger on the window; the current batch's holdout is kept out for the gate."""
-    from steward import registry, training
+    """Train a challenger on the window; the current batch's holdout is kept out for the gate. The window's
+    rows are kept with the version: they become the drift reference if it is promoted."""
+    from steward import reference, registry, training
 
     day = _day(logical_date)
     training_set = TrainingSet(eng, paths, day, decision.get("triggers", []))
@@ -503,7 +514,8 @@ def retrain(
         challenger, model = _train_and_register(
             eng, paths, c, train_df, holdout, training_key=key, extra_params={"window": ",".join(fingerprints)},
             tags={**run_tags, "steward.trained_for": day.isoformat(),
-                  "steward.data_fingerprint": _key(fingerprints),
+                  "steward.data_fingerprint": _key(fingerprints), KIND_TAG: "candidate",
+                  TRIGGERS_TAG: ",".join(decision.get("triggers") or []),
                   "steward.reason": "; ".join(decision["reasons"])[:4000],
                   "steward.run_name": f"{eng.id} {day.isoformat()} retrain"},
             artifacts={"training_window.json": {"batches": fingerprints, "train_rows": len(train_df),
@@ -512,6 +524,9 @@ def retrain(
         faults.maybe_die(eng.id, "retrain.after_register")  # worst moment: the version exists, the task has not finished
     else:
         model = registry.load(c, challenger)
+    kept = reference.keep_training_data(eng, paths, challenger.version, training_set.rows, list(fingerprints))
+    if not reused and challenger.run_id:
+        registry.log_files(c, challenger.run_id, [kept], artifact_path=reference.MLFLOW_FOLDER)
     champion_ref = registry.ModelRef(**champion["champion"])
     champion_model = registry.load(c, champion_ref)
     metric = eng.promotion.metric

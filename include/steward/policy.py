@@ -5,6 +5,7 @@ Every decision returns the reasons in words an auditor can read; the audit recor
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +28,24 @@ def breaches(metric: str, value: float, threshold: float) -> bool:
     return value > threshold if metric in LOWER_IS_BETTER else value < threshold
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A candidate trained on an earlier night (what tonight's decision compares itself with)."""
+
+    version: int
+    day: dt.date
+    triggers: tuple[str, ...]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class TrainingHistory:
+    """The versions trained before tonight: the newest candidate, and how many in the last 30 days."""
+
+    last_candidate: Candidate | None = None
+    candidates_last_30_days: int = 0
+
+
 def decide_retrain(
     eng: Engagement,
     *,
@@ -35,8 +54,9 @@ def decide_retrain(
     champion_age_days: int | None,
     performance_request: str | None = None,
 ) -> Decision:
-    """Retrain when a configured trigger fires: dataset drift, performance breach (tonight's labelled rows,
-    or a realised-performance SLA breach whose response asks for a retrain), scheduled refresh."""
+    """Retrain when a configured trigger fires: dataset drift that persisted, performance breach (tonight's
+    labelled rows, or a realised-performance SLA breach whose response asks for a retrain), scheduled
+    refresh (`champion_age_days`: days since the last model was trained, champion or candidate)."""
     triggers = set(eng.retraining.triggers) | ({"drift"} if eng.responses.drift == "retrain" else set())
     fired: list[str] = []
     reasons: list[str] = []
@@ -46,10 +66,18 @@ def decide_retrain(
     if drift is not None:
         share, limit = drift["drift_share"], drift["share_threshold"]
         drifted = ", ".join(drift["drifted_features"]) or "none"
-        if drift["dataset_drift"]:
+        held = drift.get("persistence") or {}
+        if drift.get("state") == "not_enough_data":
+            reasons.append(f"drift not judged: {drift['reason']}")
+        elif drift["dataset_drift"] and not drift.get("persistent", True):
+            reasons.append(f"dataset drift tonight ({share:.0%} of features: {drifted}) on {held.get('nights_drifted')} "
+                           f"of the last {held.get('of_last')} judged nights; it must hold on {held.get('needs')} "
+                           "before it retrains")
+        elif drift["dataset_drift"]:
+            since = f" on {held['nights_drifted']} of the last {held['of_last']} nights" if held else ""
             if "drift" in triggers:
                 fired.append("drift")
-                reasons.append(f"dataset drift: {share:.0%} of features drifted (limit {limit:.0%}): {drifted}")
+                reasons.append(f"dataset drift{since}: {share:.0%} of features drifted (limit {limit:.0%}): {drifted}")
             else:
                 reasons.append(f"dataset drift {share:.0%} observed, but 'drift' is not a retraining trigger")
     policy = eng.performance
@@ -74,14 +102,34 @@ def decide_retrain(
     if champion_age_days is not None and champion_age_days >= eng.retraining.refresh_every_days:
         if "schedule" in triggers:
             fired.append("schedule")
-            reasons.append(
-                f"scheduled refresh: champion trained {champion_age_days} days ago (every {eng.retraining.refresh_every_days})"
-            )
+            reasons.append(f"scheduled refresh: the last model was trained {champion_age_days} days ago "
+                           f"(every {eng.retraining.refresh_every_days})")
     if fired:
         return Decision("retrain", reasons, fired)
     if not reasons:
         reasons.append("no trigger fired: no dataset drift, performance within policy, champion fresh")
     return Decision("keep", reasons, [])
+
+
+def why_no_candidate(eng: Engagement, day: dt.date, triggers: list[str], fingerprint: str,
+                     history: TrainingHistory) -> list[str]:
+    """Why a trigger that fired should not train a candidate tonight ([] when it should): a candidate is
+    trained only on new information (new labelled rows, or a trigger that was not firing before), at most
+    once per cooldown for the same triggers and within the 30-day budget."""
+    rules = eng.retraining
+    last = history.last_candidate
+    out: list[str] = []
+    if last is not None and fingerprint == last.fingerprint:
+        out.append(f"no new labelled rows since candidate v{last.version} of {last.day}: the same data would "
+                   "train the same model")
+    if history.candidates_last_30_days >= rules.max_candidates_per_30_days:
+        out.append(f"budget spent: {history.candidates_last_30_days} candidates in the last 30 days "
+                   f"(retraining.max_candidates_per_30_days {rules.max_candidates_per_30_days})")
+    if last is not None and (day - last.day).days < rules.min_days_between and set(triggers) <= set(last.triggers):
+        out.append(f"cooldown: candidate v{last.version} was trained {(day - last.day).days} day(s) ago for the same "
+                   f"trigger(s) ({', '.join(last.triggers) or 'none'}); retraining.min_days_between "
+                   f"{rules.min_days_between}")
+    return out
 
 
 def gate(

@@ -139,6 +139,20 @@ def champion_for_night(c: MlflowClient, eng: Engagement, day: str) -> ModelRef |
     return _ref(max(candidates, key=lambda mv: (became_champion(mv), int(mv.version))))
 
 
+def trained_before(c: MlflowClient, eng: Engagement, day: str) -> list[ModelRef]:
+    """Versions trained for a night before `day`, oldest first (a rerun of `day` does not see its own)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = c.search_model_versions(f"name='{eng.registered_model_name}'")
+    except MlflowException as exc:
+        if _missing(exc):
+            return []
+        raise
+    earlier = [mv for mv in versions if (mv.tags or {}).get("steward.trained_for", day) < day]
+    return [_ref(mv) for mv in sorted(earlier, key=lambda mv: int(mv.version))]
+
+
 def find_by_training_key(c: MlflowClient, eng: Engagement, key: str) -> ModelRef | None:
     from mlflow.exceptions import MlflowException
 

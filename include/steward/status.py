@@ -36,6 +36,14 @@ def _report(record: dict[str, Any], section: str, key: str = "report_html") -> s
     return Path(value).name if value else None
 
 
+def _reference_label(reference: dict[str, Any] | None) -> str | None:
+    if not reference:
+        return None
+    if reference["kind"] == "champion_training_data":
+        return f"v{reference['model_version']} training data ({reference['rows']} rows)"
+    return "reference file"
+
+
 def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_entry: dict[str, Any]) -> dict[str, Any]:
     """Fold the night's audit record into the engagement's status file (idempotent per night)."""
     from steward import incidents, labels, ledger
@@ -81,6 +89,10 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
         "failed_checks": 0 if quality is None else sum(1 for c in quality["checks"] if not c["success"]),
         "drift_share": drift.get("drift_share"),
         "dataset_drift": drift.get("dataset_drift"),
+        # judged | not_enough_data (a small night whose window is still too small: a state, not an alarm)
+        "drift_state": drift.get("state"),
+        "drift_persistent": drift.get("persistent"),
+        "drift_reference": _reference_label(drift.get("reference")),
         "metric": metric,
         "metric_value": value,
         "metric_note": note,

@@ -8,6 +8,7 @@ history a UI or an outcome report queries instead of reading files:
 - `steward_performance`: realised performance per prediction date, as labels arrive (+ estimate error);
 - `steward_label_arrivals`: what each label file brought (joined, unknown ids, duplicates, set aside);
 - `steward_drift`: per-feature drift scores per night;
+- `steward_drift_nights`: each night's dataset-drift verdict, its window and reference (for persistence);
 - `steward_sla_evaluations`: every SLA evaluation (met or not), per night;
 - `steward_incidents` and `steward_notifications`: incidents with states and the alert outbox.
 
@@ -109,6 +110,20 @@ drift_scores = Table(
     Column("feature", String(128), primary_key=True),
     Column("score", Float),
     Column("drifted", Boolean, nullable=False),
+)
+drift_nights = Table(
+    "steward_drift_nights",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("logical_date", String(10), primary_key=True),
+    Column("state", String(24), nullable=False),  # judged | not_enough_data
+    Column("dataset_drift", Boolean, nullable=False),
+    Column("drift_share", Float),
+    Column("rows", Integer, nullable=False),
+    Column("window_nights", Integer, nullable=False),
+    Column("reference_kind", String(32), nullable=False),
+    Column("reference_version", Integer),
+    Column("reference_sha256", String(64), nullable=False),
 )
 sla_evaluations = Table(
     "steward_sla_evaluations",

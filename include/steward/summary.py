@@ -26,6 +26,12 @@ def rows(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
                 "quality": "-" if quality is None else ("pass" if quality["success"] else f"FAIL ({len(failed)})"),
                 "drift_share": None if drift is None else drift["drift_share"],
                 "dataset_drift": bool(drift and drift["dataset_drift"]),
+                "drift_state": (drift or {}).get("state"),
+                "persistence": (drift or {}).get("persistence"),
+                "reference": (drift or {}).get("reference"),
+                "deferred": (rec.get("decision") or {}).get("deferred", []),
+                "no_candidate": [r.split("no candidate tonight: ", 1)[1] for r in
+                                 (rec.get("decision") or {}).get("reasons", []) if "no candidate tonight: " in r],
                 "performance": dict(metric_items),
                 "decision": rec["outcome"],
                 "triggers": (rec.get("decision") or {}).get("triggers", []),
@@ -48,13 +54,16 @@ def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | N
 
     metric = load_engagement(engagements_dir() / f"{engagement_id}.yaml").performance.metric
     t = Table(title=f"{engagement_id}: nightly summary (from audit records)", header_style="bold")
-    for col in ("night", "scenario", "rows", "quality", "drift share", metric, "est.", "decision", "why", "champion"):
+    for col in ("night", "scenario", "rows", "quality", "drift share", "vs", metric, "est.", "decision", "why",
+                "champion"):
         t.add_column(col, justify="right" if col in {"rows", "drift share", metric, "est."} else "left", no_wrap=True)
     for r in rows(paths, engagement_id):
         value = r["performance"].get(metric)
-        drift = "-" if r["drift_share"] is None else f"{r['drift_share']:.2f}" + (" DRIFT" if r["dataset_drift"] else "")
+        drift = drift_cell(r)
         decision = r["decision"]
         why = "+".join(r["triggers"]) + (f" -> v{r['challenger']}" if r["challenger"] else "")
+        if r["deferred"] and r["no_candidate"]:  # a trigger fired, no candidate: say why in a few words
+            why = "+".join(r["deferred"]) + ": " + r["no_candidate"][0].split(":")[0]
         if r["decision"] == "quarantine":
             why = r["quality"]
         if r["rollback"]:
@@ -71,6 +80,7 @@ def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | N
             "-" if r["rows"] is None else str(r["rows"]),
             r["quality"],
             drift,
+            reference_cell(r["reference"]),
             shown,
             "-" if r["estimated"] is None else f"{r['estimated']:.3f}",
             f"[{style}]{decision}[/]" if style else decision,
@@ -78,3 +88,24 @@ def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | N
             champion,
         )
     return t
+
+
+def drift_cell(r: dict[str, Any]) -> str:
+    """0.67 DRIFT 2/3 (persistent), 0.50 drift 1/3 (not yet), "too few rows" (not enough data yet)."""
+    if r["drift_state"] == "not_enough_data":
+        return "too few rows"
+    if r["drift_share"] is None:
+        return "-"
+    text = f"{r['drift_share']:.2f}"
+    if r["dataset_drift"]:
+        held = r["persistence"] or {}
+        persistent = held.get("persistent", True)
+        text += (" DRIFT" if persistent else " drift") + (f" {held['nights_drifted']}/{held['of_last']}" if held else "")
+    return text
+
+
+def reference_cell(reference: dict[str, Any] | None) -> str:
+    """What drift was judged against: the champion's training data (vN) or the reference file."""
+    if not reference:
+        return "-"
+    return f"v{reference['model_version']} data" if reference["kind"] == "champion_training_data" else "file"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -64,8 +65,8 @@ def render_table(rows: list[dict]) -> str:
             f"<td class='{'ok' if r['quality'] == 'pass' else 'bad'}'>{e(_fmt(r['quality']))}"
             + (f"<br><span class='muted'>{r['quality_warnings']} warning(s)</span>" if r.get("quality_warnings") else "")
             + "</td>"
-            f"<td>{_fmt(r['drift_share'], 2)}{' DRIFT' if r['dataset_drift'] else ''}</td>"
-            f"<td class='{metric_cls}'>{e(r['metric'])} {_fmt(r['metric_value'])} / {_fmt(r['metric_threshold'])}"
+            + _drift_cell(r)
+            + f"<td class='{metric_cls}'>{e(r['metric'])} {_fmt(r['metric_value'])} / {_fmt(r['metric_threshold'])}"
             + (f"<br><span class='muted'>{e(r['metric_note'])}</span>" if r.get("metric_note") else "") + "</td>"
             f"<td><a href='{e(_mlflow_ui())}/#/models/{e(model)}/versions/{_fmt(r['champion_version'])}'>"
             f"v{_fmt(r['champion_version'])}</a><br><span class='muted'>since {e(_fmt(r['champion_promoted_at']))}</span></td>"
@@ -154,3 +155,14 @@ def create_app() -> FastAPI:
         return FileResponse(path, media_type="text/html")
 
     return app
+
+
+def _drift_cell(r: dict[str, Any]) -> str:
+    """Drift share with its state: DRIFT when persistent, 'not enough data yet' (a state, not an alarm)."""
+    e = html.escape
+    if r.get("drift_state") == "not_enough_data":
+        return "<td class='muted'>not enough data yet</td>"
+    flag = " DRIFT" if r.get("dataset_drift") and r.get("drift_persistent", True) else \
+        (" drift (1 night)" if r.get("dataset_drift") else "")
+    ref = f"<br><span class='muted'>vs {e(r['drift_reference'])}</span>" if r.get("drift_reference") else ""
+    return f"<td>{_fmt(r['drift_share'], 2)}{flag}{ref}</td>"

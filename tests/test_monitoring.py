@@ -1,0 +1,120 @@
+"""The statistics and rules behind the alarm budget (ADR 0012), without a DAG: multiple-testing correction,
+effect size AND significance, when a candidate is not trained, persistence, pooled SLA windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from steward import demo, drift, monitoring, outcomes, policy
+from steward.config import Engagement
+
+DAY = dt.date(2026, 3, 20)
+
+
+def test_benjamini_hochberg_and_bonferroni_match_the_textbook():
+    p = [0.01, 0.04, 0.03, 0.005]
+    # BH: sorted 0.005, 0.01, 0.03, 0.04 -> *4/1, *4/2, *4/3, *4/4 = 0.02, 0.02, 0.04, 0.04 (step-up minimum)
+    assert drift.correct(p, "benjamini_hochberg") == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert drift.correct(p, "bonferroni") == pytest.approx([0.04, 0.16, 0.12, 0.02])
+    assert drift.correct(p, "none") == p
+    assert drift.correct([0.3], "bonferroni") == [0.3]
+    assert max(drift.correct([0.9, 0.95, 0.99], "benjamini_hochberg")) <= 1.0
+
+
+def _frames(rows: int, shift: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ref = demo._churn_frame(np.random.default_rng(1), 3000, 0, 0.0, False)
+    cur = demo._churn_frame(np.random.default_rng(seed), rows, 10_000, shift, False)
+    for f in (ref, cur):
+        f["prediction"] = 0.5
+    return ref, cur
+
+
+def test_small_nights_do_not_drift_on_noise_but_a_real_shift_does(churn, tmp_path):
+    """24 rows from the reference's own distribution: the distances are large (noise), the test is not
+    significant, so nothing drifts. A real shift on the same 24 rows size is caught."""
+    false_alarms = distance_alone = 0
+    for seed in range(8):
+        ref, cur = _frames(24, 0.0, 100 + seed)
+        result = drift.detect_drift(churn, ref, cur, tmp_path / str(seed))
+        false_alarms += result["dataset_drift"]
+        distance_alone += sum(e["score"] >= e["threshold"] for e in result["features"].values())
+    assert false_alarms == 0
+    assert distance_alone >= 8  # the distance alone would have raised alarms on pure noise
+    ref, cur = _frames(300, 1.0, 7)
+    shifted = drift.detect_drift(churn, ref, cur, tmp_path / "shift")
+    assert shifted["dataset_drift"] and shifted["correction"] == "benjamini_hochberg"
+    entry = shifted["features"]["monthly_charges"]
+    assert entry["drifted"] and entry["p_value_corrected"] < entry["significance"] == 0.01
+    assert entry["score"] >= entry["threshold"]
+
+
+def test_a_huge_night_does_not_drift_on_trivia(churn, tmp_path):
+    """100,000 rows: a tiny shift is significant, but its effect is below the minimum: no drift."""
+    ref = demo._churn_frame(np.random.default_rng(1), 20_000, 0, 0.0, False)
+    cur = demo._churn_frame(np.random.default_rng(2), 20_000, 100_000, 0.0, False)
+    cur["monthly_charges"] = cur["monthly_charges"] + 1.0  # 1 unit on a 20-unit spread
+    for f in (ref, cur):
+        f["prediction"] = 0.5
+    entry = drift.detect_drift(churn, ref, cur, tmp_path)["features"]["monthly_charges"]
+    assert entry["p_value_corrected"] < 0.01 and entry["score"] < entry["threshold"] and not entry["drifted"]
+
+
+def _history(**kw) -> policy.TrainingHistory:
+    last = policy.Candidate(version=4, day=DAY - dt.timedelta(days=kw.pop("days_ago", 1)),
+                            triggers=tuple(kw.pop("triggers", ("drift",))), fingerprint=kw.pop("fingerprint", "old"))
+    return policy.TrainingHistory(last_candidate=last, candidates_last_30_days=kw.pop("recent", 1))
+
+
+def test_no_candidate_without_new_information(churn: Engagement):
+    assert policy.why_no_candidate(churn, DAY, ["drift"], "new", policy.TrainingHistory()) == []
+    same_data = policy.why_no_candidate(churn, DAY, ["drift"], "old", _history(days_ago=10))
+    assert len(same_data) == 1 and "no new labelled rows since candidate v4" in same_data[0]
+    cooling = policy.why_no_candidate(churn, DAY, ["drift"], "new", _history(days_ago=1))
+    assert len(cooling) == 1 and cooling[0].startswith("cooldown: candidate v4 was trained 1 day(s) ago")
+    # a trigger that was not firing at the last candidate is new information: no cooldown for it
+    assert policy.why_no_candidate(churn, DAY, ["drift", "performance"], "new", _history(days_ago=1)) == []
+    assert policy.why_no_candidate(churn, DAY, ["drift"], "new", _history(days_ago=churn.retraining.min_days_between)) == []
+    spent = policy.why_no_candidate(churn, DAY, ["performance"], "new", _history(days_ago=9, recent=4))
+    assert len(spent) == 1 and spent[0].startswith("budget spent: 4 candidates in the last 30 days")
+
+
+def test_drift_that_has_not_persisted_does_not_retrain(churn: Engagement):
+    base = {"drift_share": 0.67, "share_threshold": 0.5, "dataset_drift": True, "drifted_features": ["a", "b"]}
+    blip = policy.decide_retrain(churn, drift={**base, "persistent": False, "persistence": {
+        "nights_drifted": 1, "of_last": 3, "needs": 2}}, performance=None, champion_age_days=1)
+    assert blip.action == "keep" and "it must hold on 2 before it retrains" in blip.reasons[0]
+    held = policy.decide_retrain(churn, drift={**base, "persistent": True, "persistence": {
+        "nights_drifted": 2, "of_last": 3, "needs": 2}}, performance=None, champion_age_days=1)
+    assert held.triggers == ["drift"] and "on 2 of the last 3 nights" in held.reasons[0]
+    waiting = policy.decide_retrain(churn, drift={**base, "state": "not_enough_data", "dataset_drift": False,
+                                                  "reason": "not enough data yet: 20 rows"},
+                                    performance=None, champion_age_days=1)
+    assert waiting.action == "keep" and "not enough data yet" in waiting.reasons[0]
+
+
+def test_persistence_counts_judged_nights_against_the_same_reference(churn: Engagement, paths):
+    window = {"rows": 1500, "nights": ["x"]}
+    ref_a = {"kind": "reference_file", "model_version": 1, "sha256": "a" * 64}
+    ref_b = {"kind": "champion_training_data", "model_version": 2, "sha256": "b" * 64}
+    nights = [(1, True, ref_a, "judged"), (2, True, ref_a, "judged"), (3, True, ref_b, "judged"),
+              (4, False, ref_b, "not_enough_data"), (5, True, ref_b, "judged")]
+    for day, drifted, ref, state in nights:
+        monitoring.record_night(churn, paths, DAY + dt.timedelta(days=day),
+                                {"state": state, "dataset_drift": drifted, "drift_share": 0.6}, window, ref)
+    on_b = monitoring.persistence(churn, paths, DAY + dt.timedelta(days=5), ref_b["sha256"])
+    assert on_b["drifted_nights"] == ["2026-03-23", "2026-03-25"] and on_b["persistent"]  # night 4 not judged
+    on_b_before = monitoring.persistence(churn, paths, DAY + dt.timedelta(days=3), ref_b["sha256"])
+    assert on_b_before["nights_drifted"] == 1 and not on_b_before["persistent"]  # a new reference starts over
+
+
+def test_small_label_days_are_pooled_for_the_sla():
+    known = [{"prediction_date": f"2026-03-{d:02d}", "labelled_rows": 25, "realised_value": 0.8} for d in range(1, 11)]
+    window = outcomes.pooled_window(known, days=3, max_days=30, min_rows=100)
+    assert [r["prediction_date"] for r in window] == ["2026-03-07", "2026-03-08", "2026-03-09", "2026-03-10"]
+    assert len(outcomes.pooled_window(known, days=3, max_days=5, min_rows=1000)) == 5  # capped
+    big = [{**r, "labelled_rows": 500} for r in known]
+    assert len(outcomes.pooled_window(big, days=3, max_days=30, min_rows=100)) == 3

@@ -1,0 +1,123 @@
+"""Monitoring that stays right for months, on the real DAG (ADR 0012).
+
+- a persistent shift retrains once, not every night, and the promotion switches the drift reference to the
+  new champion's training data (drift falls back the next nights); a rollback switches it back;
+- a 20-row night is judged on a window of the latest nights; a night too small even with its window is
+  "not enough data yet", not an alarm; a one-night blip neither alarms nor retrains.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from steward import demo, incidents, rollback
+from steward.config import load_engagement
+from steward.settings import StewardPaths
+from tests.conftest import ENGAGEMENTS
+
+pytestmark = pytest.mark.e2e
+START = dt.date(2026, 3, 1)
+
+
+def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StewardPaths:
+    """churn_telco as shipped, except that a 20-row night is a valid batch (the row-count floor is lowered)."""
+    engagements = tmp_path / "engagements"
+    engagements.mkdir()
+    text = (ENGAGEMENTS / "churn_telco.yaml").read_text()
+    assert "row_count: {min: 500, max: 5000}" in text
+    (engagements / "churn_telco.yaml").write_text(text.replace("row_count: {min: 500,", "row_count: {min: 10,"))
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(engagements))
+    paths = StewardPaths.from_env()
+    demo.generate("churn_telco", paths.data_root, nights=0)  # the reference file only
+    return paths
+
+
+def _write_night(paths: StewardPaths, night: int, rows: int, drift: float, shifted: bool) -> None:
+    frame = demo._churn_frame(np.random.default_rng([5, night]), rows, 2_000_000 + night * 10_000, drift, shifted)
+    target = paths.data_root / "churn_telco" / "incoming" / f"{START + dt.timedelta(days=night)}.csv"
+    frame.to_csv(target, index=False)
+
+
+def _run(nights: range) -> dict[int, dict]:
+    from steward.airflow.runner import run_night
+
+    out = {}
+    for night in nights:
+        result = run_night("churn_telco", START + dt.timedelta(days=night))
+        assert result["state"].endswith("success"), (night, result["state"])
+        out[night] = result["audit"]
+    return out
+
+
+def test_a_persistent_shift_retrains_once_not_every_night(tmp_path, monkeypatch):
+    paths = _setup(tmp_path, monkeypatch)
+    for night in range(6):  # from night 2 on the customers change (covariate shift) and stay changed
+        _write_night(paths, night, 1500, 1.0 if night >= 2 else 0.0, shifted=False)
+    records = _run(range(6))
+
+    assert records[2]["drift"]["dataset_drift"] and not records[2]["drift"]["persistent"]  # one night: not yet
+    candidates = {n: r["retraining"]["challenger"]["version"] for n, r in records.items() if r.get("retraining")}
+    assert candidates == {3: 2}, candidates  # drift held on nights 2 and 3: one candidate, not four
+    for night in (4, 5):  # the drift persists; the same trigger waits for the cooldown
+        decision = records[night]["decision"]
+        assert records[night]["drift"]["persistent"] and decision["action"] == "keep"
+        assert decision["deferred"] == ["drift"] and any("cooldown" in r for r in decision["reasons"])
+    drift_incidents = [i for i in incidents.list_for(paths, "churn_telco") if i["condition"] == "drift"]
+    assert len(drift_incidents) == 1 and drift_incidents[0]["opened_on"] == "2026-03-04"  # one incident, deduplicated
+
+
+def test_the_reference_follows_the_champion_and_a_rollback_restores_it(tmp_path, monkeypatch):
+    paths = _setup(tmp_path, monkeypatch)
+    for night in range(8):  # stable, then from night 2 on a shift that stays (covariates and concept)
+        _write_night(paths, night, 1500, 1.0 if night >= 2 else 0.0, shifted=night >= 2)
+    records = _run(range(7))
+
+    assert records[0]["drift"]["reference"]["kind"] == "reference_file"
+    promoted = [n for n, r in records.items() if (r.get("promotion") or {}).get("promoted")]
+    assert len(promoted) == 1, promoted
+    night, version = promoted[0], records[promoted[0]]["promotion"]["champion_after"]
+    after = [records[n] for n in range(night + 1, 7)]
+    assert len(after) >= 2, "the shift must be caught early enough to watch the nights after"
+    kept = paths.home / "references" / "churn_telco" / f"v{version}.parquet"
+    for r in after:  # judged against what the new champion learnt from: the shift is the new normal
+        ref = r["drift"]["reference"]
+        assert ref["kind"] == "champion_training_data" and ref["model_version"] == version
+        assert ref["path"] == str(kept) and ref["rows"] > 0 and len(ref["sha256"]) == 64
+        assert not r["drift"]["dataset_drift"] and r.get("retraining") is None
+    assert kept.is_file()
+
+    eng = load_engagement(tmp_path / "engagements" / "churn_telco.yaml")
+    rollback.rollback(eng, paths, reason="test: back to the bootstrap", today=START + dt.timedelta(days=7))
+    again = _run(range(7, 8))[7]
+    assert again["models"]["champion_before"] == 1
+    assert again["drift"]["reference"]["kind"] == "reference_file" and again["drift"]["reference"]["model_version"] == 1
+    assert again["drift"]["dataset_drift"]  # the shifted data is drift again, measured against v1's reference
+
+
+def test_small_nights_use_a_window_and_a_blip_neither_alarms_nor_retrains(tmp_path, monkeypatch):
+    paths = _setup(tmp_path, monkeypatch)
+    plan = {0: (20, 0.0), 1: (1500, 0.0), 2: (20, 0.0), 3: (1500, 1.0), 4: (1500, 0.0), 5: (1500, 0.0)}
+    for night, (rows, drift) in plan.items():
+        _write_night(paths, night, rows, drift, shifted=False)
+    records = _run(range(6))
+
+    first = records[0]["drift"]  # 20 rows and nothing before it
+    assert first["state"] == "not_enough_data" and "not enough data yet" in first["reason"]
+    assert first["window"]["rows"] == 20 and not first["dataset_drift"]
+
+    small = records[2]["drift"]  # 20 rows topped up with the night before
+    assert small["state"] == "judged"
+    assert small["window"]["nights"] == ["2026-03-02", "2026-03-03"] and small["window"]["rows"] == 1520
+    assert small["sample"]["batch"]["rows"] == 1520
+
+    blip = records[3]
+    assert blip["drift"]["dataset_drift"] and not blip["drift"]["persistent"]
+    assert blip["decision"]["action"] == "keep" and "must hold on 2" in " ".join(blip["decision"]["reasons"])
+    assert all(r.get("retraining") is None for r in records.values())
+    assert records[5]["models"]["champion_after"] == 1
+    assert [i for i in incidents.list_for(paths, "churn_telco") if i["condition"] == "drift"] == []
