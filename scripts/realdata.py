@@ -8,6 +8,7 @@ docs/real-data.md. Data comes from pinned wheels (make realdata); nothing is dow
 
     .venv/bin/python scripts/realdata.py                      # all scenarios, all nights (~35 min here)
     .venv/bin/python scripts/realdata.py --nights 20 -s rain_weather
+    make demo && .venv/bin/python scripts/realdata.py --demo --write-docs   # + the demo's monitoring budget
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.realdata import harness, sources  # noqa: E402
+from tests.realdata import budget, harness, sources  # noqa: E402
 from tests.realdata.scenarios import SCENARIOS  # noqa: E402
 
 DOC = ROOT / "docs" / "real-data.md"
+IMG = ROOT / "docs" / "img"
 BEGIN, END = "<!-- realdata:begin (written by scripts/realdata.py) -->", "<!-- realdata:end -->"
 
 
@@ -50,11 +52,41 @@ def run_scenario(scenario_id: str, workspace: Path, nights: int | None) -> dict:
     steward("backfill", scenario_id, "--from", plan["first"].isoformat(), "--to", plan["last"].isoformat(),
             "--results", str(results), env=env)
     print(f"{scenario_id}: backfill took {time.perf_counter() - t0:.0f} s", flush=True)
-    return harness.summarize(scenario, ws / "home", plan, json.loads(results.read_text()))
+    summary = harness.summarize(scenario, ws / "home", plan, json.loads(results.read_text()))
+    stable = set(range(scenario.shift_night if scenario.shift_night is not None else len(plan["rows"]))) \
+        if scenario.stable else set()
+    with harness.env_scope(ws):
+        summary["budget"] = budget.measure(scenario_id, plan["first"], stable, scenario.shift_night)
+    budget.plot(summary["budget"], f"{scenario_id}: {scenario.title}", IMG / f"monitoring-{scenario_id}.png")
+    return summary
+
+
+def measure_demo() -> list[dict]:
+    """The monitoring budget of the shipped demo, from the stores `make demo` left in STEWARD_HOME."""
+    from steward import demo
+
+    out = []
+    for eid, spec in demo.DEMOS.items():
+        nights = demo.night_dates()
+        kinds = [demo.scenario_for(i, spec.scenarios) for i in range(len(nights))]
+        shift = next(i for i, k in enumerate(kinds) if k not in {"stable", "corrupt"})
+        measured = budget.measure(eid, nights[0], {i for i in range(shift) if kinds[i] == "stable"}, shift)
+        budget.plot(measured, f"demo {eid}", IMG / f"monitoring-demo-{eid}.png")
+        out.append({"scenario": f"demo:{eid}", "title": f"the shipped demo, {eid}", "budget": measured})
+    return out
+
+
+def section(summary: dict) -> str:
+    """One scenario's tables: what happened (issue 12) and the monitoring budget (ADR 0012), with its plot."""
+    parts = [harness.markdown(summary)] if "nights" in summary else [f"### {summary['scenario']}: {summary['title']}\n"]
+    if summary.get("budget"):
+        name = summary["scenario"].replace("demo:", "demo-")
+        parts += [budget.markdown(summary["budget"]), f"![monitoring of {summary['scenario']}](img/monitoring-{name}.png)\n"]
+    return "\n".join(parts)
 
 
 def write_docs(summaries: list[dict]) -> None:
-    body = "\n".join(harness.markdown(s) for s in summaries)
+    body = "\n".join(section(s) for s in summaries)
     text = DOC.read_text()
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     DOC.write_text(text[:start] + "\n\n" + body + "\n" + text[end:])
@@ -68,14 +100,19 @@ def main() -> int:
     parser.add_argument("--nights", type=int, help="nights per scenario (default: each scenario's full run)")
     parser.add_argument("--workspace", type=Path, default=ROOT / ".steward" / "realdata")
     parser.add_argument("--write-docs", action="store_true", help=f"replace the tables in {DOC.name}")
+    parser.add_argument("--demo", action="store_true",
+                        help="also measure the demo's monitoring budget from STEWARD_HOME (run `make demo` first)")
     args = parser.parse_args()
     sources.fetch()
     summaries = [run_scenario(s, args.workspace, args.nights) for s in args.scenario or sorted(SCENARIOS)]
+    if args.demo:
+        summaries += measure_demo()
     for s in summaries:
-        print(harness.markdown(s))
+        print(section(s))
     if args.write_docs:
         write_docs(summaries)
-    return 1 if any(s["failed"] or s["unexpected_quarantine"] or s["missed_quarantine"] for s in summaries) else 0
+    return 1 if any(s.get("failed") or s.get("unexpected_quarantine") or s.get("missed_quarantine")
+                    for s in summaries) else 0
 
 
 if __name__ == "__main__":

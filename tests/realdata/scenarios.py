@@ -13,6 +13,11 @@ column, yesterday's file again): those, and only those, must be quarantined.
 | rain_weather | 50 years of daily weather, in time order | 6-80 (about 24) | 3 nights late | tiny batches, one-class label days, seasonal shift, column names with spaces |
 | credit_scoring | loan applications, a stable stream | 8-120 (about 30) | 5 nights late | string classes (bad/good), booleans, integers with nulls, rare categories |
 | flights_nyc | every NYC departure of 2013 with the hour's weather, by day | 500-1,000 | 1 night late | large batches, timestamps, high-cardinality text, an unseen carrier, winter storms |
+| credit_volume | the loan applications resampled, a stable stream at volume | 1,500-2,500 | 5 nights late | monitoring budget: false alarms and versions when nothing changes |
+| credit_channel | the loan applications; from night 30 a new broker channel brings the non-salaried applicants | 15-60 | 5 nights late | monitoring budget: detection delay on a real population shift, small nights |
+
+The last two are resampled (with replacement, fresh ids) from the real rows so they can run longer than
+the data: they measure the monitoring budget (ADR 0012) and are not part of the CI run.
 """
 
 from __future__ import annotations
@@ -55,7 +60,11 @@ class Scenario:
     label_delay: int
     nights: int
     incidents: dict[int, str] = field(default_factory=dict)   # night index -> incident kind
-    ci_nights: int = 12                                       # nights run in CI (from the first)
+    ci_nights: int = 12                                       # nights run in CI (from the first); 0: not in CI
+    # What the monitoring budget is measured against (scripts/realdata.py, ADR 0012): nights before
+    # `shift_night` are stable when `stable` is set; None means the data has no known shift.
+    stable: bool = False
+    shift_night: int | None = None
 
     # --- the feed -------------------------------------------------------------------------------
     def feed(self, nights: int | None = None) -> Feed:
@@ -163,23 +172,65 @@ class CreditScoring(Scenario):
 
     def feed(self, nights: int | None = None) -> Feed:
         import numpy as np
-        import pandas as pd
 
-        raw = pd.read_pickle(sources.path_of("credit"), compression="xz")  # verified pinned bytes only
-        raw = raw.sample(frac=1.0, random_state=11).reset_index(drop=True)
-        frame = pd.DataFrame({"application_id": [f"A{int(i):05d}" for i in raw["rownames"]]})
-        for col in ("Seniority", "Home", "Time", "Age", "Marital"):
-            frame[col.lower()] = raw[col]
-        frame["records"] = raw["Records"].map({"yes": True, "no": False})  # a database export: a boolean
-        frame["job"] = raw["Job"]
-        for col in ("Expenses", "Income", "Assets", "Debt", "Amount", "Price"):
-            frame[col.lower()] = raw[col].astype("Int64")  # integers, with empty cells where unknown
-        frame["status"] = raw["Status"]
+        frame = credit_frame()
         reference = frame.iloc[: self.REFERENCE_ROWS].reset_index(drop=True)
         stream = frame.iloc[self.REFERENCE_ROWS:].reset_index(drop=True)
         count = SAMPLE_NIGHTS + (nights or self.nights)
         sizes = _sizes(np.random.default_rng(23), count, 30, 8, 120)
         return self._split(_cut(stream, dt.date(2026, 1, 1) - dt.timedelta(days=SAMPLE_NIGHTS), sizes), reference)
+
+
+def credit_frame() -> pd.DataFrame:
+    """The credit applications as a lender's database export writes them (booleans, integers with nulls)."""
+    import pandas as pd
+
+    raw = pd.read_pickle(sources.path_of("credit"), compression="xz")  # verified pinned bytes only
+    raw = raw.sample(frac=1.0, random_state=11).reset_index(drop=True)
+    frame = pd.DataFrame({"application_id": [f"A{int(i):05d}" for i in raw["rownames"]]})
+    for col in ("Seniority", "Home", "Time", "Age", "Marital"):
+        frame[col.lower()] = raw[col]
+    frame["records"] = raw["Records"].map({"yes": True, "no": False})  # a database export: a boolean
+    frame["job"] = raw["Job"]
+    for col in ("Expenses", "Income", "Assets", "Debt", "Amount", "Price"):
+        frame[col.lower()] = raw[col].astype("Int64")  # integers, with empty cells where unknown
+    frame["status"] = raw["Status"]
+    return frame
+
+
+class ResampledCredit(Scenario):
+    """Real credit applications drawn with replacement (fresh ids) night by night; from `shift_night` on,
+    only from the applicants who are not salaried (a new broker channel): a real population shift."""
+
+    REFERENCE_ROWS = 1200
+    median_rows: int = 30
+    low_rows: int = 8
+    high_rows: int = 120
+
+    def feed(self, nights: int | None = None) -> Feed:
+        import numpy as np
+        import pandas as pd
+
+        frame = credit_frame()
+        reference = frame.iloc[: self.REFERENCE_ROWS].reset_index(drop=True)
+        pool = frame.iloc[self.REFERENCE_ROWS:].reset_index(drop=True)
+        channel = pool[pool["job"].isin(["partime", "freelance", "others"])].reset_index(drop=True)
+        count = SAMPLE_NIGHTS + (nights or self.nights)
+        rng = np.random.default_rng(sum(map(ord, self.id)))
+        sizes = _sizes(rng, count, self.median_rows, self.low_rows, self.high_rows)
+        start = dt.date(2026, 1, 1) - dt.timedelta(days=SAMPLE_NIGHTS)
+        frames = []
+        for i, size in enumerate(sizes):
+            shifted = self.shift_night is not None and i - SAMPLE_NIGHTS >= self.shift_night
+            source = channel if shifted else pool
+            night = source.iloc[rng.integers(0, len(source), size)].reset_index(drop=True)
+            night["application_id"] = [f"N{i:03d}-{k:05d}" for k in range(size)]
+            frames.append((start + dt.timedelta(days=i), night))
+        return self._split(frames, pd.DataFrame(reference))
+
+
+class CreditVolume(ResampledCredit):
+    median_rows, low_rows, high_rows = 2000, 1500, 2500
 
 
 class FlightsNyc(Scenario):
@@ -231,7 +282,14 @@ SCENARIOS: dict[str, Scenario] = {
                     incidents={9: "semicolon_delimiter"}, ci_nights=10),
         CreditScoring(id="credit_scoring", title="Loan default at application", client="Iberia Credit",
                       use_case="credit scoring", target="status", id_column="application_id", label_delay=5,
-                      nights=92, incidents={8: "dropped_column:assets"}, ci_nights=10),
+                      nights=92, incidents={8: "dropped_column:assets"}, ci_nights=10, stable=True),
+        CreditVolume(id="credit_volume", title="Loan default at volume, nothing changes", client="Iberia Credit",
+                     use_case="credit scoring at volume", target="status", id_column="application_id", label_delay=5,
+                     nights=60, ci_nights=0, stable=True),
+        ResampledCredit(id="credit_channel", title="Loan default, a new broker channel from night 30",
+                        client="Iberia Credit", use_case="credit scoring, new channel", target="status",
+                        id_column="application_id", label_delay=5, nights=75, ci_nights=0, stable=True,
+                        shift_night=30),
         FlightsNyc(id="flights_nyc", title="Late arrival of NYC departures", client="Hudson Ground Ops",
                    use_case="arrival delay", target="late", id_column="flight_id", label_delay=1, nights=92,
                    incidents={5: "resent_yesterday"}, ci_nights=9),

@@ -17,6 +17,8 @@ from steward.cli import app
 from tests.realdata import harness
 from tests.realdata.scenarios import SCENARIOS
 
+CI_SCENARIOS = sorted(s for s, scenario in SCENARIOS.items() if scenario.ci_nights)
+
 pytestmark = [pytest.mark.e2e, pytest.mark.realdata]
 _runs: dict[str, dict] = {}
 
@@ -44,7 +46,7 @@ def run(scenario_id: str, workspace) -> dict:
     return _runs[scenario_id]
 
 
-@pytest.mark.parametrize("scenario_id", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario_id", CI_SCENARIOS)
 def test_no_night_fails_and_only_incidents_are_quarantined(scenario_id, workspace):
     result = run(scenario_id, workspace)
     s = result["summary"]
@@ -55,7 +57,7 @@ def test_no_night_fails_and_only_incidents_are_quarantined(scenario_id, workspac
     assert s["records_with_non_finite"] == []
 
 
-@pytest.mark.parametrize("scenario_id", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario_id", CI_SCENARIOS)
 def test_history_tables_hold_no_nan(scenario_id, workspace):
     from sqlalchemy import create_engine, text
 
