@@ -87,6 +87,11 @@ def section(summary: dict) -> str:
 
 
 def write_docs(summaries: list[dict], begin: str, end: str, numbers: Path) -> None:
+    """Replace the section between the markers; scenarios not run this time keep their last numbers."""
+    if numbers.exists():
+        fresh = {s["scenario"] for s in summaries}
+        summaries = sorted([*summaries, *(s for s in json.loads(numbers.read_text()) if s["scenario"] not in fresh)],
+                           key=lambda s: s["scenario"])
     body = "\n".join(section(s) for s in summaries)
     text = DOC.read_text()
     start, stop = text.index(begin) + len(begin), text.index(end)

@@ -118,3 +118,14 @@ def test_small_label_days_are_pooled_for_the_sla():
     assert len(outcomes.pooled_window(known, days=3, max_days=5, min_rows=1000)) == 5  # capped
     big = [{**r, "labelled_rows": 500} for r in known]
     assert len(outcomes.pooled_window(big, days=3, max_days=30, min_rows=100)) == 3
+
+
+def test_the_ui_says_not_enough_data_yet_and_what_drift_was_judged_against():
+    from steward.airflow import ui
+
+    assert "not enough data yet" in ui._drift_cell({"drift_state": "not_enough_data", "drift_share": 0.0})
+    cell = ui._drift_cell({"drift_state": "judged", "drift_share": 0.67, "dataset_drift": True,
+                           "drift_persistent": False, "drift_reference": "v4 training data (1500 rows)"})
+    assert "DRIFT" not in cell and "drift (1 night)" in cell and "vs v4 training data (1500 rows)" in cell
+    assert "DRIFT" in ui._drift_cell({"drift_state": "judged", "drift_share": 0.67, "dataset_drift": True,
+                                      "drift_persistent": True})

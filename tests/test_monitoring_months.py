@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steward import demo, incidents, rollback
+from steward import demo, incidents, lineage, rollback, status
 from steward.config import load_engagement
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
@@ -90,6 +90,14 @@ def test_the_reference_follows_the_champion_and_a_rollback_restores_it(tmp_path,
         assert ref["path"] == str(kept) and ref["rows"] > 0 and len(ref["sha256"]) == 64
         assert not r["drift"]["dataset_drift"] and r.get("retraining") is None
     assert kept.is_file()
+    # the lineage names it too: an input of detect_drift, versioned by its sha256
+    night_after = (START + dt.timedelta(days=night + 1)).isoformat()
+    events = [e for e in lineage.read_events(paths, "churn_telco") if e["job"]["name"] == "churn_telco.detect_drift"
+              and e["eventType"] == "COMPLETE" and e["run"]["facets"]["nominalTime"]["nominalStartTime"].startswith(
+                  night_after)]
+    inputs = {i["name"]: i["facets"]["version"]["datasetVersion"] for i in events[-1]["inputs"]}
+    assert inputs[f"steward.churn_telco/{version}/reference"] == after[0]["drift"]["reference"]["sha256"]
+    assert events[-1]["run"]["facets"]["steward_drift"]["reference"]["modelVersion"] == version
 
     eng = load_engagement(tmp_path / "engagements" / "churn_telco.yaml")
     rollback.rollback(eng, paths, reason="test: back to the bootstrap", today=START + dt.timedelta(days=7))
@@ -109,6 +117,8 @@ def test_small_nights_use_a_window_and_a_blip_neither_alarms_nor_retrains(tmp_pa
     first = records[0]["drift"]  # 20 rows and nothing before it
     assert first["state"] == "not_enough_data" and "not enough data yet" in first["reason"]
     assert first["window"]["rows"] == 20 and not first["dataset_drift"]
+    history = status.read(paths, "churn_telco")["history"]
+    assert history[0]["drift_share"] is None and history[1]["drift_share"] == 0.0  # a gap in the plot, not a 0
 
     small = records[2]["drift"]  # 20 rows topped up with the night before
     assert small["state"] == "judged"

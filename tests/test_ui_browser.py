@@ -6,7 +6,6 @@ Servers run as processes started here; the browser is Debian's chromium driven b
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 import urllib.error
@@ -120,7 +119,8 @@ def test_browser_login_dags_engagements_report_and_mlflow(stack):
         page.click("tr[data-engagement='churn_telco'] a:text('drift')")
         page.wait_for_load_state()
         assert "/steward/reports/churn_telco/2026-03-03/drift_report.html" in page.url
-        assert page.locator("body").inner_text(timeout=60_000)
+        report_text = page.locator("body").inner_text(timeout=60_000).lower()
+        assert "drift" in report_text and "monthly_charges" in report_text  # the report itself, not an error page
         page.screenshot(path=str(SHOTS / "drift_report_via_plugin.png"))
         page.goto(stack["url"] + "/steward/engagements/churn_telco")
         assert page.locator("svg polyline").count() == 2
@@ -129,4 +129,7 @@ def test_browser_login_dags_engagements_report_and_mlflow(stack):
         page.get_by_text("champion").first.wait_for(timeout=60_000)
         page.screenshot(path=str(SHOTS / "mlflow_registered_model.png"))
         chromium.close()
-    assert dt.date.today()  # screenshots are test artefacts in test-artifacts/
+    for name in ("airflow_dags.png", "airflow_engagements_page.png", "drift_report_via_plugin.png",
+                 "engagement_detail.png", "mlflow_registered_model.png"):  # test artefacts in test-artifacts/
+        shot = SHOTS / name
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5_000, name

@@ -68,7 +68,7 @@ def for_champion(eng: Engagement, paths: StewardPaths, champion: dict[str, Any])
         note = None
         if not kept.is_file() and champion.get("run_id"):
             _restore_from_mlflow(paths, champion["run_id"], kept)
-        if kept.is_file():
+        if kept.is_file() and kept.with_suffix(".json").is_file():  # the sidecar is written last
             meta = json.loads(kept.with_suffix(".json").read_text())
             sha = batches.sha256_file(kept)
             if sha == meta["sha256"]:

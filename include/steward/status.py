@@ -67,7 +67,8 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
     night = record["logical_date"]
     models = record["models"]
     history = [h for h in previous["history"] if h["date"] != night]
-    history.append({"date": night, "metric": value, "drift_share": drift.get("drift_share"),
+    judged_share = None if drift.get("state") == "not_enough_data" else drift.get("drift_share")  # no point, not 0
+    history.append({"date": night, "metric": value, "drift_share": judged_share,
                     "outcome": record["outcome"], "champion": models.get("champion_after")})
     history = sorted(history, key=lambda h: h["date"])[-HISTORY_LIMIT:]
     promoted_at = next((h["date"] for h in reversed(history) if h["outcome"] == "promote"), None)

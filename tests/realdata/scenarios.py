@@ -14,7 +14,7 @@ column, yesterday's file again): those, and only those, must be quarantined.
 | credit_scoring | loan applications, a stable stream | 8-120 (about 30) | 5 nights late | string classes (bad/good), booleans, integers with nulls, rare categories |
 | flights_nyc | every NYC departure of 2013 with the hour's weather, by day | 500-1,000 | 1 night late | large batches, timestamps, high-cardinality text, an unseen carrier, winter storms |
 | credit_volume | the loan applications resampled, a stable stream at volume | 1,500-2,500 | 5 nights late | monitoring budget: false alarms and versions when nothing changes |
-| credit_channel | the loan applications; from night 30 a new broker channel brings the non-salaried applicants | 15-60 | 5 nights late | monitoring budget: detection delay on a real population shift, small nights |
+| credit_channel | the loan applications; from night 35 a new channel brings only applicants under 30 | 8-120 (about 30) | 5 nights late | monitoring budget: detection delay on a real population shift, small nights |
 
 The last two are resampled (with replacement, fresh ids) from the real rows so they can run longer than
 the data: they measure the monitoring budget (ADR 0012) and are not part of the CI run.
@@ -200,7 +200,8 @@ def credit_frame() -> pd.DataFrame:
 
 class ResampledCredit(Scenario):
     """Real credit applications drawn with replacement (fresh ids) night by night; from `shift_night` on,
-    only from the applicants who are not salaried (a new broker channel): a real population shift."""
+    only from the applicants under 30 (a new mobile-app channel): a real population shift that moves age,
+    seniority, home, marital status, job, expenses, income and assets together."""
 
     REFERENCE_ROWS = 1200
     median_rows: int = 30
@@ -214,7 +215,7 @@ class ResampledCredit(Scenario):
         frame = credit_frame()
         reference = frame.iloc[: self.REFERENCE_ROWS].reset_index(drop=True)
         pool = frame.iloc[self.REFERENCE_ROWS:].reset_index(drop=True)
-        channel = pool[pool["job"].isin(["partime", "freelance", "others"])].reset_index(drop=True)
+        channel = pool[pool["age"] < 30].reset_index(drop=True)
         count = SAMPLE_NIGHTS + (nights or self.nights)
         rng = np.random.default_rng(sum(map(ord, self.id)))
         sizes = _sizes(rng, count, self.median_rows, self.low_rows, self.high_rows)
@@ -286,10 +287,10 @@ SCENARIOS: dict[str, Scenario] = {
         CreditVolume(id="credit_volume", title="Loan default at volume, nothing changes", client="Iberia Credit",
                      use_case="credit scoring at volume", target="status", id_column="application_id", label_delay=5,
                      nights=60, ci_nights=0, stable=True),
-        ResampledCredit(id="credit_channel", title="Loan default, a new broker channel from night 30",
+        ResampledCredit(id="credit_channel", title="Loan default, a new channel of young applicants from night 35",
                         client="Iberia Credit", use_case="credit scoring, new channel", target="status",
                         id_column="application_id", label_delay=5, nights=75, ci_nights=0, stable=True,
-                        shift_night=30),
+                        shift_night=35),
         FlightsNyc(id="flights_nyc", title="Late arrival of NYC departures", client="Hudson Ground Ops",
                    use_case="arrival delay", target="late", id_column="flight_id", label_delay=1, nights=92,
                    incidents={5: "resent_yesterday"}, ci_nights=9),
