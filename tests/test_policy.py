@@ -65,3 +65,28 @@ def test_drift_response_retrain_adds_the_drift_trigger(churn):
     assert policy.decide_retrain(quiet, drift=drift, performance=None, champion_age_days=0).action == "keep"
     decision = policy.decide_retrain(responsive, drift=drift, performance=None, champion_age_days=0)
     assert (decision.action, decision.triggers) == ("retrain", ["drift"])
+
+
+def test_gate_refuses_a_gain_the_holdout_cannot_confirm(churn):
+    kw = dict(champion_version=1, champion_score=0.80, challenger_version=2, challenger_score=0.84, holdout_rows=60)
+    noise = policy.gate(churn, win_share=0.7, **kw)
+    assert noise.action == "refuse" and "wins on only 70% of paired bootstrap resamples" in noise.reasons[0]
+    confirmed = policy.gate(churn, win_share=0.97, **kw)
+    assert confirmed.action == "promote" and "wins on 97%" in confirmed.reasons[0]
+
+
+def test_win_share_is_a_paired_bootstrap(churn):
+    import numpy as np
+
+    from steward import demo, metrics, training
+
+    rng = np.random.default_rng(3)
+    train = training.labelled(churn, demo._churn_frame(rng, 1500, 0, 0.0, False))
+    holdout = training.labelled(churn, demo._churn_frame(rng, 400, 5000, 0.0, False))
+    good = training.train(churn, train)
+    shuffled = train.assign(churned=rng.permutation(train["churned"].to_numpy()))
+    bad = training.train(churn, shuffled)  # learnt nothing: labels shuffled
+    assert metrics.win_share(churn, "roc_auc", good, bad, holdout) > 0.99
+    assert metrics.win_share(churn, "roc_auc", bad, good, holdout) < 0.01
+    assert metrics.win_share(churn, "roc_auc", good, good, holdout) == 0.0  # a tie is not a win
+    assert metrics.win_share(churn, "roc_auc", good, bad, holdout.iloc[:0]) is None

@@ -280,6 +280,9 @@ class RetrainingPolicy(_Strict):
 class PromotionGate(_Strict):
     metric: Metric
     min_improvement: float = Field(0.0, ge=0, description="required gain over the champion on the same holdout")
+    min_win_share: float = Field(
+        0.9, ge=0.5, le=1.0, description="the challenger must also score better on this share of paired bootstrap "
+        "resamples of the holdout: a gain a small holdout cannot confirm is noise (ADR 0012)")
 
 
 FairnessMetric = Literal["selection_rate", "true_positive_rate", "accuracy", "mean_absolute_error"]

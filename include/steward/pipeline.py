@@ -532,6 +532,10 @@ def retrain(
     metric = eng.promotion.metric
     scores = {"challenger": training.score(eng, model, holdout, metric),
               "champion": training.score(eng, champion_model, holdout, metric)}
+    from steward import metrics
+
+    # seeded by the holdout's content: a rerun draws the same resamples and reaches the same verdict
+    win_share = metrics.win_share(eng, metric, model, champion_model, holdout, seed=int(_frame_digest(holdout)[:8], 16))
     documents = document_version(
         eng, paths, c, challenger, model, holdout, day=day, reason="; ".join(decision["reasons"]),
         window=list(fingerprints), fingerprint=_key(fingerprints), train_rows=len(train_df),
@@ -548,6 +552,7 @@ def retrain(
         "holdout_rows": len(holdout),
         "metric": metric,
         "scores": scores,
+        "win_share": win_share,
         "fairness": documents["fairness"],
         "documents": documents["files"],
     }
@@ -619,6 +624,7 @@ def promote(
         challenger_score=retrained["scores"]["challenger"],
         holdout_rows=retrained["holdout_rows"],
         fairness_gap=fairness.worst_gap(eng, retrained.get("fairness")),
+        win_share=retrained.get("win_share"),
     )
     current = registry.get_alias(c, eng, registry.CHAMPION)
     already = registry.get_version(c, eng, challenger).tags.get(registry.PROMOTED_FOR_TAG) == day.isoformat()

@@ -141,6 +141,7 @@ def gate(
     challenger_score: float | None,
     holdout_rows: int,
     fairness_gap: tuple[str, float] | None = None,
+    win_share: float | None = None,
 ) -> Decision:
     """Promote the challenger only if it beats the champion on the same holdout by the margin,
     and its worst per-group gap (if a fairness policy is set) stays within the limit."""
@@ -169,6 +170,10 @@ def gate(
         f"{metric} on the same {holdout_rows}-row holdout: challenger v{challenger_version} {challenger_score:.4f} "
         f"vs champion v{champion_version} {champion_score:.4f} (gain {gain:+.4f}, required {margin:+.4f})"
     )
+    if gain >= margin and gain > 0 and win_share is not None and win_share < eng.promotion.min_win_share:
+        return Decision("refuse", [text + f", but it wins on only {win_share:.0%} of paired bootstrap resamples of "
+                                          f"the holdout (required {eng.promotion.min_win_share:.0%}): not confirmed"])
     if gain >= margin and gain > 0:
-        return Decision("promote", [text])
+        return Decision("promote", [text + ("" if win_share is None else
+                                            f"; wins on {win_share:.0%} of paired bootstrap resamples")])
     return Decision("refuse", [text + ": challenger not better enough"])
