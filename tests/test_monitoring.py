@@ -129,3 +129,16 @@ def test_the_ui_says_not_enough_data_yet_and_what_drift_was_judged_against():
     assert "DRIFT" not in cell and "drift (1 night)" in cell and "vs v4 training data (1500 rows)" in cell
     assert "DRIFT" in ui._drift_cell({"drift_state": "judged", "drift_share": 0.67, "dataset_drift": True,
                                       "drift_persistent": True})
+
+
+def test_drift_already_acted_on_is_not_new_information():
+    last = policy.Candidate(version=7, day=DAY - dt.timedelta(days=9), triggers=("drift",), fingerprint="f",
+                            drift_reference="a" * 64)
+    drift_only = policy.Decision("retrain", ["dataset drift ..."], ["drift"])
+    kept = policy.without_acted_drift(drift_only, last, "a" * 64)
+    assert kept.action == "keep" and kept.deferred == ["drift"] and "drift already acted on: candidate v7" in kept.reasons[-1]
+    both = policy.without_acted_drift(policy.Decision("retrain", [], ["drift", "performance"]), last, "a" * 64)
+    assert both.action == "retrain" and both.triggers == ["performance"] and both.deferred == ["drift"]
+    assert policy.without_acted_drift(drift_only, last, "b" * 64) == drift_only  # a new champion: new reference
+    schedule = policy.Candidate(version=7, day=last.day, triggers=("schedule",), fingerprint="f", drift_reference="a" * 64)
+    assert policy.without_acted_drift(drift_only, schedule, "a" * 64) == drift_only

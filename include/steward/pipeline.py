@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 Result = dict[str, Any]
 KIND_TAG = "steward.kind"  # bootstrap | candidate
 TRIGGERS_TAG = "steward.triggers"  # the triggers a candidate was trained for (comma-separated)
+REFERENCE_TAG = "steward.drift_reference"  # sha256 of the drift reference the night a candidate was trained
 F = TypeVar("F", bound=Callable[..., Result])
 
 
@@ -350,15 +351,18 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
         eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age,
         performance_request=requested,
     )
+    reference_sha = ((monitoring["drift"] or {}).get("reference") or {}).get("sha256")
+    decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha)
     if decision.action == "retrain":
         training_set = TrainingSet(eng, paths, day, decision.triggers)
         problems = training_set.problems or policy.why_no_candidate(eng, day, decision.triggers,
                                                                     training_set.fingerprint, history)
         if problems:
             decision = policy.Decision("keep", [*decision.reasons, *(f"no candidate tonight: {p}" for p in problems)],
-                                       [], deferred=decision.triggers)
+                                       [], deferred=[*decision.deferred, *decision.triggers])
     last = history.last_candidate
     return {**decision.to_dict(), "champion_age_days": age, "decided_by": "steward.policy.decide_retrain",
+            "drift_reference_sha256": reference_sha,
             "last_candidate": None if last is None else {"version": last.version, "day": last.day.isoformat(),
                                                          "triggers": list(last.triggers)},
             "candidates_last_30_days": history.candidates_last_30_days}
@@ -376,7 +380,8 @@ def training_history(versions: list[Any], day: dt.date) -> policy.TrainingHistor
         last_candidate=policy.Candidate(
             version=newest.version, day=_day(newest.tags["steward.trained_for"]),
             triggers=tuple(t for t in newest.tags.get(TRIGGERS_TAG, "").split(",") if t),
-            fingerprint=newest.tags.get("steward.data_fingerprint", "")),
+            fingerprint=newest.tags.get("steward.data_fingerprint", ""),
+            drift_reference=newest.tags.get(REFERENCE_TAG, "")),
         candidates_last_30_days=len(recent))
 
 
@@ -516,6 +521,7 @@ def retrain(
             tags={**run_tags, "steward.trained_for": day.isoformat(),
                   "steward.data_fingerprint": _key(fingerprints), KIND_TAG: "candidate",
                   TRIGGERS_TAG: ",".join(decision.get("triggers") or []),
+                  REFERENCE_TAG: decision.get("drift_reference_sha256") or "",
                   "steward.reason": "; ".join(decision["reasons"])[:4000],
                   "steward.run_name": f"{eng.id} {day.isoformat()} retrain"},
             artifacts={"training_window.json": {"batches": fingerprints, "train_rows": len(train_df),

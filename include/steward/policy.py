@@ -36,6 +36,7 @@ class Candidate:
     day: dt.date
     triggers: tuple[str, ...]
     fingerprint: str
+    drift_reference: str = ""  # sha256 of the drift reference of the night it was trained
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,21 @@ def decide_retrain(
     if not reasons:
         reasons.append("no trigger fired: no dataset drift, performance within policy, champion fresh")
     return Decision("keep", reasons, [])
+
+
+def without_acted_drift(decision: Decision, last: Candidate | None, reference_sha256: str | None) -> Decision:
+    """Drift already acted on is not new information: when the last candidate was trained for drift judged
+    against tonight's reference (the champion did not change since), the same drift trains no second one.
+    A promotion (a new reference), a performance breach or the scheduled refresh still do."""
+    if "drift" not in decision.triggers or last is None or "drift" not in last.triggers \
+            or not reference_sha256 or last.drift_reference != reference_sha256:
+        return decision
+    reason = (f"drift already acted on: candidate v{last.version} of {last.day} was trained for drift against the "
+              "same reference, and the champion has not changed since")
+    triggers = [t for t in decision.triggers if t != "drift"]
+    if triggers:
+        return Decision("retrain", [*decision.reasons, reason], triggers, deferred=["drift"])
+    return Decision("keep", [*decision.reasons, f"no candidate tonight: {reason}"], [], deferred=["drift"])
 
 
 def why_no_candidate(eng: Engagement, day: dt.date, triggers: list[str], fingerprint: str,
