@@ -212,13 +212,13 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
     c = registry.client(paths)
     model = registry.load(c, registry.ModelRef(**champion["champion"]))
     tonight = batches.read_for(eng, landed["batch"]["path"])
-    batch = training.predict(eng, model, tonight)
-    ref = reference.for_champion(eng, paths, champion["champion"])
     window_frame, window = monitoring.drift_window(eng, paths, day, tonight)
+    current_rows = training.predict(eng, model, window_frame)  # scored once: tonight's rows come first
+    batch = current_rows.iloc[:len(tonight)]
+    ref = reference.for_champion(eng, paths, champion["champion"])
     if not window["enough"]:
         drift_result = monitoring.not_enough_data(eng, window)
     else:
-        current_rows = batch if not window["windowed"] else training.predict(eng, model, window_frame)
         reference_rows, reference_sample = reference.profile(eng, paths, ref, model, champion["champion"]["version"])
         seed = sampling.seed_for(eng.id, day.isoformat(), landed["batch"]["sha256"])
         current = sampling.uniform(current_rows, eng.drift.sample_rows, seed)
@@ -504,7 +504,7 @@ def retrain(
 ) -> Result:
     """Train a challenger on the window; the current batch's holdout is kept out for the gate. The window's
     rows are kept with the version: they become the drift reference if it is promoted."""
-    from steward import reference, registry, training
+    from steward import metrics, reference, registry, training
 
     day = _day(logical_date)
     training_set = TrainingSet(eng, paths, day, decision.get("triggers", []))
@@ -538,8 +538,6 @@ def retrain(
     metric = eng.promotion.metric
     scores = {"challenger": training.score(eng, model, holdout, metric),
               "champion": training.score(eng, champion_model, holdout, metric)}
-    from steward import metrics
-
     # seeded by the holdout's content: a rerun draws the same resamples and reaches the same verdict
     win_share = metrics.win_share(eng, metric, model, champion_model, holdout, seed=int(_frame_digest(holdout)[:8], 16))
     documents = document_version(

@@ -116,14 +116,8 @@ def champion_for_night(c: MlflowClient, eng: Engagement, day: str) -> ModelRef |
 
     Reruns and backfills start from the same champion the original night did, so they reproduce it.
     """
-    from mlflow.exceptions import MlflowException
+    versions = _all_versions(c, eng)
 
-    try:
-        versions = c.search_model_versions(f"name='{eng.registered_model_name}'")
-    except MlflowException as exc:
-        if _missing(exc):
-            return None
-        raise
     def became_champion(mv: Any) -> str:
         """Latest day on which the version became champion for `day` ("" if never): a promotion happens at
         the end of its night, so it counts from the next night; a rollback on day D (by hand, or automatic
@@ -141,16 +135,20 @@ def champion_for_night(c: MlflowClient, eng: Engagement, day: str) -> ModelRef |
 
 def trained_before(c: MlflowClient, eng: Engagement, day: str) -> list[ModelRef]:
     """Versions trained for a night before `day`, oldest first (a rerun of `day` does not see its own)."""
+    earlier = [mv for mv in _all_versions(c, eng) if (mv.tags or {}).get("steward.trained_for", day) < day]
+    return [_ref(mv) for mv in sorted(earlier, key=lambda mv: int(mv.version))]
+
+
+def _all_versions(c: MlflowClient, eng: Engagement) -> list[Any]:
+    """Every version of the engagement's registered model ([] before the first one is registered)."""
     from mlflow.exceptions import MlflowException
 
     try:
-        versions = c.search_model_versions(f"name='{eng.registered_model_name}'")
+        return list(c.search_model_versions(f"name='{eng.registered_model_name}'"))
     except MlflowException as exc:
         if _missing(exc):
             return []
         raise
-    earlier = [mv for mv in versions if (mv.tags or {}).get("steward.trained_for", day) < day]
-    return [_ref(mv) for mv in sorted(earlier, key=lambda mv: int(mv.version))]
 
 
 def find_by_training_key(c: MlflowClient, eng: Engagement, key: str) -> ModelRef | None:
