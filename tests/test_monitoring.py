@@ -142,3 +142,44 @@ def test_drift_already_acted_on_is_not_new_information():
     assert policy.without_acted_drift(drift_only, last, "b" * 64) == drift_only  # a new champion: new reference
     schedule = policy.Candidate(version=7, day=last.day, triggers=("schedule",), fingerprint="f", drift_reference="a" * 64)
     assert policy.without_acted_drift(drift_only, schedule, "a" * 64) == drift_only
+
+
+def _batches(sizes: list[int]) -> dict[dt.date, pd.DataFrame]:
+    out = {}
+    for i, size in enumerate(sizes):
+        day = DAY - dt.timedelta(days=len(sizes) - 1 - i)
+        out[day] = pd.DataFrame({"customer_id": [f"{day}-{r}" for r in range(size)], "churned": [r % 2 for r in range(size)]})
+    return out
+
+
+def test_the_gate_holdout_is_out_of_time_by_default(churn):
+    """The newest batches judge a candidate trained on the older ones: no holdout row shares a day with a
+    training row, the holdout holds at least holdout_fraction of the rows, the oldest batch always trains."""
+    from steward import training
+
+    frames = _batches([100, 100, 100, 100, 100, 100, 100])
+    train, holdout, held = training.split_window(churn, frames)
+    assert held == sorted(frames)[-3:]  # 3 newest of 7 equal batches: 300 rows >= 30% of 700
+    assert len(train) == 400 and len(holdout) == 300
+    assert max(train["customer_id"].str[:10]) < min(holdout["customer_id"].str[:10])
+
+    # at least two nights judge, however big the newest; the oldest batch is never held out
+    big_last = _batches([10, 10, 10, 500])
+    assert training.split_window(churn, big_last)[2] == sorted(big_last)[-2:]
+    big_first = _batches([500, 10, 10])
+    assert training.split_window(churn, big_first)[2] == sorted(big_first)[1:]
+
+
+def test_a_sampled_holdout_and_a_one_batch_window_share_the_days(churn):
+    from steward import training
+
+    sampled = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"holdout": "sample"})})
+    frames = _batches([200, 200, 200])
+    train, holdout, held = training.split_window(sampled, frames)
+    assert held == sorted(frames) and len(train) + len(holdout) == 600
+    assert set(holdout["customer_id"].str[:10]) == {d.isoformat() for d in frames}  # every day in both
+    one = _batches([300])
+    train, holdout, held = training.split_window(churn, one)
+    assert held == list(one) and 0 < len(holdout) < 300
+    two = _batches([300, 300])  # two batches: the newest judges alone, out of time
+    assert training.split_window(churn, two)[2] == [max(two)]

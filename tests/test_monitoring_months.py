@@ -63,6 +63,11 @@ def test_a_persistent_shift_retrains_once_not_every_night(tmp_path, monkeypatch)
     assert records[2]["drift"]["dataset_drift"] and not records[2]["drift"]["persistent"]  # one night: not yet
     candidates = {n: r["retraining"]["challenger"]["version"] for n, r in records.items() if r.get("retraining")}
     assert candidates == {3: 2}, candidates  # drift held on nights 2 and 3: one candidate, not four
+    # judged out of time (ADR 0013): trained on night 1, the gate's holdout is nights 2 and 3, each scored
+    holdout = records[3]["retraining"]["holdout"]
+    assert holdout["method"] == "newest_nights" and holdout["batches"] == ["2026-03-03", "2026-03-04"]
+    assert set(holdout["scores_by_batch"]) == {"2026-03-03", "2026-03-04"}
+    assert records[3]["retraining"]["training"]["train_rows"] == 1500
     for night in (4, 5):  # the drift persists, but it was acted on: the same drift is no new information
         decision = records[night]["decision"]
         assert records[night]["drift"]["persistent"] and decision["action"] == "keep"

@@ -75,6 +75,24 @@ def test_gate_refuses_a_gain_the_holdout_cannot_confirm(churn):
     assert confirmed.action == "promote" and "wins on 97%" in confirmed.reasons[0]
 
 
+def test_gate_refuses_a_challenger_that_loses_one_night_of_an_out_of_time_holdout(churn, demand):
+    kw = dict(champion_version=1, champion_score=0.70, challenger_version=2, challenger_score=0.76, holdout_rows=900,
+              win_share=1.0)
+    nights = {"2013-02-25": {"challenger": 0.80, "champion": 0.70}, "2013-02-26": {"challenger": 0.69, "champion": 0.71}}
+    split = policy.gate(churn, scores_by_batch=nights, **kw)
+    assert split.action == "refuse" and "2013-02-26 (0.6900 vs 0.7100)" in split.reasons[0]
+    assert "2013-02-25" not in split.reasons[0]
+    nights["2013-02-26"] = {"challenger": 0.72, "champion": 0.71}
+    assert policy.gate(churn, scores_by_batch=nights, **kw).action == "promote"
+    nights["2013-02-26"] = {"challenger": None, "champion": 0.71}  # not computable that night: not a loss
+    assert policy.gate(churn, scores_by_batch=nights, **kw).action == "promote"
+    # lower is better: a night with a higher error is a lost night
+    kw = dict(champion_version=1, champion_score=30.0, challenger_version=2, challenger_score=20.0, holdout_rows=900,
+              win_share=1.0)
+    lost = {"d1": {"challenger": 18.0, "champion": 30.0}, "d2": {"challenger": 31.0, "champion": 30.0}}
+    assert policy.gate(demand, scores_by_batch=lost, **kw).action == "refuse"
+
+
 def test_win_share_is_a_paired_bootstrap(churn):
     import numpy as np
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import zipfile
 from pathlib import Path
 from urllib.parse import quote
@@ -26,6 +27,15 @@ from tests.support.smtp import SmtpServer
 pytestmark = pytest.mark.e2e
 SECRET = "s3cr3t-PLANTED-7f1c9e"
 NIGHTS = 9  # through the first performance breach (03-08), which alerts on every channel
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
 
 
 def _leaks(root: Path) -> list[str]:
@@ -60,12 +70,20 @@ def test_planted_connection_secret_never_reaches_any_output(tmp_path, monkeypatc
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_SECRET", json.dumps(
         {"conn_type": "slackwebhook", "password": f"http://127.0.0.1:9/services/T0/B0/{SECRET}"}))
     paths = StewardPaths.from_env()
+    # The alert task's own logger, caught at the source as well: whatever Airflow's logging setup did
+    # earlier in the session, the searched output provably holds the lines a leak would be in.
+    task_logger = logging.getLogger("steward.airflow.dag_builder")
+    caught = _Lines()
+    task_logger.addHandler(caught)
+    was_disabled, task_logger.disabled = task_logger.disabled, False
     try:
         demo.generate("prepaid_churn", paths.data_root, nights=NIGHTS)
         for day in demo.night_dates(nights=NIGHTS):
             assert run_night("prepaid_churn", day)["state"].endswith("success")
     finally:
         smtp.stop()
+        task_logger.removeHandler(caught)
+        task_logger.disabled = was_disabled
     eng = load_engagement(engagements / "prepaid_churn.yaml")
     bundle.export(paths, eng.id, since=dt.date(2026, 3, 1), until=dt.date(2026, 3, 9), out=home / "bundles" / "march")
     report.build(eng, paths, days=9)
@@ -76,8 +94,10 @@ def test_planted_connection_secret_never_reaches_any_output(tmp_path, monkeypatc
     assert all(f["detail"] for f in failures)
     # task logs: to files when run from the CLI, to the captured streams under pytest; both are searched
     captured = capfd.readouterr()
-    task_output = captured.out + captured.err + "".join(p.read_text() for p in (home / "logs").rglob("*.log"))
-    # (where task logs land depends on how Airflow's logging was set up earlier in the session; run alone,
-    # this test sees the "ALERT NOT SENT via slack_webhook:slack_secret" lines it searches)
+    task_output = (captured.out + captured.err + "".join(p.read_text() for p in (home / "logs").rglob("*.log"))
+                   + "\n".join(caught.lines))
+    # positive control: the searched output holds both failed deliveries, with the error text a leak would be in
+    for channel in ("smtp:smtp_secret", "slack_webhook:slack_secret"):
+        assert f"ALERT NOT SENT via {channel}" in task_output, channel
     assert SECRET not in task_output and quote(SECRET, safe="") not in task_output
     assert _leaks(home) == []

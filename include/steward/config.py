@@ -271,6 +271,11 @@ class RetrainingPolicy(_Strict):
         description="window when performance breached the floor: older batches describe a concept that no longer holds",
     )
     holdout_fraction: float = Field(0.3, gt=0.05, lt=0.9)
+    holdout: Literal["newest_nights", "sample"] = Field(
+        "newest_nights",
+        description="how the gate's holdout is drawn from the window: its newest batches, out of time (a candidate "
+        "is judged on days it was not trained on, as it will serve; ADR 0013), or a hash-selected share of every "
+        "batch. A window of one batch always uses the share.")
     min_days_between: int = Field(
         3, ge=0, le=365, description="cooldown: days after a candidate before the same triggers train another")
     max_candidates_per_30_days: int = Field(4, ge=1, le=31, description="budget of candidates in any 30 days")

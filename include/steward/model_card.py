@@ -12,8 +12,16 @@ def _num(value: Any, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _holdout_text(batches: list[str]) -> str:
+    if batches:
+        return (f"Out of time: the batches of {', '.join(batches)}, newer than every training row "
+                "(`retraining.holdout: newest_nights`).")
+    return "A hash-selected share of every batch of the window (rows of the same days as the training rows)."
+
+
 def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
-    """`card` holds: version, trained_for, reason, window, fingerprint, train_rows, holdout_rows, metrics,
+    """`card` holds: version, trained_for, reason, window, fingerprint, train_rows, holdout_rows,
+    holdout_batches (empty: a sampled holdout), metrics,
     comparison (or None), fairness (or None), importance, importance_plot (file name)."""
     lines = [
         f"# Model card: {eng.registered_model_name} v{card['version']}",
@@ -31,6 +39,8 @@ def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
         f"- Data fingerprint (sha256): `{card['fingerprint']}`",
         "",
         f"## Metrics on the holdout ({card['holdout_rows']} rows)",
+        "",
+        _holdout_text(card.get("holdout_batches") or []),
         "",
         "| metric | value |",
         "|---|---|",
@@ -73,7 +83,7 @@ def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
         "",
         "## Known limitations",
         "- Trained on a short recent window: it follows the latest behaviour and may forget rare older patterns.",
-        "- Performance is measured on a holdout from the night it was trained for; labels of later nights judge it.",
+        "- The holdout is the best available stand-in for the nights to come; labels of later nights judge it.",
         f"- Only the features listed in the engagement file are used: {', '.join(eng.features)}.",
         "",
         "## Decision log (from the engagement file)",

@@ -481,6 +481,7 @@ retraining:
   window_days: 7
   breach_window_days: 1
   holdout_fraction: 0.3
+  holdout: newest_nights   # the gate judges a candidate on the newest nights of the window, out of time
   estimator:
     name: {estimator}
     params: {{n_estimators: 100, min_samples_leaf: 2}}

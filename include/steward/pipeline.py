@@ -386,8 +386,8 @@ def training_history(versions: list[Any], day: dt.date) -> policy.TrainingHistor
 
 
 class TrainingSet:
-    """What a candidate is trained and judged on tonight: the window's labelled rows, minus the holdout
-    (a hash-selected share of each of its batches), with each batch's fingerprint."""
+    """What a candidate is trained and judged on tonight: the window's labelled rows, split into training rows
+    and the gate's holdout (`training.split_window`), with each batch's fingerprint."""
 
     def __init__(self, eng: Engagement, paths: StewardPaths, day: dt.date, triggers: list[str]):
         import pandas as pd
@@ -399,6 +399,7 @@ class TrainingSet:
             else eng.retraining.window_days
         self.window = training_window(eng, paths, day, days)
         self.problems: list[str] = []
+        self.holdout_days: list[dt.date] = []
         if not self.window:
             self.problems.append("no labelled batch to train on yet")
             return
@@ -412,11 +413,8 @@ class TrainingSet:
             fingerprints = {d.isoformat(): _key(fingerprints[d.isoformat()], _frame_digest(self.frames[d]))
                             for d, _ in self.window}
         self.fingerprints = fingerprints
-        # The holdout is a hash-selected share of every batch of the window, not of the newest alone: on
-        # small nights (24 rows) the newest batch's share is 7 rows, too few to tell two models apart.
-        parts = [training.split_holdout(eng, frame) for frame in self.frames.values()]
-        self.train = pd.concat([t for t, _ in parts], ignore_index=True)
-        self.holdout = pd.concat([h for _, h in parts], ignore_index=True)
+        # Out of time by default: the newest batches judge a candidate trained on the older ones (ADR 0013).
+        self.train, self.holdout, self.holdout_days = training.split_window(eng, self.frames)
         self.rows = pd.concat(list(self.frames.values()), ignore_index=True)  # train + holdout, kept with the version
         self.fingerprint = _key(fingerprints)
         self.problems = training.training_problems(eng, self.train, self.holdout)
@@ -511,6 +509,7 @@ def retrain(
     if training_set.problems:  # decide_retrain checked the same set: reaching this means the data changed
         raise batches.BatchMissingError("; ".join(training_set.problems))
     fingerprints, train_df, holdout = training_set.fingerprints, training_set.train, training_set.holdout
+    holdout_batches = [d.isoformat() for d in training_set.holdout_days]
     key = _key("retrain", eng.id, day.isoformat(), fingerprints, config_hash)
     c = registry.client(paths)
     challenger = registry.find_by_training_key(c, eng, key)
@@ -525,7 +524,7 @@ def retrain(
                   "steward.reason": "; ".join(decision["reasons"])[:4000],
                   "steward.run_name": f"{eng.id} {day.isoformat()} retrain"},
             artifacts={"training_window.json": {"batches": fingerprints, "train_rows": len(train_df),
-                                                "holdout_rows": len(holdout)}},
+                                                "holdout_rows": len(holdout), "holdout_batches": holdout_batches}},
         )
         faults.maybe_die(eng.id, "retrain.after_register")  # worst moment: the version exists, the task has not finished
     else:
@@ -538,12 +537,17 @@ def retrain(
     metric = eng.promotion.metric
     scores = {"challenger": training.score(eng, model, holdout, metric),
               "champion": training.score(eng, champion_model, holdout, metric)}
+    out_of_time = eng.retraining.holdout == "newest_nights" and len(holdout_batches) < len(fingerprints)
+    by_batch = {d.isoformat(): {"challenger": training.score(eng, model, training_set.frames[d], metric),
+                                "champion": training.score(eng, champion_model, training_set.frames[d], metric)}
+                for d in training_set.holdout_days} if out_of_time else {}
     # seeded by the holdout's content: a rerun draws the same resamples and reaches the same verdict
     win_share = metrics.win_share(eng, metric, model, champion_model, holdout, seed=int(_frame_digest(holdout)[:8], 16))
     documents = document_version(
         eng, paths, c, challenger, model, holdout, day=day, reason="; ".join(decision["reasons"]),
         window=list(fingerprints), fingerprint=_key(fingerprints), train_rows=len(train_df),
-        comparison={"metric": metric, "champion_version": champion_ref.version, **scores}, log_to_mlflow=not reused,
+        comparison={"metric": metric, "champion_version": champion_ref.version, **scores},
+        holdout_batches=holdout_batches if out_of_time else None, log_to_mlflow=not reused,
     )
     latest_challenger = registry.get_alias(c, eng, registry.CHALLENGER)
     if latest_challenger is None or latest_challenger.version < challenger.version:
@@ -554,6 +558,8 @@ def retrain(
         "reused_existing_version": reused,
         "training": {"window": fingerprints, "train_rows": len(train_df), "data_fingerprint": _key(fingerprints)},
         "holdout_rows": len(holdout),
+        "holdout": {"method": "newest_nights" if out_of_time else "sample", "batches": holdout_batches,
+                    "scores_by_batch": by_batch},
         "metric": metric,
         "scores": scores,
         "win_share": win_share,
@@ -576,6 +582,7 @@ def document_version(
     fingerprint: str,
     train_rows: int,
     comparison: dict[str, Any] | None,
+    holdout_batches: list[str] | None = None,
     log_to_mlflow: bool = True,
 ) -> Result:
     """Model card (Markdown + HTML), fairness table and feature importance (JSON + plot) for a version.
@@ -593,6 +600,7 @@ def document_version(
     batches.atomic_write_json(out / "fairness.json", fair)
     card = {"version": ref.version, "trained_for": day.isoformat(), "reason": reason, "window": window,
             "fingerprint": fingerprint, "train_rows": train_rows, "holdout_rows": len(holdout),
+            "holdout_batches": holdout_batches or [],
             "metrics": training.holdout_metrics(eng, model, holdout), "comparison": comparison,
             "fairness": fair, "importance": importance, "importance_plot": plot.name}
     text = model_card.render_markdown(eng, card)
@@ -629,6 +637,7 @@ def promote(
         holdout_rows=retrained["holdout_rows"],
         fairness_gap=fairness.worst_gap(eng, retrained.get("fairness")),
         win_share=retrained.get("win_share"),
+        scores_by_batch=(retrained.get("holdout") or {}).get("scores_by_batch"),
     )
     current = registry.get_alias(c, eng, registry.CHAMPION)
     already = registry.get_version(c, eng, challenger).tags.get(registry.PROMOTED_FOR_TAG) == day.isoformat()

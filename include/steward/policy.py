@@ -148,6 +148,10 @@ def why_no_candidate(eng: Engagement, day: dt.date, triggers: list[str], fingerp
     return out
 
 
+def _better(metric: str, challenger: float, champion: float) -> bool:
+    return challenger < champion if metric in LOWER_IS_BETTER else challenger > champion
+
+
 def gate(
     eng: Engagement,
     *,
@@ -158,9 +162,11 @@ def gate(
     holdout_rows: int,
     fairness_gap: tuple[str, float] | None = None,
     win_share: float | None = None,
+    scores_by_batch: dict[str, dict[str, float | None]] | None = None,
 ) -> Decision:
-    """Promote the challenger only if it beats the champion on the same holdout by the margin,
-    and its worst per-group gap (if a fairness policy is set) stays within the limit."""
+    """Promote the challenger only if it beats the champion on the same holdout by the margin, on enough
+    bootstrap resamples, and on each night of an out-of-time holdout, and its worst per-group gap (if a
+    fairness policy is set) stays within the limit."""
     metric, margin = eng.promotion.metric, eng.promotion.min_improvement
     policy = eng.governance.fairness
     if policy is not None and fairness_gap is not None and fairness_gap[1] > policy.max_gap:
@@ -189,6 +195,12 @@ def gate(
     if gain >= margin and gain > 0 and win_share is not None and win_share < eng.promotion.min_win_share:
         return Decision("refuse", [text + f", but it wins on only {win_share:.0%} of paired bootstrap resamples of "
                                           f"the holdout (required {eng.promotion.min_win_share:.0%}): not confirmed"])
+    losses = [f"{day} ({s['challenger']:.4f} vs {s['champion']:.4f})" for day, s in (scores_by_batch or {}).items()
+              if s["challenger"] is not None and s["champion"] is not None
+              and not _better(metric, s["challenger"], s["champion"])]
+    if gain >= margin and gain > 0 and losses:
+        return Decision("refuse", [text + f", but it does not beat the champion on every night of the out-of-time "
+                                          f"holdout: {', '.join(losses)}: not confirmed"])
     if gain >= margin and gain > 0:
         return Decision("promote", [text + ("" if win_share is None else
                                             f"; wins on {win_share:.0%} of paired bootstrap resamples")])

@@ -7,6 +7,7 @@ types below (never an unreviewed pickle).
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 from typing import TYPE_CHECKING
 
@@ -88,6 +89,41 @@ def split_holdout(eng: Engagement, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     buckets = pd.util.hash_pandas_object(df[eng.id_column].astype(str), index=False) % 1000
     is_holdout = (buckets < int(eng.retraining.holdout_fraction * 1000)).to_numpy()
     return df[~is_holdout], df[is_holdout]
+
+
+# Out of time, the holdout spans at least two batches (one more trains): one day can favour either model by
+# chance (its weather, its campaign), two that agree are evidence (ADR 0013).
+MIN_HOLDOUT_BATCHES = 2
+
+
+def split_window(
+    eng: Engagement, frames: dict[dt.date, pd.DataFrame],
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.date]]:
+    """Train rows, holdout rows and the batches the holdout comes from, for a window of labelled batches.
+
+    `newest_nights` (the default): the newest batches, added newest first until they hold `holdout_fraction` of
+    the window's rows and number at least MIN_HOLDOUT_BATCHES, while the oldest batch always stays for training. Rows of one day share that day's
+    conditions (weather, a campaign, an outage); a holdout drawn from the days a candidate was trained on
+    rewards fitting those days, not serving the next ones. `sample`, and any window of one batch: a
+    hash-selected share of every batch.
+    """
+    import pandas as pd
+
+    days = sorted(frames)
+    if eng.retraining.holdout == "sample" or len(days) < 2:
+        parts = [split_holdout(eng, frames[d]) for d in days]
+        return (pd.concat([t for t, _ in parts], ignore_index=True),
+                pd.concat([h for _, h in parts], ignore_index=True), days)
+    total = sum(len(f) for f in frames.values())
+    held: list[dt.date] = []
+    for d in reversed(days[1:]):
+        held.append(d)
+        enough = sum(len(frames[h]) for h in held) >= eng.retraining.holdout_fraction * total
+        if enough and len(held) >= min(MIN_HOLDOUT_BATCHES, len(days) - 1):
+            break
+    held.sort()
+    train = pd.concat([frames[d] for d in days if d not in held], ignore_index=True)
+    return train, pd.concat([frames[d] for d in held], ignore_index=True), held
 
 
 MIN_TRAIN_ROWS = 10
