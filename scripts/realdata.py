@@ -25,6 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# the budget reloads every promoted version from MLflow: one progress bar per download is noise here
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 from tests.realdata import budget, harness, sources  # noqa: E402
 from tests.realdata.scenarios import SCENARIOS  # noqa: E402
 

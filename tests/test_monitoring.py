@@ -183,3 +183,13 @@ def test_a_sampled_holdout_and_a_one_batch_window_share_the_days(churn):
     assert held == list(one) and 0 < len(holdout) < 300
     two = _batches([300, 300])  # two batches: the newest judges alone, out of time
     assert training.split_window(churn, two)[2] == [max(two)]
+
+    # a one-class newest night cannot measure ROC AUC: an older night joins the holdout, still out of time ...
+    four = _batches([100, 100, 100, 100])
+    for day in sorted(four)[-2:]:  # the two newest nights: churners only
+        four[day] = four[day].assign(churned=1)
+    assert training.split_window(churn, four)[2] == sorted(four)[1:]
+    # ... and where no older night can join, the window falls back to a share of every batch
+    two[max(two)] = two[max(two)].assign(churned=1)
+    train, holdout, held = training.split_window(churn, two)
+    assert held == sorted(two) and holdout["churned"].nunique() == 2

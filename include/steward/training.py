@@ -104,7 +104,8 @@ def split_window(
     `newest_nights` (the default): the newest batches, added newest first until they hold `holdout_fraction` of
     the window's rows and number at least MIN_HOLDOUT_BATCHES, while the oldest batch always stays for training. Rows of one day share that day's
     conditions (weather, a campaign, an outage); a holdout drawn from the days a candidate was trained on
-    rewards fitting those days, not serving the next ones. `sample`, and any window of one batch: a
+    rewards fitting those days, not serving the next ones. A holdout on which the promotion metric is not
+    computable takes older batches in; if that cannot help, and with `sample` or a window of one batch: a
     hash-selected share of every batch.
     """
     import pandas as pd
@@ -121,6 +122,19 @@ def split_window(
         enough = sum(len(frames[h]) for h in held) >= eng.retraining.holdout_fraction * total
         if enough and len(held) >= min(MIN_HOLDOUT_BATCHES, len(days) - 1):
             break
+    from steward import metrics
+
+    def measurable() -> bool:
+        rows = pd.concat([frames[h] for h in held], ignore_index=True)
+        return metrics.unmeasurable(eng, eng.promotion.metric, rows[eng.target]) is None
+
+    # a holdout the promotion metric cannot be computed on (one class only on a label day) takes older
+    # batches in, still out of time; if none can help, the window falls back to a share of every batch
+    while not measurable() and len(held) < len(days) - 1:
+        held.append(days[len(days) - 1 - len(held)])
+    if not measurable():
+        return split_window(eng.model_copy(update={"retraining": eng.retraining.model_copy(
+            update={"holdout": "sample"})}), frames)
     held.sort()
     train = pd.concat([frames[d] for d in days if d not in held], ignore_index=True)
     return train, pd.concat([frames[d] for d in held], ignore_index=True), held
