@@ -79,7 +79,8 @@ def test_arbitrary_bytes_and_text_never_escape_as_another_error(tmp_path, data):
 def test_alias_bombs_and_deep_nesting_are_refused_quickly(tmp_path, depth, width):
     lines = ["a0: &a0 [x]"] + [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, depth)]
     for text in ("\n".join(lines), "x: " + "[" * depth * 10 + "]" * depth * 10):
-        started = time.perf_counter()
+        started = time.process_time()
         _check(tmp_path / "prepaid_churn.yaml", text)
-        # 9^60 aliased nodes would never finish expanding: refused before expansion, well under a second
-        assert time.perf_counter() - started < 2.0, (depth, width)
+        # 9^60 aliased nodes would never finish expanding: refused before expansion, well under a second of
+        # this process's CPU (CPU time, not wall time: a busy CI machine must not fail it)
+        assert time.process_time() - started < 2.0, (depth, width)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -40,13 +41,27 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
+    """Stop a server and everything it started: its whole process group, SIGTERM first, then SIGKILL for
+    whatever is left. `airflow standalone` can exit before its scheduler does; a scheduler left behind
+    lives on as an orphan that keeps stealing CPU (and tasks) from every later test."""
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(30)
+    deadline = time.monotonic() + 5
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def standalone_env(home: Path, engagements: Path, airflow_home: Path, port: int, **extra: str) -> dict[str, str]:
