@@ -2,6 +2,18 @@
 
 Importing this package must stay cheap: the DAG factory imports it at parse time, so heavy
 libraries (pandas, great_expectations, evidently, mlflow, sklearn) are imported inside functions.
+
+The modules by what they own (one flat package on purpose, ADR 0014):
+
+- the night: `pipeline` (the stages, plain functions the DAG wires), `policy` (decide and gate rules);
+- data in: `config`, `schema`, `batches`, `quality`, `sampling`, `labels`, `faults`;
+- monitoring: `drift`, `monitoring` (windows, persistence), `reference` (what drift is judged against),
+  `outcomes` and `estimate` (realised and estimated performance), `metrics`, `finite`;
+- models: `training`, `training_set` (window and holdout), `registry` (MLflow), `model_card`,
+  `explain`, `fairness`, `predictions`, `rollback`, `digests`;
+- governance: `audit`, `ledger`, `lineage`, `bundle`, `retention`;
+- operations: `alerts`, `incidents`, `notify`, `status`, `store`, `summary`, `report`, `settings`;
+- front doors: `cli`, `onboard`, `demo`; the Airflow layer lives in `steward.airflow` only.
 """
 
 __version__ = "0.1.0"

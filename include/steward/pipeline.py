@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from steward import batches, faults, policy
 from steward.config import Engagement
+from steward.digests import frame_digest as _frame_digest
+from steward.digests import key as _key
 from steward.settings import StewardPaths
+from steward.training_set import TrainingSet, labelled_batch, training_window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -151,16 +152,6 @@ def quarantine(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date
 
 def _read_reference(eng: Engagement, paths: StewardPaths) -> pd.DataFrame:
     return batches.read_for(eng, batches.reference_path(eng, paths))
-
-
-def _frame_digest(frame: pd.DataFrame) -> str:
-    import pandas as pd
-
-    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
-
-
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @timed("ensure_champion")
@@ -385,41 +376,6 @@ def training_history(versions: list[Any], day: dt.date) -> policy.TrainingHistor
         candidates_last_30_days=len(recent))
 
 
-class TrainingSet:
-    """What a candidate is trained and judged on tonight: the window's labelled rows, split into training rows
-    and the gate's holdout (`training.split_window`), with each batch's fingerprint."""
-
-    def __init__(self, eng: Engagement, paths: StewardPaths, day: dt.date, triggers: list[str]):
-        import pandas as pd
-
-        from steward import training
-
-        breached = "performance" in triggers
-        days = min(eng.retraining.breach_window_days, eng.retraining.window_days) if breached \
-            else eng.retraining.window_days
-        self.window = training_window(eng, paths, day, days)
-        self.problems: list[str] = []
-        self.holdout_days: list[dt.date] = []
-        if not self.window:
-            self.problems.append("no labelled batch to train on yet")
-            return
-        if eng.labels is None and self.window[-1][0] != day:
-            self.problems.append(f"the batch for {day} is not in the landed area; cannot build a holdout")
-            return
-        self.newest = self.window[-1][0]
-        self.frames = {d: labelled_batch(eng, paths, d, p, day) for d, p in self.window}
-        fingerprints = {d.isoformat(): batches.sha256_file(p) for d, p in self.window}
-        if eng.labels is not None:  # the labels known tonight are part of what was trained on
-            fingerprints = {d.isoformat(): _key(fingerprints[d.isoformat()], _frame_digest(self.frames[d]))
-                            for d, _ in self.window}
-        self.fingerprints = fingerprints
-        # Out of time by default: the newest batches judge a candidate trained on the older ones (ADR 0013).
-        self.train, self.holdout, self.holdout_days = training.split_window(eng, self.frames)
-        self.rows = pd.concat(list(self.frames.values()), ignore_index=True)  # train + holdout, kept with the version
-        self.fingerprint = _key(fingerprints)
-        self.problems = training.training_problems(eng, self.train, self.holdout)
-
-
 def _train_and_register(
     eng: Engagement,
     paths: StewardPaths,
@@ -450,43 +406,6 @@ def _train_and_register(
 
 
 # --- 5. retrain ----------------------------------------------------------------------------------
-
-
-def training_window(eng: Engagement, paths: StewardPaths, day: dt.date, days: int) -> list[tuple[dt.date, Path]]:
-    """Accepted (landed, not quarantined) batches to train on, oldest first: the `days`-night window ending
-    on `day`, or, when labels arrive later, the newest `days` served batches whose labels have arrived."""
-    from steward import labels
-
-    if eng.labels is None:
-        out = []
-        for back in range(days - 1, -1, -1):
-            d = day - dt.timedelta(days=back)
-            p = batches.landed_path(eng, paths, d)
-            if p.is_file():
-                out.append((d, p))
-        return out
-    found: list[tuple[dt.date, Path]] = []
-    for back in range(eng.labels.lookback_days + 1):
-        d = day - dt.timedelta(days=back)
-        p = batches.landed_path(eng, paths, d)
-        if p.is_file() and not labels.labels_known_by(eng, paths, d.isoformat(), day).empty:
-            found.append((d, p))
-            if len(found) == days:
-                break
-    return found[::-1]
-
-
-def labelled_batch(eng: Engagement, paths: StewardPaths, batch_day: dt.date, path: Path, night: dt.date) -> pd.DataFrame:
-    """A landed batch with its target: from the batch itself, or joined to the labels known on `night`."""
-    from steward import labels, training
-
-    frame = batches.read_for(eng, path)
-    if eng.labels is None:
-        return training.labelled(eng, frame)
-    frame = frame.drop(columns=[eng.target], errors="ignore")
-    frame[eng.id_column] = frame[eng.id_column].astype(str)
-    known = labels.labels_known_by(eng, paths, batch_day.isoformat(), night)
-    return training.labelled(eng, frame.merge(known, on=eng.id_column, how="inner"))
 
 
 @timed("retrain_candidate")
