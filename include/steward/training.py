@@ -101,9 +101,9 @@ def split_window(
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.date]]:
     """Train rows, holdout rows and the batches the holdout comes from, for a window of labelled batches.
 
-    `newest_nights` (the default): the newest batches, added newest first until they hold `holdout_fraction` of
-    the window's rows and number at least MIN_HOLDOUT_BATCHES, while the oldest batch always stays for training. Rows of one day share that day's
-    conditions (weather, a campaign, an outage); a holdout drawn from the days a candidate was trained on
+    `newest_nights` (the default): the newest batches, added newest first until they hold `holdout_fraction`
+    of the window's rows and number at least MIN_HOLDOUT_BATCHES, while the oldest batch always stays for
+    training. Rows of one day share that day's conditions (weather, a campaign, an outage); a holdout drawn from the days a candidate was trained on
     rewards fitting those days, not serving the next ones. A holdout on which the promotion metric is not
     computable takes older batches in; if that cannot help, and with `sample` or a window of one batch: a
     hash-selected share of every batch.
@@ -112,9 +112,7 @@ def split_window(
 
     days = sorted(frames)
     if eng.retraining.holdout == "sample" or len(days) < 2:
-        parts = [split_holdout(eng, frames[d]) for d in days]
-        return (pd.concat([t for t, _ in parts], ignore_index=True),
-                pd.concat([h for _, h in parts], ignore_index=True), days)
+        return _share_of_every_batch(eng, frames)
     total = sum(len(f) for f in frames.values())
     held: list[dt.date] = []
     for d in reversed(days[1:]):
@@ -133,11 +131,20 @@ def split_window(
     while not measurable() and len(held) < len(days) - 1:
         held.append(days[len(days) - 1 - len(held)])
     if not measurable():
-        return split_window(eng.model_copy(update={"retraining": eng.retraining.model_copy(
-            update={"holdout": "sample"})}), frames)
+        return _share_of_every_batch(eng, frames)
     held.sort()
     train = pd.concat([frames[d] for d in days if d not in held], ignore_index=True)
     return train, pd.concat([frames[d] for d in held], ignore_index=True), held
+
+
+def _share_of_every_batch(
+    eng: Engagement, frames: dict[dt.date, pd.DataFrame],
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.date]]:
+    import pandas as pd
+
+    parts = [split_holdout(eng, frames[d]) for d in sorted(frames)]
+    return (pd.concat([t for t, _ in parts], ignore_index=True),
+            pd.concat([h for _, h in parts], ignore_index=True), sorted(frames))
 
 
 MIN_TRAIN_ROWS = 10
