@@ -34,8 +34,12 @@ BREACHED_DATES = {"2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08", "2026-
 
 
 def _write_engagement(folder, eng_id: str, **changes) -> None:
+    """prepaid_churn as shipped, without its shadow period: the rollback path needs the promotion for the
+    competitor's offer to happen and then prove worse (the shadow period that refuses it is tested in
+    test_monitoring_months.py and measured in docs/real-data.md)."""
     raw = yaml.safe_load((ENGAGEMENTS / "prepaid_churn.yaml").read_text())
-    raw.update(id=eng_id, **changes)
+    assert raw["promotion"]["shadow_nights"] == 2
+    raw.update(id=eng_id, promotion={**raw["promotion"], "shadow_nights": 0}, **changes)
     (folder / f"{eng_id}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steward import demo, incidents, lineage, rollback, status
+from steward import demo, incidents, lineage, rollback, status, summary
 from steward.config import load_engagement
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
@@ -23,13 +23,17 @@ pytestmark = pytest.mark.e2e
 START = dt.date(2026, 3, 1)
 
 
-def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StewardPaths:
-    """churn_telco as shipped, except that a 20-row night is a valid batch (the row-count floor is lowered)."""
+def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shadow_nights: int = 0) -> StewardPaths:
+    """churn_telco as shipped, except that a 20-row night is a valid batch (the row-count floor is lowered),
+    and optionally a shadow period before a promotion."""
     engagements = tmp_path / "engagements"
     engagements.mkdir()
     text = (ENGAGEMENTS / "churn_telco.yaml").read_text()
-    assert "row_count: {min: 500, max: 5000}" in text
-    (engagements / "churn_telco.yaml").write_text(text.replace("row_count: {min: 500,", "row_count: {min: 10,"))
+    assert "row_count: {min: 500, max: 5000}" in text and "  min_improvement: 0.01\n" in text
+    text = text.replace("row_count: {min: 500,", "row_count: {min: 10,")
+    if shadow_nights:
+        text = text.replace("  min_improvement: 0.01\n", f"  min_improvement: 0.01\n  shadow_nights: {shadow_nights}\n")
+    (engagements / "churn_telco.yaml").write_text(text)
     monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(engagements))
     paths = StewardPaths.from_env()
@@ -137,3 +141,66 @@ def test_small_nights_use_a_window_and_a_blip_neither_alarms_nor_retrains(tmp_pa
     assert all(r.get("retraining") is None for r in records.values())
     assert records[5]["models"]["champion_after"] == 1
     assert [i for i in incidents.list_for(paths, "churn_telco") if i["condition"] == "drift"] == []
+
+
+def _shadow_state(paths: StewardPaths) -> tuple[int | None, int | None, dict[int, str]]:
+    """The champion and shadow aliases now, and each version's shadow verdict tag."""
+    from steward import registry
+
+    eng = load_engagement(paths.home.parent / "engagements" / "churn_telco.yaml")
+    c = registry.client(paths)
+    champion, shadow = registry.get_alias(c, eng, registry.CHAMPION), registry.get_alias(c, eng, registry.SHADOW)
+    verdicts = {int(mv.version): mv.tags[registry.SHADOW_VERDICT_TAG] for mv in c.search_model_versions(
+        f"name='{eng.registered_model_name}'") if registry.SHADOW_VERDICT_TAG in mv.tags}
+    return champion and champion.version, shadow and shadow.version, verdicts
+
+
+def test_a_challenger_serves_in_shadow_until_unseen_nights_confirm_it(tmp_path, monkeypatch):
+    paths = _setup(tmp_path, monkeypatch, shadow_nights=2)
+    for night in range(7):  # a shift that stays (covariates and concept) from night 2
+        _write_night(paths, night, 1500, 1.0 if night >= 2 else 0.0, shifted=night >= 2)
+    records = _run(range(7))
+
+    entered = [n for n, r in records.items() if (r.get("promotion") or {}).get("action") == "shadow"]
+    assert len(entered) == 1, {n: (r.get("promotion") or {}).get("action") for n, r in records.items()}
+    gate_night = entered[0]
+    version = records[gate_night]["retraining"]["challenger"]["version"]
+    assert not records[gate_night]["promotion"]["promoted"] and records[gate_night]["models"]["champion_after"] == 1
+    assert "serves in shadow" in records[gate_night]["promotion"]["reasons"][-1]
+    waiting, confirming = records[gate_night + 1], records[gate_night + 2]
+    for r in (waiting, confirming):  # judged, not retrained: the shadow is the answer being checked
+        assert r["decision"]["action"] == "shadow" and r.get("retraining") is None
+        assert r["promotion"]["decided_by"] == "steward.policy.shadow_verdict"
+    assert waiting["promotion"]["action"] == "wait" and waiting["outcome"] == "keep"
+    assert list(waiting["promotion"]["shadow"]["nights"]) == [(START + dt.timedelta(days=gate_night + 1)).isoformat()]
+    assert confirming["promotion"]["action"] == "promote" and confirming["outcome"] == "promote"
+    assert confirming["models"]["champion_after"] == version and len(confirming["promotion"]["shadow"]["nights"]) == 2
+    for s in confirming["promotion"]["shadow"]["nights"].values():
+        assert s["challenger"] > s["champion"]
+    if gate_night + 3 < 7:  # the next night starts from the confirmed champion
+        assert records[gate_night + 3]["models"]["champion_before"] == version
+    assert _shadow_state(paths) == (version, None, {version: "promoted"})
+    cells = {r["date"]: r["shadow"] for r in summary.rows(paths, "churn_telco")}  # what `steward summary` shows
+    day = [(START + dt.timedelta(days=gate_night + k)).isoformat() for k in range(3)]
+    assert [cells[d] for d in day] == ["in shadow", f"shadow v{version}: 1/2 won", f"shadow v{version}: confirmed"]
+    # a rerun of the confirming night decides the same and moves nothing
+    from steward.airflow.runner import run_night
+
+    again = run_night("churn_telco", START + dt.timedelta(days=gate_night + 2))["audit"]
+    assert again["promotion"]["action"] == "promote" and again["promotion"]["shadow"] == confirming["promotion"]["shadow"]
+    assert _shadow_state(paths) == (version, None, {version: "promoted"})
+
+
+def test_a_challenger_for_a_shift_that_ends_is_retired_in_shadow(tmp_path, monkeypatch):
+    paths = _setup(tmp_path, monkeypatch, shadow_nights=2)
+    for night in range(6):  # the concept shifts on nights 2 and 3 only (a competitor's offer that ends)
+        _write_night(paths, night, 1500, 1.0 if night in (2, 3) else 0.0, shifted=night in (2, 3))
+    records = _run(range(6))
+
+    entered = [n for n, r in records.items() if (r.get("promotion") or {}).get("action") == "shadow"]
+    assert len(entered) == 1, {n: (r.get("promotion") or {}).get("action") for n, r in records.items()}
+    version = records[entered[0]]["retraining"]["challenger"]["version"]
+    retired = records[entered[0] + 1]
+    assert retired["promotion"]["action"] == "refuse" and "it lost" in retired["promotion"]["reasons"][0]
+    assert all(r["models"]["champion_after"] == 1 for r in records.values())  # the champion never moved
+    assert _shadow_state(paths) == (1, None, {version: "retired"})

@@ -108,3 +108,45 @@ def test_win_share_is_a_paired_bootstrap(churn):
     assert metrics.win_share(churn, "roc_auc", bad, good, holdout) < 0.01
     assert metrics.win_share(churn, "roc_auc", good, good, holdout) == 0.0  # a tie is not a win
     assert metrics.win_share(churn, "roc_auc", good, bad, holdout.iloc[:0]) is None
+
+
+def _shadow(eng, nights, pooled, day="2026-03-14", needed=2, max_days=14):
+    import datetime as dt
+
+    eng = eng.model_copy(update={"promotion": eng.promotion.model_copy(
+        update={"shadow_nights": needed, "shadow_max_days": max_days})})
+    return policy.shadow_verdict(eng, challenger_version=3, champion_version=2, since=dt.date(2026, 3, 10),
+                                 day=dt.date.fromisoformat(day), nights=nights, pooled=pooled)
+
+
+def _night(challenger, champion, rows=100):
+    return {"challenger": challenger, "champion": champion, "rows": rows}
+
+
+def test_shadow_promotes_only_after_winning_every_unseen_night_by_the_margin(churn):
+    both = {"2026-03-11": _night(0.80, 0.70), "2026-03-12": _night(0.78, 0.72)}
+    promoted = _shadow(churn, both, _night(0.79, 0.71, 200))
+    assert promoted.action == "promote" and "2026-03-11 0.8000 vs 0.7000" in promoted.reasons[0]
+    waiting = _shadow(churn, {"2026-03-11": _night(0.80, 0.70)}, None)  # one of two nights so far
+    assert waiting.action == "wait" and "1 of 2 nights judged" in waiting.reasons[0]
+    small = _shadow(churn, both, _night(0.715, 0.71, 200))  # won both nights, but +0.005 < margin 0.01
+    assert small.action == "refuse" and "not better enough" in small.reasons[0]
+
+
+def test_shadow_retires_on_the_first_lost_night_and_skips_nights_it_cannot_judge(churn, demand):
+    lost = _shadow(churn, {"2026-03-11": _night(0.65, 0.70)}, None)
+    assert lost.action == "refuse" and "it lost 2026-03-11" in lost.reasons[0]
+    one_class = {"2026-03-11": _night(None, None), "2026-03-12": _night(0.8, 0.7)}  # a one-class label day
+    assert _shadow(churn, one_class, None).action == "wait"
+    # lower is better for an error metric: a higher RMSE on an unseen night is a loss
+    rmse = _shadow(demand, {"2026-03-11": _night(12.0, 10.0)}, None)
+    assert rmse.action == "refuse"
+    # only the first `shadow_nights` judged nights count: a later loss does not reopen a settled verdict
+    later = {"2026-03-11": _night(0.8, 0.7), "2026-03-12": _night(0.8, 0.7), "2026-03-13": _night(0.5, 0.9)}
+    assert _shadow(churn, later, _night(0.8, 0.7, 200)).action == "promote"
+
+
+def test_a_shadow_without_labels_expires(churn):
+    assert _shadow(churn, {}, None, day="2026-03-23").action == "wait"
+    expired = _shadow(churn, {}, None, day="2026-03-24")  # 14 days after 03-10
+    assert expired.action == "refuse" and "0 of 2 nights judged after 14 days" in expired.reasons[0]

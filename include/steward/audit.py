@@ -29,6 +29,7 @@ STAGES = (
     "decide_retrain",
     "retrain_candidate",
     "gate_and_promote",
+    "judge_shadow",
     "raise_alerts",
 )
 
@@ -58,7 +59,8 @@ def outcome(results: dict[str, Any], task_states: dict[str, str]) -> str:
     gate = results.get("gate_and_promote")
     if gate is not None:
         return "promote" if gate["promoted"] else "retrain"
-    return "keep"
+    shadow = results.get("judge_shadow")
+    return "promote" if shadow is not None and shadow["promoted"] else "keep"
 
 
 def build_record(
@@ -80,7 +82,7 @@ def build_record(
     monitoring = results.get("detect_drift") or {}
     champion = results.get("ensure_champion") or {}
     retrained = results.get("retrain_candidate")
-    gate = results.get("gate_and_promote")
+    gate = results.get("gate_and_promote") or results.get("judge_shadow")  # never both: a shadow blocks candidates
     before = (champion.get("champion") or {}).get("version") or champion_now
     after = gate["champion_after"] if gate else before
     return {

@@ -288,6 +288,21 @@ class PromotionGate(_Strict):
     min_win_share: float = Field(
         0.9, ge=0.5, le=1.0, description="the challenger must also score better on this share of paired bootstrap "
         "resamples of the holdout: a gain a small holdout cannot confirm is noise (ADR 0012)")
+    shadow_nights: int = Field(
+        0, ge=0, le=14,
+        description="a challenger that passes the gate serves in shadow until it has beaten the champion on this "
+        "many labelled nights it never saw, then is promoted; a loss on any of them retires it (ADR 0015). 0 "
+        "promotes as soon as the gate passes. Onboarding writes 2.")
+    shadow_max_days: int = Field(
+        14, ge=1, le=90,
+        description="a challenger still in shadow this many days after the gate (labels never came) is retired")
+
+    @model_validator(mode="after")
+    def _shadow_fits(self) -> PromotionGate:
+        if self.shadow_nights and self.shadow_max_days <= self.shadow_nights:
+            raise ValueError(f"shadow_max_days ({self.shadow_max_days}) must exceed shadow_nights "
+                             f"({self.shadow_nights}): the labels of the shadow nights need time to arrive")
+        return self
 
 
 FairnessMetric = Literal["selection_rate", "true_positive_rate", "accuracy", "mean_absolute_error"]

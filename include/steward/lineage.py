@@ -170,7 +170,7 @@ def _stage_facets(record: dict[str, Any], task: str) -> dict[str, Any]:
         d = record["decision"]
         facets["steward_decision"] = StewardDecisionRunFacet(
             action=d["action"], decidedBy=d["decided_by"], reasons=d["reasons"], triggers=d.get("triggers", []))
-    if task == "gate_and_promote" and record.get("promotion"):
+    if task in ("gate_and_promote", "judge_shadow") and record.get("promotion"):
         p = record["promotion"]
         facets["steward_decision"] = StewardDecisionRunFacet(action=p["action"], decidedBy=p["decided_by"],
                                                              reasons=p["reasons"])

@@ -489,6 +489,7 @@ retraining:
 promotion:
   metric: {metric}
   min_improvement: {margin}
+  shadow_nights: 2        # a challenger that passes the gate must also win the next 2 labelled nights (ADR 0015)
 
 governance:
   owners: [{_yaml_value(req.owner)}]

@@ -344,6 +344,12 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     )
     reference_sha = ((monitoring["drift"] or {}).get("reference") or {}).get("sha256")
     decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha)
+    shadow = registry.in_shadow(registry.client(paths), eng, day.isoformat())
+    if shadow is not None:  # the candidate already trained is the answer being checked: no second one
+        decision = policy.Decision("shadow", [
+            *decision.reasons, f"no candidate tonight: challenger v{shadow.version} is in shadow since "
+            f"{shadow.tags[registry.SHADOW_SINCE_TAG]}; tonight's labels judge it first"],
+            [], deferred=[*decision.deferred, *decision.triggers])
     if decision.action == "retrain":
         training_set = TrainingSet(eng, paths, day, decision.triggers)
         problems = training_set.problems or policy.why_no_candidate(eng, day, decision.triggers,
@@ -558,17 +564,51 @@ def promote(
         win_share=retrained.get("win_share"),
         scores_by_batch=(retrained.get("holdout") or {}).get("scores_by_batch"),
     )
+    if verdict.action == "promote" and eng.promotion.shadow_nights:
+        verdict = _enter_shadow(c, eng, challenger, night_champion, day, verdict)
+    verdict = _make_champion(c, eng, challenger, day, verdict)
+    return _promotion_result(c, eng, verdict, night_champion, challenger, "steward.policy.gate")
+
+
+def _enter_shadow(c: Any, eng: Engagement, challenger: int, champion: int, day: dt.date,
+                  verdict: policy.Decision) -> policy.Decision:
+    """The gate passed: the challenger serves in shadow (alias `shadow`) instead of being promoted tonight."""
+    from steward import registry
+
+    tags = registry.get_version(c, eng, challenger).tags
+    if registry.SHADOW_DECIDED_TAG not in tags:  # a rerun of the gate night never reopens a decided period
+        registry.tag_version(c, eng, challenger, {registry.SHADOW_SINCE_TAG: day.isoformat()})
+        registry.set_alias(c, eng, registry.SHADOW, challenger)
+    rules = eng.promotion
+    return policy.Decision("shadow", [*verdict.reasons, (
+        f"gate passed: v{challenger} serves in shadow; it is promoted once it beats champion v{champion} on each of "
+        f"the first {rules.shadow_nights} labelled nights it never saw, retired if it loses one of them or has no "
+        f"verdict after {rules.shadow_max_days} days (promotion.shadow_nights, ADR 0015)")])
+
+
+def _make_champion(c: Any, eng: Engagement, version: int, day: dt.date, verdict: policy.Decision) -> policy.Decision:
+    """Move alias `champion` to `version` on a promote verdict (once: a rerun of the night changes nothing);
+    never backwards."""
+    from steward import registry
+
     current = registry.get_alias(c, eng, registry.CHAMPION)
-    already = registry.get_version(c, eng, challenger).tags.get(registry.PROMOTED_FOR_TAG) == day.isoformat()
-    if verdict.action == "promote" and not already:
-        if current is not None and current.version > challenger:
-            verdict = policy.Decision("refuse", [*verdict.reasons, f"champion already moved on to v{current.version}"])
-        else:
-            registry.tag_version(c, eng, challenger, {registry.PROMOTED_FOR_TAG: day.isoformat(),
-                                                      registry.REPLACED_TAG: str(current.version) if current else ""})
-            if current is not None:
-                registry.set_alias(c, eng, registry.PREVIOUS_CHAMPION, current.version)
-            registry.set_alias(c, eng, registry.CHAMPION, challenger)
+    already = registry.get_version(c, eng, version).tags.get(registry.PROMOTED_FOR_TAG) == day.isoformat()
+    if verdict.action != "promote" or already:
+        return verdict
+    if current is not None and current.version > version:
+        return policy.Decision("refuse", [*verdict.reasons, f"champion already moved on to v{current.version}"])
+    registry.tag_version(c, eng, version, {registry.PROMOTED_FOR_TAG: day.isoformat(),
+                                           registry.REPLACED_TAG: str(current.version) if current else ""})
+    if current is not None:
+        registry.set_alias(c, eng, registry.PREVIOUS_CHAMPION, current.version)
+    registry.set_alias(c, eng, registry.CHAMPION, version)
+    return verdict
+
+
+def _promotion_result(c: Any, eng: Engagement, verdict: policy.Decision, night_champion: int, challenger: int,
+                      decided_by: str) -> Result:
+    from steward import registry
+
     promoted = verdict.action == "promote"
     current_alias = registry.get_alias(c, eng, registry.CHAMPION)
     return {
@@ -577,8 +617,42 @@ def promote(
         "champion_before": night_champion,
         "champion_after": challenger if promoted else night_champion,
         "champion_alias_now": current_alias.version if current_alias else None,
-        "decided_by": "steward.policy.gate",
+        "decided_by": decided_by,
     }
+
+
+@timed("judge_shadow")
+def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, champion: Result) -> Result:
+    """Score the challenger in shadow and the champion on the labelled nights it never saw; promote it when
+    they confirm it, retire it when one refutes it or the period runs out, else wait (ADR 0015)."""
+    from steward import registry, shadow
+
+    day = _day(logical_date)
+    c = registry.client(paths)
+    night_champion = champion["champion"]["version"]
+    pending = registry.in_shadow(c, eng, day.isoformat())
+    if pending is None:  # decide_retrain saw one: reaching this means the registry changed since
+        raise RuntimeError(f"no challenger of {eng.registered_model_name} is in shadow on {day}")
+    since = _day(pending.tags[registry.SHADOW_SINCE_TAG])
+    nights, pooled = shadow.evidence(eng, paths, day, since, registry.load(c, pending),
+                                     registry.load(c, registry.ModelRef(**champion["champion"])))
+    if pending.version <= night_champion:
+        verdict = policy.Decision("refuse", [f"v{pending.version} is not newer than champion v{night_champion}: "
+                                             "retired"])
+    else:
+        verdict = policy.shadow_verdict(eng, challenger_version=pending.version, champion_version=night_champion,
+                                        since=since, day=day, nights=nights, pooled=pooled)
+    verdict = _make_champion(c, eng, pending.version, day, verdict)
+    if verdict.action in ("promote", "refuse"):
+        registry.tag_version(c, eng, pending.version, {
+            registry.SHADOW_DECIDED_TAG: day.isoformat(),
+            registry.SHADOW_VERDICT_TAG: "promoted" if verdict.action == "promote" else "retired"})
+        in_alias = registry.get_alias(c, eng, registry.SHADOW)
+        if in_alias is not None and in_alias.version == pending.version:
+            registry.delete_alias(c, eng, registry.SHADOW)
+    return {**_promotion_result(c, eng, verdict, night_champion, pending.version, "steward.policy.shadow_verdict"),
+            "shadow": {"version": pending.version, "since": since.isoformat(), "metric": eng.promotion.metric,
+                       "nights_needed": eng.promotion.shadow_nights, "nights": nights, "pooled": pooled}}
 
 
 # --- 7. ledger -----------------------------------------------------------------------------------

@@ -205,3 +205,44 @@ def gate(
         return Decision("promote", [text + ("" if win_share is None else
                                             f"; wins on {win_share:.0%} of paired bootstrap resamples")])
     return Decision("refuse", [text + ": challenger not better enough"])
+
+
+def shadow_verdict(
+    eng: Engagement,
+    *,
+    challenger_version: int,
+    champion_version: int,
+    since: dt.date,
+    day: dt.date,
+    nights: dict[str, dict[str, Any]],
+    pooled: dict[str, float | None] | None,
+) -> Decision:
+    """Promote a challenger out of shadow, retire it, or wait (ADR 0015).
+
+    `nights` holds each labelled night after `since` (oldest first) with both models' scores on it; the first
+    `promotion.shadow_nights` nights on which the metric is computable decide, and `pooled` holds both scores
+    on their rows together. A challenger that loses any of them is retired; one that wins all of them and
+    gains at least `min_improvement` on their pooled rows is promoted; a period with no verdict after
+    `shadow_max_days` ends with the champion kept."""
+    rules = eng.promotion
+    metric, needed = rules.metric, rules.shadow_nights
+    judged = [(d, s) for d, s in nights.items() if s["challenger"] is not None and s["champion"] is not None][:needed]
+    shown = ", ".join(f"{d} {s['challenger']:.4f} vs {s['champion']:.4f}" for d, s in judged) or "none yet"
+    head = (f"challenger v{challenger_version} in shadow since {since} against champion v{champion_version}, "
+            f"{metric} on the labelled nights it never saw: {shown}")
+    lost = [d for d, s in judged if not _better(metric, s["challenger"], s["champion"])]
+    if lost:
+        return Decision("refuse", [f"{head}; it lost {', '.join(lost)}: retired, the champion stays"])
+    if len(judged) == needed and pooled is not None and None not in (pooled["challenger"], pooled["champion"]):
+        chall, champ = float(pooled["challenger"]), float(pooled["champion"])  # type: ignore[arg-type]
+        gain = champ - chall if metric in LOWER_IS_BETTER else chall - champ
+        text = (f"{head}; on their {pooled['rows']:.0f} rows together {chall:.4f} vs {champ:.4f} "
+                f"(gain {gain:+.4f}, required {rules.min_improvement:+.4f})")
+        if gain >= rules.min_improvement and gain > 0:
+            return Decision("promote", [f"{text}: confirmed, promoted"])
+        return Decision("refuse", [f"{text}: not better enough, retired"])
+    waited = (day - since).days
+    if waited >= rules.shadow_max_days:
+        return Decision("refuse", [f"{head}; {len(judged)} of {needed} nights judged after {waited} days "
+                                   f"(promotion.shadow_max_days {rules.shadow_max_days}): retired, the champion stays"])
+    return Decision("wait", [f"{head}; {len(judged)} of {needed} nights judged: it stays in shadow"])

@@ -28,6 +28,10 @@ TRAINING_KEY_TAG = "steward.training_key"
 PROMOTED_FOR_TAG = "steward.promoted_for"  # logical date of the night that promoted this version
 REPLACED_TAG = "steward.replaced_version"  # the champion it replaced ("" for the first)
 RESTORED_FOR_TAG = "steward.restored_for"  # day a rollback made this version champion again
+SHADOW = "shadow"  # alias of the challenger that passed the gate and waits for unseen nights (ADR 0015)
+SHADOW_SINCE_TAG = "steward.shadow_since"  # night the gate passed it into shadow
+SHADOW_DECIDED_TAG = "steward.shadow_decided_for"  # night its shadow period ended
+SHADOW_VERDICT_TAG = "steward.shadow_verdict"  # promoted | retired
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,24 @@ def champion_for_night(c: MlflowClient, eng: Engagement, day: str) -> ModelRef |
     if not candidates:
         return None
     return _ref(max(candidates, key=lambda mv: (became_champion(mv), int(mv.version))))
+
+
+def in_shadow(c: MlflowClient, eng: Engagement, day: str) -> ModelRef | None:
+    """The challenger serving in shadow on night `day`: it entered before that night and its period had not
+    ended before it (a rerun of the deciding night sees it again, and decides the same)."""
+    pending = [mv for mv in _all_versions(c, eng)
+               if (mv.tags or {}).get(SHADOW_SINCE_TAG, day) < day <= (mv.tags or {}).get(SHADOW_DECIDED_TAG, day)]
+    return _ref(max(pending, key=lambda mv: int(mv.version))) if pending else None
+
+
+def delete_alias(c: MlflowClient, eng: Engagement, alias: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        c.delete_registered_model_alias(eng.registered_model_name, alias)
+    except MlflowException as exc:
+        if not _missing(exc):
+            raise
 
 
 def trained_before(c: MlflowClient, eng: Engagement, day: str) -> list[ModelRef]:

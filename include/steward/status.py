@@ -103,6 +103,7 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
                                                  else value >= threshold),
         "champion_version": models.get("champion_after"),
         "champion_promoted_at": promoted_at,
+        "shadow": _shadow(record),
         "registered_model": models.get("registered_model"),
         "reports": {k: v for k, v in (("quality", _report(record, "quality")), ("drift", _report(record, "drift")),
                                       ("performance", _report(record, "performance"))) if v},
@@ -113,6 +114,16 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
     summary = {"row": row, "history": history}
     atomic_write_json(status_path(paths, eng.id), summary)
     return summary
+
+
+def _shadow(record: dict[str, Any]) -> str | None:
+    """"v3 in shadow since 2026-03-10" while a challenger waits for the nights after its gate (ADR 0015)."""
+    gate = record.get("promotion") or {}
+    if gate.get("action") == "shadow":
+        return f"v{record['retraining']['challenger']['version']} in shadow since {record['logical_date']}"
+    if gate.get("action") == "wait":
+        return f"v{gate['shadow']['version']} in shadow since {gate['shadow']['since']}"
+    return None
 
 
 def all_rows(paths: StewardPaths, engagement_ids: list[str]) -> list[dict[str, Any]]:

@@ -43,6 +43,7 @@ def rows(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
                              for p in (rec.get("labels") or {}).get("performance") or []],
                 "estimated": (((rec.get("predictions") or {}).get("estimate")) or {}).get("value"),
                 "rollback": ((rec.get("outcomes") or {}).get("response") or {}).get("rollback"),
+                "shadow": shadow_cell(gate),
             }
         )
     return out
@@ -64,6 +65,8 @@ def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | N
         why = "+".join(r["triggers"]) + (f" -> v{r['challenger']}" if r["challenger"] else "")
         if r["deferred"] and r["no_candidate"]:  # a trigger fired, no candidate: say why in a few words
             why = "+".join(r["deferred"]) + ": " + r["no_candidate"][0].split(":")[0]
+        if r["shadow"]:
+            why = r["shadow"] if r["decision"] != "retrain" else f"{why}; {r['shadow']}"
         if r["decision"] == "quarantine":
             why = r["quality"]
         if r["rollback"]:
@@ -88,6 +91,20 @@ def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | N
             champion,
         )
     return t
+
+
+def shadow_cell(gate: dict[str, Any] | None) -> str:
+    """"in shadow" on the gate night; "shadow v3: 1/2 won", "confirmed" or "retired" on the nights after."""
+    if not gate or gate["action"] not in ("shadow", "wait", "promote", "refuse") or \
+            (gate["action"] != "shadow" and "shadow" not in gate):
+        return ""
+    if gate["action"] == "shadow":
+        return "in shadow"
+    shadow = gate["shadow"]
+    judged = sum(1 for s in shadow["nights"].values() if s["challenger"] is not None and s["champion"] is not None)
+    word = {"wait": f"{min(judged, shadow['nights_needed'])}/{shadow['nights_needed']} won", "promote": "confirmed",
+            "refuse": "retired"}[gate["action"]]
+    return f"shadow v{shadow['version']}: {word}"
 
 
 def drift_cell(r: dict[str, Any]) -> str:

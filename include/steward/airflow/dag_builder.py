@@ -81,6 +81,7 @@ WORK_TASKS = (
     "keep_champion",
     "retrain_candidate",
     "gate_and_promote",
+    "judge_shadow",
     "raise_alerts",
 )
 DEADLINE_CALLBACK = "steward.airflow.deadlines.deadline_missed"
@@ -103,20 +104,27 @@ def render_doc(eng: Engagement, config_path: Path) -> str:
 | drift | {eng.drift.stattest} threshold {eng.drift.threshold}; per feature: {per_feature}; dataset drift at {eng.drift.drift_share:.0%} of features |
 | performance | {eng.performance.metric} threshold {eng.performance.threshold} (min {eng.performance.min_labelled_rows} labelled rows) |
 | retraining | triggers {", ".join(eng.retraining.triggers)}; window {eng.retraining.window_days} days; `{eng.retraining.estimator.name}` |
-| promotion | {eng.promotion.metric}, min improvement {eng.promotion.min_improvement} on the same holdout |
+| promotion | {eng.promotion.metric}, min improvement {eng.promotion.min_improvement} on the same holdout; {_shadow_doc(eng)} |
 | region / retention | {eng.governance.region} / {eng.governance.retention_days} days |
 | labels | {_labels_doc(eng)} |
 | SLAs | {_sla_doc(eng)} |
 | responses | performance: {eng.responses.performance}; drift: {eng.responses.drift}; alerts via incident log{"".join(f", {c.type}:{c.conn_id}" for c in eng.alerts.channels)} |
 
 Nightly: land -> validate (Great Expectations) -> quarantine *or* drift + performance (Evidently)
--> decide -> retrain (MLflow) -> gate -> promote (alias `champion`) -> audit record.
+-> decide -> retrain (MLflow) -> gate -> promote (alias `champion`), or first a shadow period (alias `shadow`)
+judged on the nights after the gate (`judge_shadow`) -> audit record.
 A quarantined batch skips monitoring and training; `export_audit` always runs and records the night.
 
 **Decision log**
 
 {eng.governance.decision_log or "_none_"}
 """
+
+
+def _shadow_doc(eng: Engagement) -> str:
+    if not eng.promotion.shadow_nights:
+        return "promoted when the gate passes"
+    return f"then {eng.promotion.shadow_nights} labelled nights in shadow (at most {eng.promotion.shadow_max_days} days)"
 
 
 def _labels_doc(eng: Engagement) -> str:
@@ -308,7 +316,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             decision = pipeline.decide(eng, _paths(), _day(), monitoring, champion, outcome)
             get_current_context()["ti"].xcom_push(key="decision", value=decision)
             log.info("decision: %s: %s", decision["action"], " | ".join(decision["reasons"]))
-            return "retrain_candidate" if decision["action"] == "retrain" else "keep_champion"
+            return {"retrain": "retrain_candidate", "shadow": "judge_shadow"}.get(decision["action"], "keep_champion")
 
         @json_task
         def score_batch(landed: dict[str, Any], champion: dict[str, Any]) -> dict[str, Any]:
@@ -341,6 +349,17 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
 
             result = pipeline.promote(eng, _paths(), _day(), retrained, champion)
             log.info("gate: %s (champion v%s -> v%s): %s", result["action"], result["champion_before"],
+                     result["champion_after"], " | ".join(result["reasons"]))
+            return result
+
+        @json_task
+        def judge_shadow(champion: dict[str, Any]) -> dict[str, Any]:
+            """The challenger in shadow against the champion on the labelled nights it never saw: promote,
+            retire or wait (ADR 0015)."""
+            from steward import pipeline
+
+            result = pipeline.judge_shadow(eng, _paths(), _day(), champion)
+            log.info("shadow: %s (champion v%s -> v%s): %s", result["action"], result["champion_before"],
                      result["champion_after"], " | ".join(result["reasons"]))
             return result
 
@@ -453,10 +472,11 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         scored >> monitoring
         decide = decide_retrain(monitoring, champion)
         retrained = retrain_candidate(champion)
-        decide >> [retrained, keep_champion]
+        shadow_judged = judge_shadow(champion)
+        decide >> [retrained, keep_champion, shadow_judged]
         promoted = gate_and_promote(retrained, champion)
         work = [labels_joined, outcome, *waited, landed, quality, route, quarantined, champion, scored, monitoring,
-                decide, keep_champion, retrained, promoted]
+                decide, keep_champion, retrained, promoted, shadow_judged]
         alerted = raise_alerts()
         work >> alerted
         alerted >> export_audit()

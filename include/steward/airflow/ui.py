@@ -69,7 +69,8 @@ def render_table(rows: list[dict]) -> str:
             + f"<td class='{metric_cls}'>{e(r['metric'])} {_fmt(r['metric_value'])} / {_fmt(r['metric_threshold'])}"
             + (f"<br><span class='muted'>{e(r['metric_note'])}</span>" if r.get("metric_note") else "") + "</td>"
             f"<td><a href='{e(_mlflow_ui())}/#/models/{e(model)}/versions/{_fmt(r['champion_version'])}'>"
-            f"v{_fmt(r['champion_version'])}</a><br><span class='muted'>since {e(_fmt(r['champion_promoted_at']))}</span></td>"
+            f"v{_fmt(r['champion_version'])}</a><br><span class='muted'>since {e(_fmt(r['champion_promoted_at']))}</span>"
+            + (f"<br><span class='muted'>{e(r['shadow'])}</span>" if r.get("shadow") else "") + "</td>"
             f"<td>{ledger_cell}</td><td>{r['open_incidents']}</td>"
             f"<td><a href='/dags/{eid}' target='_top'>DAG</a> {reports}</td></tr>"
         )
