@@ -124,3 +124,28 @@ def test_demo_label_files_are_late_and_carry_the_documented_noise(paths):
     labels_file = pd.read_csv(root / "labels" / "2026-03-04.csv")
     assert len(labels_file) == len(batch) + demo.UNKNOWN_LABEL_IDS + demo.DUPLICATED_LABELS
     assert labels_file["customer_id"].duplicated().sum() == demo.DUPLICATED_LABELS
+
+
+def test_a_shadow_is_judged_on_the_nights_after_its_gate_with_the_labels_known_that_night(prepaid, paths, tmp_path):
+    """ADR 0015: the evidence for a challenger in shadow is every accepted batch after its gate night whose
+    labels had arrived by the night of the judgement: never the gate night, never labels from the future."""
+    from steward import shadow
+
+    demo.generate("prepaid_churn", paths.data_root, nights=6)
+    incoming = paths.data_root / "prepaid_churn" / "incoming"
+    d1, d2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
+    for day in (d1, d2):  # landed and served; their labels arrive three nights later (03-04, 03-05)
+        landed = batches.landed_path(prepaid, paths, day)
+        landed.parent.mkdir(parents=True, exist_ok=True)
+        landed.write_bytes((incoming / f"{day}.csv").read_bytes())
+        ids = pd.read_csv(landed)[prepaid.id_column].astype(str).tolist()
+        _serve(prepaid, paths, day, ids, np.resize([0.2, 0.8], len(ids)))
+    for arrival in (dt.date(2026, 3, 4), dt.date(2026, 3, 5)):
+        assert labels.join(prepaid, paths, arrival, tmp_path)["arrived"]
+
+    evidence = shadow.unseen_nights(prepaid, paths, dt.date(2026, 3, 5), since=d1)
+    assert list(evidence) == [d2]  # not the gate night 03-01
+    rows = len(pd.read_csv(incoming / f"{d2}.csv"))
+    assert len(evidence[d2]) == rows and set(evidence[d2][prepaid.target].unique()) == {0, 1}
+    assert shadow.unseen_nights(prepaid, paths, dt.date(2026, 3, 4), since=d1) == {}  # 03-02's labels came 03-05
+    assert list(shadow.unseen_nights(prepaid, paths, dt.date(2026, 3, 5), since=dt.date(2026, 2, 28))) == [d1, d2]
