@@ -142,6 +142,9 @@ def test_drift_already_acted_on_is_not_new_information():
     assert policy.without_acted_drift(drift_only, last, "b" * 64) == drift_only  # a new champion: new reference
     schedule = policy.Candidate(version=7, day=last.day, triggers=("schedule",), fingerprint="f", drift_reference="a" * 64)
     assert policy.without_acted_drift(drift_only, schedule, "a" * 64) == drift_only
+    retired = policy.Candidate(version=7, day=last.day, triggers=("drift",), fingerprint="f", drift_reference="a" * 64,
+                               retired_in_shadow=(DAY - dt.timedelta(days=6)).isoformat())
+    assert policy.without_acted_drift(drift_only, retired, "a" * 64) == drift_only  # refuted by newer nights (ADR 0015)
 
 
 def _batches(sizes: list[int]) -> dict[dt.date, pd.DataFrame]:

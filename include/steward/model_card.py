@@ -1,10 +1,16 @@
-"""Model cards (Markdown + HTML) for every registered model version."""
+"""Model cards (Markdown + HTML) for every registered model version, with its fairness table and feature
+importance (JSON + plot), written next to the night's run and logged to the version's MLflow run."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import TYPE_CHECKING, Any
 
 from steward.config import Engagement
+from steward.settings import StewardPaths
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -102,3 +108,49 @@ def render_html(markdown_text: str, title: str) -> str:
             "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style></head><body>"
             f"{body}</body></html>\n")
+
+
+def document_version(
+    eng: Engagement,
+    paths: StewardPaths,
+    c: Any,
+    ref: Any,
+    model: Any,
+    holdout: pd.DataFrame,
+    *,
+    day: dt.date,
+    reason: str,
+    window: list[str],
+    fingerprint: str,
+    train_rows: int,
+    comparison: dict[str, Any] | None,
+    holdout_batches: list[str] | None = None,
+    log_to_mlflow: bool = True,
+) -> dict[str, Any]:
+    """Model card (Markdown + HTML), fairness table and feature importance (JSON + plot) for a version.
+
+    Written under `<artifacts>/<id>/<date>/model_v<N>/` and logged to the version's MLflow run.
+    """
+    from steward import batches, explain, fairness, registry, training
+
+    out = paths.run_dir(eng.id, day.isoformat()) / f"model_v{ref.version}"
+    out.mkdir(parents=True, exist_ok=True)
+    fair = fairness.group_metrics(eng, training.predict(eng, model, holdout))
+    importance = explain.permutation_importance(eng, model, holdout)
+    plot = explain.plot(importance, f"{eng.registered_model_name} v{ref.version}", out / "feature_importance.png")
+    batches.atomic_write_json(out / "feature_importance.json", importance)
+    batches.atomic_write_json(out / "fairness.json", fair)
+    card = {"version": ref.version, "trained_for": day.isoformat(), "reason": reason, "window": window,
+            "fingerprint": fingerprint, "train_rows": train_rows, "holdout_rows": len(holdout),
+            "holdout_batches": holdout_batches or [],
+            "metrics": training.holdout_metrics(eng, model, holdout), "comparison": comparison,
+            "fairness": fair, "importance": importance, "importance_plot": plot.name}
+    text = render_markdown(eng, card)
+    batches.atomic_write_bytes(out / "model_card.md", text.encode())
+    title = f"{eng.registered_model_name} v{ref.version}"
+    batches.atomic_write_bytes(out / "model_card.html", render_html(text, title).encode())
+    files = [out / n for n in ("model_card.md", "model_card.html", "feature_importance.json",
+                               "feature_importance.png", "fairness.json")]
+    if log_to_mlflow and ref.run_id:
+        registry.log_files(c, ref.run_id, files)
+    return {"fairness": fair, "files": [str(f) for f in files]}

@@ -159,7 +159,7 @@ def ensure_champion(
     eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, *, config_hash: str, run_tags: dict[str, str]
 ) -> Result:
     """Return the champion; on the first run, bootstrap one from the reference data."""
-    from steward import registry, training
+    from steward import model_card, registry, training
 
     day = _day(logical_date)
     c = registry.client(paths)
@@ -182,7 +182,7 @@ def ensure_champion(
                   "steward.reason": "bootstrap from reference data", "steward.run_name": f"{eng.id} bootstrap",
                   KIND_TAG: "bootstrap"},
         )
-        documents = document_version(eng, paths, c, found, model, holdout, day=day, reason="bootstrap from reference data",
+        documents = model_card.document_version(eng, paths, c, found, model, holdout, day=day, reason="bootstrap from reference data",
                                      window=[], fingerprint=ref_sha, train_rows=len(train_df), comparison=None)["files"]
     registry.tag_version(c, eng, found.version, {registry.PROMOTED_FOR_TAG: day.isoformat(), registry.REPLACED_TAG: ""})
     registry.set_alias(c, eng, registry.CHAMPION, found.version)
@@ -309,14 +309,6 @@ def raise_alerts(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
                                scored=results.get("score_batch"))
 
 
-def current_champion(eng: Engagement, paths: StewardPaths) -> int | None:
-    """The champion version right now (for the audit record of nights that never loaded it)."""
-    from steward import registry
-
-    ref = registry.get_alias(registry.client(paths), eng, registry.CHAMPION)
-    return ref.version if ref else None
-
-
 # --- 4. decide -----------------------------------------------------------------------------------
 
 
@@ -378,8 +370,17 @@ def training_history(versions: list[Any], day: dt.date) -> policy.TrainingHistor
             version=newest.version, day=_day(newest.tags["steward.trained_for"]),
             triggers=tuple(t for t in newest.tags.get(TRIGGERS_TAG, "").split(",") if t),
             fingerprint=newest.tags.get("steward.data_fingerprint", ""),
-            drift_reference=newest.tags.get(REFERENCE_TAG, "")),
+            drift_reference=newest.tags.get(REFERENCE_TAG, ""),
+            retired_in_shadow=_retired_before(newest.tags, day)),
         candidates_last_30_days=len(recent))
+
+
+def _retired_before(tags: dict[str, str], day: dt.date) -> str:
+    """The night a candidate was retired in shadow, if that was before `day` (a rerun sees what that night saw)."""
+    from steward import registry
+
+    decided = tags.get(registry.SHADOW_DECIDED_TAG, "")
+    return decided if tags.get(registry.SHADOW_VERDICT_TAG) == "retired" and decided < day.isoformat() else ""
 
 
 def _train_and_register(
@@ -427,7 +428,7 @@ def retrain(
 ) -> Result:
     """Train a challenger on the window; the current batch's holdout is kept out for the gate. The window's
     rows are kept with the version: they become the drift reference if it is promoted."""
-    from steward import metrics, reference, registry, training
+    from steward import metrics, model_card, reference, registry, training
 
     day = _day(logical_date)
     training_set = TrainingSet(eng, paths, day, decision.get("triggers", []))
@@ -468,7 +469,7 @@ def retrain(
                 for d in training_set.holdout_days} if out_of_time else {}
     # seeded by the holdout's content: a rerun draws the same resamples and reaches the same verdict
     win_share = metrics.win_share(eng, metric, model, champion_model, holdout, seed=int(_frame_digest(holdout)[:8], 16))
-    documents = document_version(
+    documents = model_card.document_version(
         eng, paths, c, challenger, model, holdout, day=day, reason="; ".join(decision["reasons"]),
         window=list(fingerprints), fingerprint=_key(fingerprints), train_rows=len(train_df),
         comparison={"metric": metric, "champion_version": champion_ref.version, **scores},
@@ -491,52 +492,6 @@ def retrain(
         "fairness": documents["fairness"],
         "documents": documents["files"],
     }
-
-
-def document_version(
-    eng: Engagement,
-    paths: StewardPaths,
-    c: Any,
-    ref: Any,
-    model: Any,
-    holdout: pd.DataFrame,
-    *,
-    day: dt.date,
-    reason: str,
-    window: list[str],
-    fingerprint: str,
-    train_rows: int,
-    comparison: dict[str, Any] | None,
-    holdout_batches: list[str] | None = None,
-    log_to_mlflow: bool = True,
-) -> Result:
-    """Model card (Markdown + HTML), fairness table and feature importance (JSON + plot) for a version.
-
-    Written under `<artifacts>/<id>/<date>/model_v<N>/` and logged to the version's MLflow run.
-    """
-    from steward import explain, fairness, model_card, registry, training
-
-    out = run_dir(eng, paths, day) / f"model_v{ref.version}"
-    out.mkdir(parents=True, exist_ok=True)
-    fair = fairness.group_metrics(eng, training.predict(eng, model, holdout))
-    importance = explain.permutation_importance(eng, model, holdout)
-    plot = explain.plot(importance, f"{eng.registered_model_name} v{ref.version}", out / "feature_importance.png")
-    batches.atomic_write_json(out / "feature_importance.json", importance)
-    batches.atomic_write_json(out / "fairness.json", fair)
-    card = {"version": ref.version, "trained_for": day.isoformat(), "reason": reason, "window": window,
-            "fingerprint": fingerprint, "train_rows": train_rows, "holdout_rows": len(holdout),
-            "holdout_batches": holdout_batches or [],
-            "metrics": training.holdout_metrics(eng, model, holdout), "comparison": comparison,
-            "fairness": fair, "importance": importance, "importance_plot": plot.name}
-    text = model_card.render_markdown(eng, card)
-    batches.atomic_write_bytes(out / "model_card.md", text.encode())
-    title = f"{eng.registered_model_name} v{ref.version}"
-    batches.atomic_write_bytes(out / "model_card.html", model_card.render_html(text, title).encode())
-    files = [out / n for n in ("model_card.md", "model_card.html", "feature_importance.json",
-                               "feature_importance.png", "fairness.json")]
-    if log_to_mlflow and ref.run_id:
-        registry.log_files(c, ref.run_id, files)
-    return {"fairness": fair, "files": [str(f) for f in files]}
 
 
 # --- 6. gate and promote -------------------------------------------------------------------------
@@ -653,53 +608,3 @@ def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
     return {**_promotion_result(c, eng, verdict, night_champion, pending.version, "steward.policy.shadow_verdict"),
             "shadow": {"version": pending.version, "since": since.isoformat(), "metric": eng.promotion.metric,
                        "nights_needed": eng.promotion.shadow_nights, "nights": nights, "pooled": pooled}}
-
-
-# --- 7. ledger -----------------------------------------------------------------------------------
-
-
-def cited_files(record: Result, record_path: Path) -> list[str]:
-    """Every file the audit record points to: the record, reports, reasons, the batch, model files."""
-    files: list[str | None] = [str(record_path)]
-    quality = record.get("quality") or {}
-    files += [quality.get("report_html"), str(Path(quality["report_html"]).with_name("quality.json")) if quality else None]
-    for section in ("drift", "performance"):
-        part = record.get(section) or {}
-        files += [part.get("report_html"), part.get("report_json")]
-    files.append(((record.get("drift") or {}).get("sample") or {}).get("reference", {}).get("path"))
-    quarantine = record.get("quarantine") or {}
-    files += [quarantine.get("reasons_path"), quarantine.get("quarantine_path")]
-    if not quarantine:
-        files.append((record["data"].get("batch") or {}).get("path"))
-    files += [record.get("model_files", {}).get(k) for k in ("champion", "challenger")]
-    files += record.get("documents") or []
-    return [f for f in files if f]
-
-
-def recorded_run(eng: Engagement, paths: StewardPaths, day: str, airflow_run_id: str) -> Result | None:
-    """The ledger's run entry for this Airflow run of the night, if an earlier attempt appended it."""
-    from steward import ledger
-
-    for entry in reversed(ledger.read_entries(paths, eng.id)):
-        record = entry.get("record") or {}
-        if entry["type"] == "run" and entry["logical_date"] == day and (record.get("run") or {}).get("run_id") == airflow_run_id:
-            return {**entry, "hash": ledger.sha256_bytes(ledger.canonical(entry))}
-    return None
-
-
-def record_in_ledger(
-    eng: Engagement, paths: StewardPaths, config_path: Path, config_hash: str, record: Result, record_path: Path
-) -> Result:
-    """Append the night to the engagement's hash-chained ledger (and the config, the first time it is seen)."""
-    from steward import ledger
-
-    known = {e["detail"]["sha256"] for e in ledger.read_entries(paths, eng.id) if e["type"] == "config"}
-    if config_hash not in known:
-        ledger.append(paths, eng.id, "config", detail={
-            "path": config_path.name, "sha256": config_hash, "text": config_path.read_text(encoding="utf-8")})
-    from steward.audit import content_digest
-
-    entry = ledger.append(paths, eng.id, "run", logical_date=record["logical_date"], record=record,
-                          artifacts=ledger.hash_artifacts(paths, cited_files(record, record_path)),
-                          detail={"content_sha256": content_digest(record)})
-    return {"seq": entry["seq"], "hash": entry["hash"], "artifacts": len(entry["artifacts"])}

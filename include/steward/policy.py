@@ -37,6 +37,7 @@ class Candidate:
     triggers: tuple[str, ...]
     fingerprint: str
     drift_reference: str = ""  # sha256 of the drift reference of the night it was trained
+    retired_in_shadow: str = ""  # night the nights after its gate refuted it (ADR 0015), "" if they did not
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,11 @@ def decide_retrain(
 def without_acted_drift(decision: Decision, last: Candidate | None, reference_sha256: str | None) -> Decision:
     """Drift already acted on is not new information: when the last candidate was trained for drift judged
     against tonight's reference (the champion did not change since), the same drift trains no second one.
-    A promotion (a new reference), a performance breach or the scheduled refresh still do."""
+    A promotion (a new reference), a performance breach or the scheduled refresh still do, and so does a
+    candidate retired in shadow: the nights that refuted it are labelled data it never learnt from (the
+    cooldown and the budget still bound the retries)."""
     if "drift" not in decision.triggers or last is None or "drift" not in last.triggers \
-            or not reference_sha256 or last.drift_reference != reference_sha256:
+            or not reference_sha256 or last.drift_reference != reference_sha256 or last.retired_in_shadow:
         return decision
     reason = (f"drift already acted on: candidate v{last.version} of {last.day} was trained for drift against the "
               "same reference, and the champion has not changed since")

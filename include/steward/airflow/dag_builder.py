@@ -387,46 +387,27 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Always runs: one JSON record of what the night saw and decided, written atomically."""
             from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-            from steward import audit, faults, lineage, outcomes, pipeline, status, store
+            from steward import audit, export, lineage
 
-            store.engine(_paths())  # fail (and retry) before writing anything if the metadata DB is down
             ctx = get_current_context()
             ti = ctx["ti"]
-            existing = pipeline.recorded_run(eng, _paths(), _day(), ctx["run_id"])
-            if existing is not None:
-                # A retry (or a cleared task) of an export that reached the ledger: the ledger's record is
-                # the record. audit.json is restored from it byte for byte; nothing is appended twice.
-                record = existing["record"]
-                path = audit.write_record(_paths(), eng, _day(), record)
-                entry = {"seq": existing["seq"], "hash": existing["hash"], "artifacts": len(existing["artifacts"])}
-                log.info("this run's record is already in the ledger (entry %s): kept as it is", entry["seq"])
-            else:
+
+            def gather() -> tuple[dict[str, Any], dict[str, str]]:
                 results = {t: ti.xcom_pull(task_ids=t) for t in audit.STAGES if t != "decide_retrain"}
                 results["decide_retrain"] = ti.xcom_pull(task_ids="decide_retrain", key="decision")
                 states = RuntimeTaskInstance.get_task_states(dag_id=eng.id, task_ids=list(WORK_TASKS),
                                                              run_ids=[ctx["run_id"]])
-                task_states = {k: str(v) for k, v in (states.get(ctx["run_id"]) or {}).items()}
-                run = {"dag_id": eng.id, "run_id": ctx["run_id"], "try_number": ti.try_number,
-                       "logical_date": str(ctx["dag_run"].logical_date)}
-                champion_now, notes = None, []
-                if not results.get("ensure_champion"):
-                    try:
-                        champion_now = pipeline.current_champion(eng, _paths())
-                    except Exception as exc:  # the registry is down: record the night anyway, say so
-                        notes.append(f"champion unknown: the model registry did not answer "
-                                     f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})")
-                record = audit.build_record(eng, logical_date=_day(), run=run, config_path=config_path,
-                                            config_hash=digest, results=results, task_states=task_states,
-                                            champion_now=champion_now, notes=notes,
-                                            sla_evaluations=outcomes.evaluations_of(eng, _paths(), _day()))
-                path = audit.write_record(_paths(), eng, _day(), record)
-                faults.maybe_die(eng.id, "export.after_record")
-                entry = pipeline.record_in_ledger(eng, _paths(), config_path, digest, record, path)
-                faults.maybe_die(eng.id, "export.after_ledger")
-            events = lineage.emit(eng, _paths(), record)
-            log.info("emitted %d OpenLineage events to %s", events, lineage.lineage_path(_paths(), eng.id))
-            store.record_run(_paths(), record, entry["seq"], entry["hash"])
-            status.update(_paths(), eng, record, entry)
+                return results, {k: str(v) for k, v in (states.get(ctx["run_id"]) or {}).items()}
+
+            run = {"dag_id": eng.id, "run_id": ctx["run_id"], "try_number": ti.try_number,
+                   "logical_date": str(ctx["dag_run"].logical_date)}
+            done = export.export_night(eng, _paths(), day=_day(), run=run, config_path=config_path,
+                                       config_hash=digest, gather=gather)
+            record, path, entry = done["record"], done["path"], done["entry"]
+            if done["already_recorded"]:
+                log.info("this run's record is already in the ledger (entry %s): kept as it is", entry["seq"])
+            log.info("emitted %d OpenLineage events to %s", done["lineage_events"],
+                     lineage.lineage_path(_paths(), eng.id))
             ctx["outlet_events"][audit_asset].extra = {"logical_date": _day(), "outcome": record["outcome"],
                                                        "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
             log.info("audit record %s: outcome=%s; ledger entry %s (%s...) citing %d artifacts", path,

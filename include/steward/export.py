@@ -1,0 +1,111 @@
+"""The end of every night: the audit record built from the stage results, written atomically, appended to the
+engagement's hash-chained ledger with every file it cites, emitted as OpenLineage, indexed in the store and
+the status row. `export_audit` in the DAG only gathers the stage results and calls `export_night`.
+
+A retry of an export that already reached the ledger (the worker died after appending) finds its own entry
+by the Airflow run id: the ledger's record is the record, audit.json is restored from it byte for byte, and
+nothing is appended twice (ADR 0006, ADR 0009).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from steward import faults
+from steward.config import Engagement
+from steward.settings import StewardPaths
+
+Record = dict[str, Any]
+# the stage results (task id -> small JSON) and the task states of this run, read only when needed
+Gather = Callable[[], tuple[dict[str, Any], dict[str, str]]]
+
+
+def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[str, Any], config_path: Path,
+                 config_hash: str, gather: Gather) -> dict[str, Any]:
+    """Record the night once: returns the record, its path, the ledger entry (seq, hash, artifacts), the
+    number of lineage events and whether an earlier attempt had already recorded it."""
+    from steward import audit, lineage, outcomes, status, store
+
+    store.engine(paths)  # fail (and retry) before writing anything if the metadata DB is down
+    existing = recorded_run(eng, paths, day, run["run_id"])
+    if existing is not None:
+        record = existing["record"]
+        path = audit.write_record(paths, eng, day, record)
+        entry = {"seq": existing["seq"], "hash": existing["hash"], "artifacts": len(existing["artifacts"])}
+    else:
+        results, task_states = gather()
+        champion_now, notes = None, []
+        if not results.get("ensure_champion"):
+            try:
+                champion_now = current_champion(eng, paths)
+            except Exception as exc:  # the registry is down: record the night anyway, say so
+                first_line = str(exc).splitlines()[0][:200] if str(exc) else ""
+                notes.append(f"champion unknown: the model registry did not answer ({type(exc).__name__}: {first_line})")
+        record = audit.build_record(eng, logical_date=day, run=run, config_path=config_path, config_hash=config_hash,
+                                    results=results, task_states=task_states, champion_now=champion_now,
+                                    notes=notes, sla_evaluations=outcomes.evaluations_of(eng, paths, day))
+        path = audit.write_record(paths, eng, day, record)
+        faults.maybe_die(eng.id, "export.after_record")
+        entry = record_in_ledger(eng, paths, config_path, config_hash, record, path)
+        faults.maybe_die(eng.id, "export.after_ledger")
+    events = lineage.emit(eng, paths, record)
+    store.record_run(paths, record, entry["seq"], entry["hash"])
+    status.update(paths, eng, record, entry)
+    return {"record": record, "path": path, "entry": entry, "lineage_events": events,
+            "already_recorded": existing is not None}
+
+
+def current_champion(eng: Engagement, paths: StewardPaths) -> int | None:
+    """The champion version right now (for the audit record of nights that never loaded it)."""
+    from steward import registry
+
+    ref = registry.get_alias(registry.client(paths), eng, registry.CHAMPION)
+    return ref.version if ref else None
+
+
+def cited_files(record: Record, record_path: Path) -> list[str]:
+    """Every file the audit record points to: the record, reports, reasons, the batch, model files."""
+    files: list[str | None] = [str(record_path)]
+    quality = record.get("quality") or {}
+    files += [quality.get("report_html"), str(Path(quality["report_html"]).with_name("quality.json")) if quality else None]
+    for section in ("drift", "performance"):
+        part = record.get(section) or {}
+        files += [part.get("report_html"), part.get("report_json")]
+    files.append(((record.get("drift") or {}).get("sample") or {}).get("reference", {}).get("path"))
+    quarantine = record.get("quarantine") or {}
+    files += [quarantine.get("reasons_path"), quarantine.get("quarantine_path")]
+    if not quarantine:
+        files.append((record["data"].get("batch") or {}).get("path"))
+    files += [record.get("model_files", {}).get(k) for k in ("champion", "challenger")]
+    files += record.get("documents") or []
+    return [f for f in files if f]
+
+
+def recorded_run(eng: Engagement, paths: StewardPaths, day: str, airflow_run_id: str) -> Record | None:
+    """The ledger's run entry for this Airflow run of the night, if an earlier attempt appended it."""
+    from steward import ledger
+
+    for entry in reversed(ledger.read_entries(paths, eng.id)):
+        record = entry.get("record") or {}
+        if entry["type"] == "run" and entry["logical_date"] == day and (record.get("run") or {}).get("run_id") == airflow_run_id:
+            return {**entry, "hash": ledger.sha256_bytes(ledger.canonical(entry))}
+    return None
+
+
+def record_in_ledger(
+    eng: Engagement, paths: StewardPaths, config_path: Path, config_hash: str, record: Record, record_path: Path
+) -> dict[str, Any]:
+    """Append the night to the engagement's hash-chained ledger (and the config, the first time it is seen)."""
+    from steward import ledger
+    from steward.audit import content_digest
+
+    known = {e["detail"]["sha256"] for e in ledger.read_entries(paths, eng.id) if e["type"] == "config"}
+    if config_hash not in known:
+        ledger.append(paths, eng.id, "config", detail={
+            "path": config_path.name, "sha256": config_hash, "text": config_path.read_text(encoding="utf-8")})
+    entry = ledger.append(paths, eng.id, "run", logical_date=record["logical_date"], record=record,
+                          artifacts=ledger.hash_artifacts(paths, cited_files(record, record_path)),
+                          detail={"content_sha256": content_digest(record)})
+    return {"seq": entry["seq"], "hash": entry["hash"], "artifacts": len(entry["artifacts"])}
