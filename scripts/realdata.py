@@ -42,20 +42,26 @@ def steward(*args: str, env: dict[str, str]) -> int:
     return subprocess.run([str(exe), *args], env={**os.environ, **env}, cwd=ROOT).returncode
 
 
-def run_scenario(scenario_id: str, workspace: Path, nights: int | None) -> dict:
+def run_scenario(scenario_id: str, workspace: Path, nights: int | None, remeasure: bool = False) -> dict:
     scenario = SCENARIOS[scenario_id]
     ws = workspace / scenario_id
-    shutil.rmtree(ws, ignore_errors=True)
-    plan = scenario.write(ws, nights)
+    results = ws / "backfill.json"
+    if remeasure:  # the nights ran before: only the measures are computed again
+        if not results.is_file():
+            raise SystemExit(f"{scenario_id}: no earlier run in {ws} to measure again")
+        plan = scenario.plan(nights)
+    else:
+        shutil.rmtree(ws, ignore_errors=True)
+        plan = scenario.write(ws, nights)
     env = harness.environment(ws)
     print(f"\n== {scenario_id}: {len(plan['rows'])} nights {plan['first']}..{plan['last']} in {ws}", flush=True)
-    if steward(*scenario.onboard_args(ws, plan["first"]), env=env) != 0:
-        raise SystemExit(f"{scenario_id}: steward onboard refused the feed")
-    results = ws / "backfill.json"
-    t0 = time.perf_counter()
-    steward("backfill", scenario_id, "--from", plan["first"].isoformat(), "--to", plan["last"].isoformat(),
-            "--results", str(results), env=env)
-    print(f"{scenario_id}: backfill took {time.perf_counter() - t0:.0f} s", flush=True)
+    if not remeasure:
+        if steward(*scenario.onboard_args(ws, plan["first"]), env=env) != 0:
+            raise SystemExit(f"{scenario_id}: steward onboard refused the feed")
+        t0 = time.perf_counter()
+        steward("backfill", scenario_id, "--from", plan["first"].isoformat(), "--to", plan["last"].isoformat(),
+                "--results", str(results), env=env)
+        print(f"{scenario_id}: backfill took {time.perf_counter() - t0:.0f} s", flush=True)
     summary = harness.summarize(scenario, ws / "home", plan, json.loads(results.read_text()))
     stable = set(range(scenario.shift_night if scenario.shift_night is not None else len(plan["rows"]))) \
         if scenario.stable else set()
@@ -109,6 +115,8 @@ def main() -> int:
     parser.add_argument("--nights", type=int, help="nights per scenario (default: each scenario's full run)")
     parser.add_argument("--workspace", type=Path, default=ROOT / ".steward" / "realdata")
     parser.add_argument("--write-docs", action="store_true", help=f"replace the tables in {DOC.name}")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="measure an earlier run in --workspace again (same --nights), without running any night")
     parser.add_argument("--demo", action="store_true",
                         help="measure the demo's monitoring budget from STEWARD_HOME instead (run `make demo` first)")
     args = parser.parse_args()
@@ -120,7 +128,7 @@ def main() -> int:
             write_docs(summaries, DEMO_BEGIN, DEMO_END, ROOT / "docs" / "demo-budget.json")
         return 0
     sources.fetch()
-    summaries = [run_scenario(s, args.workspace, args.nights) for s in args.scenario or sorted(SCENARIOS)]
+    summaries = [run_scenario(s, args.workspace, args.nights, args.remeasure) for s in args.scenario or sorted(SCENARIOS)]
     for s in summaries:
         print(section(s))
     if args.write_docs:

@@ -9,9 +9,11 @@ The modules by what they own (one flat package on purpose, ADR 0014):
 - data in: `config`, `schema`, `batches`, `quality`, `sampling`, `labels`, `faults`;
 - monitoring: `drift`, `monitoring` (windows, persistence), `reference` (what drift is judged against),
   `outcomes` and `estimate` (realised and estimated performance), `metrics`, `finite`;
-- models: `training`, `training_set` (window and holdout), `registry` (MLflow), `model_card`,
-  `explain`, `fairness`, `predictions`, `rollback`, `digests`;
-- governance: `audit`, `ledger`, `lineage`, `bundle`, `retention`;
+- models: `training`, `training_set` (window and holdout), `registry` (MLflow), `shadow` (the nights
+  after the gate, ADR 0015), `model_card` (and each version's documents), `explain`, `fairness`,
+  `predictions`, `rollback`, `digests`;
+- governance: `audit` (the record), `export` (the night's record written, chained, emitted), `ledger`,
+  `lineage`, `bundle`, `retention`;
 - operations: `alerts`, `incidents`, `notify`, `status`, `store`, `summary`, `report`, `settings`;
 - front doors: `cli`, `onboard`, `demo`; the Airflow layer lives in `steward.airflow` only.
 """

@@ -182,8 +182,9 @@ def ensure_champion(
                   "steward.reason": "bootstrap from reference data", "steward.run_name": f"{eng.id} bootstrap",
                   KIND_TAG: "bootstrap"},
         )
-        documents = model_card.document_version(eng, paths, c, found, model, holdout, day=day, reason="bootstrap from reference data",
-                                     window=[], fingerprint=ref_sha, train_rows=len(train_df), comparison=None)["files"]
+        documents = model_card.document_version(
+            eng, paths, c, found, model, holdout, day=day, reason="bootstrap from reference data", window=[],
+            fingerprint=ref_sha, train_rows=len(train_df), comparison=None)["files"]
     registry.tag_version(c, eng, found.version, {registry.PROMOTED_FOR_TAG: day.isoformat(), registry.REPLACED_TAG: ""})
     registry.set_alias(c, eng, registry.CHAMPION, found.version)
     found = registry.get_version(c, eng, found.version)

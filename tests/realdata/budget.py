@@ -7,7 +7,9 @@ model registry. Shared by scripts/realdata.py (real-data scenarios and the demo)
 - detection delay on a known shift: nights from the shift to the first alarm, and to the first promotion;
 - worse promotions: each promoted version and the version it replaced, scored on the same labelled rows
   of the (up to) 7 accepted nights after the promotion, with the labels known at the end of the run
-  (target 0 nights on which the new champion scores worse).
+  (target 0 nights on which the new champion scores worse);
+- what a promotion rule is for: the realised metric of the models that served, mean over the labelled
+  nights, and the challengers a shadow period retired (ADR 0015).
 """
 
 from __future__ import annotations
@@ -62,7 +64,20 @@ def measure(engagement_id: str, first: dt.date, stable: set[int], shift_night: i
         out["promotions_judged"] = [_judge(paths, engagement_id, records, d) for d in sorted(promotions)]
     out["worse_promotions"] = [j["night"] for j in out["promotions_judged"] if j.get("worse")]
     out["series"] = [_night(d, records[d], d in candidates) for d in sorted(records)]
+    out["served"] = _served(paths, engagement_id)
+    out["retired_in_shadow"] = [(d.isoformat(), r["promotion"]["shadow"]["version"]) for d, r in sorted(records.items())
+                                if (r.get("promotion") or {}).get("action") == "refuse" and "shadow" in r["promotion"]]
     return out
+
+
+def _served(paths: Any, engagement_id: str) -> dict[str, Any]:
+    """The realised metric of whichever model served each night, with the labels known at the end of the run."""
+    from steward import labels
+
+    known = [h for h in labels.history(paths, engagement_id) if h["realised_value"] is not None]
+    values = [h["realised_value"] for h in known]
+    return {"metric": known[0]["metric"] if known else None, "nights": len(values),
+            "mean": round(sum(values) / len(values), 4) if values else None}
 
 
 def _per_30(count: int, nights: int) -> float | None:
@@ -128,6 +143,13 @@ def markdown(m: dict[str, Any]) -> str:
                      f"{_fmt(detection['nights_to_promotion'])} nights |")
     lines.append(f"| promotions, each judged on the next {JUDGE_NIGHTS} nights' labels (worse: target 0) | "
                  f"{len(m['promotions'])}; worse: **{len(m['worse_promotions'])}**; {judged} |")
+    retired = m.get("retired_in_shadow") or []
+    lines.append(f"| challengers retired in shadow (ADR 0015) | {len(retired)}"
+                 f"{': ' + ', '.join(f'v{v} on {d}' for d, v in retired) if retired else ''} |")
+    served = m.get("served") or {}
+    if served.get("nights"):
+        lines.append(f"| realised {served['metric']} of the models that served | {served['mean']:.3f} mean over "
+                     f"{served['nights']} labelled nights |")
     return "\n".join(lines) + "\n"
 
 

@@ -80,18 +80,25 @@ class Scenario:
         _csv(feed.reference, workspace / "reference.csv")
         for night in feed.samples:
             _csv(night.frame.drop(columns=[self.target]), samples / f"{night.day}.csv")
-        expected: dict[str, str] = {}
         previous: bytes | None = None
         for night in feed.nights:
             path = incoming / f"{night.day}.csv"
             _csv(night.frame.drop(columns=[self.target]), path)
             if night.incident:
-                expected[night.day.isoformat()] = night.incident
                 path.write_bytes(_apply_incident(night.incident, path.read_bytes(), previous))
             previous = path.read_bytes()
             known = night.frame[night.frame[self.target].notna()][[self.id_column, self.target]]
             _csv(known, labels / f"{night.day + dt.timedelta(days=self.label_delay)}.csv")
-        return {"first": feed.nights[0].day, "last": feed.nights[-1].day, "expected_quarantine": expected,
+        return self._plan(feed)
+
+    def plan(self, nights: int | None = None) -> dict[str, Any]:
+        """What `write` returns, without writing anything (to measure an earlier run again)."""
+        return self._plan(self.feed(nights))
+
+    @staticmethod
+    def _plan(feed: Feed) -> dict[str, Any]:
+        return {"first": feed.nights[0].day, "last": feed.nights[-1].day,
+                "expected_quarantine": {n.day.isoformat(): n.incident for n in feed.nights if n.incident},
                 "rows": {n.day.isoformat(): len(n.frame) for n in feed.nights},
                 "reference_rows": len(feed.reference)}
 
