@@ -150,3 +150,8 @@ def test_a_shadow_without_labels_expires(churn):
     assert _shadow(churn, {}, None, day="2026-03-23").action == "wait"
     expired = _shadow(churn, {}, None, day="2026-03-24")  # 14 days after 03-10
     assert expired.action == "refuse" and "0 of 2 nights judged after 14 days" in expired.reasons[0]
+
+
+def test_a_shadow_period_switched_off_lets_the_gate_verdict_stand(churn):
+    promoted = _shadow(churn, {"2026-03-11": _night(0.5, 0.9)}, None, needed=0)
+    assert promoted.action == "promote" and "shadow_nights is now 0" in promoted.reasons[0]

@@ -263,7 +263,8 @@ def status_cmd(
     else:
         for key in ("client", "use_case", "owner", "last_night", "last_run_state", "outcome", "quality",
                     "failed_checks", "drift_share", "metric", "metric_value", "metric_threshold", "metric_ok",
-                    "champion_version", "champion_promoted_at", "ledger_verified", "ledger_seq", "open_incidents"):
+                    "champion_version", "champion_promoted_at", "shadow", "ledger_verified", "ledger_seq",
+                    "open_incidents"):
             console.print(f"{key:>22}: {row.get(key)}")
     healthy = (row["last_run_state"] == "success" and row["ledger_verified"] and row["metric_ok"] is not False
                and not row.get("open_incidents"))

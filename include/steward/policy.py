@@ -241,6 +241,9 @@ def shadow_verdict(
     shown = ", ".join(f"{d} {s['challenger']:.4f} vs {s['champion']:.4f}" for d, s in judged) or "none yet"
     head = (f"challenger v{challenger_version} in shadow since {since} against champion v{champion_version}, "
             f"{metric} on the labelled nights it never saw: {shown}")
+    if not needed:  # the engagement switched its shadow period off while this challenger waited
+        return Decision("promote", [f"{head}; promotion.shadow_nights is now 0: the gate's verdict of {since} stands, "
+                                    "promoted"])
     lost = [d for d, s in judged if not _better(metric, s["challenger"], s["champion"])]
     if lost:
         return Decision("refuse", [f"{head}; it lost {', '.join(lost)}: retired, the champion stays"])

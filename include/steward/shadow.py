@@ -43,7 +43,7 @@ def evidence(eng: Engagement, paths: StewardPaths, day: dt.date, since: dt.date,
         nights[d.isoformat()] = scores
         if scores["challenger"] is not None and scores["champion"] is not None and len(judged) < needed:
             judged.append(frame)
-    if len(judged) < needed:
+    if not needed or len(judged) < needed:
         return nights, None
     rows = pd.concat(judged, ignore_index=True)
     return nights, {"challenger": training.score(eng, challenger, rows, metric),
