@@ -336,8 +336,7 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
         performance_request=requested,
     )
     reference_sha = ((monitoring["drift"] or {}).get("reference") or {}).get("sha256")
-    decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha, day=day,
-                                          window_days=eng.retraining.window_days)
+    decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha)
     shadow = registry.in_shadow(registry.client(paths), eng, day.isoformat())
     if shadow is not None:  # the candidate already trained is the answer being checked: no second one
         decision = policy.Decision("shadow", [

@@ -113,23 +113,15 @@ def decide_retrain(
     return Decision("keep", reasons, [])
 
 
-def without_acted_drift(decision: Decision, last: Candidate | None, reference_sha256: str | None, *,
-                        day: dt.date | None = None, window_days: int | None = None) -> Decision:
+def without_acted_drift(decision: Decision, last: Candidate | None, reference_sha256: str | None) -> Decision:
     """Drift already acted on is not new information: when the last candidate was trained for drift judged
-    against tonight's reference (the champion did not change since), the same drift trains no second one
-    while tonight's training window still shares nights with that candidate's.
-
-    A promotion (a new reference), a performance breach or the scheduled refresh still do; so does a window
-    with no night in common with the last candidate's (`window_days` after it: every row is one it never
-    learnt from), and a candidate retired in shadow (the nights that refuted it are labelled data it never
-    learnt from). The cooldown and the 30-day budget still bound the retries."""
+    against tonight's reference (the champion did not change since), the same drift trains no second one.
+    A promotion (a new reference), a performance breach or the scheduled refresh still do, and so does a
+    candidate retired in shadow: the nights that refuted it are labelled data it never learnt from (the
+    cooldown and the budget still bound the retries)."""
     if "drift" not in decision.triggers or last is None or "drift" not in last.triggers \
             or not reference_sha256 or last.drift_reference != reference_sha256 or last.retired_in_shadow:
         return decision
-    if day is not None and window_days is not None and (day - last.day).days >= window_days:
-        return Decision(decision.action, [*decision.reasons, (
-            f"drift acted on by candidate v{last.version} of {last.day}, but tonight's {window_days}-night window "
-            "shares no night with its training window: new information")], decision.triggers, decision.deferred)
     reason = (f"drift already acted on: candidate v{last.version} of {last.day} was trained for drift against the "
               "same reference, and the champion has not changed since")
     triggers = [t for t in decision.triggers if t != "drift"]
