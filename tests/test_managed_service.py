@@ -1,4 +1,4 @@
-"""Operate like a managed service: 30 nights of prepaid_churn through the real DAG, labels 3 nights late.
+"""Operate like a managed service: 20 nights of prepaid_churn through the real DAG, labels 3 nights late.
 
 The scenario (steward.demo.PREPAID_SCENARIOS): a corrupt batch on 03-03, a temporary concept shift on
 03-05..03-09 that reverts from 03-10. Expected: realised performance drops on exactly the shifted
@@ -26,7 +26,8 @@ from tests.conftest import ENGAGEMENTS
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.e2e
-NIGHTS = 30
+NIGHTS = 20  # to 03-20: both incidents resolved (03-12, 03-16) and four quiet nights after
+LAST = dt.date(2026, 3, 20)
 START = dt.date(2026, 3, 1)
 SMTP_DOWN = {dt.date(2026, 3, 8), dt.date(2026, 3, 9)}
 BREACHED_DATES = {"2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08", "2026-03-09", "2026-03-10",
@@ -80,12 +81,12 @@ def test_every_night_finishes(service):
 
 def test_performance_drop_is_found_on_the_right_prediction_dates(service):
     history = labels.history(service["paths"], "prepaid_churn")
-    assert [h["prediction_date"] for h in history][-1] == "2026-03-27"  # labels of the last 3 nights are pending
+    assert [h["prediction_date"] for h in history][-1] == "2026-03-17"  # labels of the last 3 nights are pending
     assert "2026-03-03" not in {h["prediction_date"] for h in history}  # quarantined: nothing was served
     below = {h["prediction_date"] for h in history if h["realised_value"] < 0.70}
     assert below == BREACHED_DATES - {"2026-03-09"}  # 03-09 (shifted) was served by v2, trained on the shift
     served_by = {h["prediction_date"]: h["model_version"] for h in history}
-    assert {served_by[d] for d in ("2026-03-05", "2026-03-08", "2026-03-13", "2026-03-27")} == {1}
+    assert {served_by[d] for d in ("2026-03-05", "2026-03-08", "2026-03-13", "2026-03-17")} == {1}
     assert {served_by[d] for d in ("2026-03-09", "2026-03-10", "2026-03-12")} == {2}
 
 
@@ -129,7 +130,7 @@ def test_alerts_reach_the_test_notifier_and_a_failed_send_is_retried(service):
     opened = "[steward] OPEN: Northwind Telecom (prepaid) / prepaid_churn: performance (incident #"
     assert not any(s.startswith(opened) for s in sent[dt.date(2026, 3, 9)])  # server down on 03-08 and 03-09
     assert any(s.startswith(opened) and "2026-03-08)" in s for s in sent[dt.date(2026, 3, 10)])
-    final = sent[dt.date(2026, 3, 30)]
+    final = sent[LAST]
     assert sum(s.startswith(opened) for s in final) == 2  # each incident alerted once, none twice
     assert sum(s.startswith("[steward] RESOLVED: Northwind Telecom (prepaid) / prepaid_churn: performance") for s in final) == 2
     paths = service["paths"]
@@ -149,7 +150,7 @@ def notify_log(paths, engagement_id):
 
 def test_cbpe_estimate_is_scored_against_the_truth_and_never_acts(service):
     history = {h["prediction_date"]: h for h in labels.history(service["paths"], "prepaid_churn")}
-    stable = ["2026-03-01", "2026-03-02", "2026-03-04", "2026-03-20", "2026-03-27"]
+    stable = ["2026-03-01", "2026-03-02", "2026-03-04", "2026-03-15", "2026-03-17"]
     assert all(abs(history[d]["estimate_error"]) < 0.06 for d in stable), {d: history[d]["estimate_error"] for d in stable}
     assert all(history[d]["estimate_error"] > 0.5 for d in ("2026-03-05", "2026-03-06", "2026-03-07"))
     for entry in ledger.read_entries(service["paths"], "prepaid_churn"):
@@ -179,13 +180,13 @@ def test_bad_labels_are_counted_set_aside_and_never_joined_wrongly(service):
 
 
 def test_outcome_report_lists_incidents_with_time_to_recovery(service, tmp_path):
-    result = report.build(service["eng"], service["paths"], days=30, end=dt.date(2026, 3, 30), out=tmp_path / "r.html")
+    result = report.build(service["eng"], service["paths"], days=NIGHTS, end=LAST, out=tmp_path / "r.html")
     data = json.loads((tmp_path / "r.json").read_text())
     perf = [i for i in data["incidents"] if i["condition"] == "performance"]
     assert [(i["opened_on"], i["recovery_nights"]) for i in perf] == [("2026-03-08", 4), ("2026-03-13", 3)]
     counts = data["counts"]
     assert (counts["rollbacks"], counts["promotions"], counts["batches_quarantined"]) == (1, 1, 1)
-    assert counts["predictions_served"] == 29 * 1500
+    assert counts["predictions_served"] == (NIGHTS - 1) * 1500  # every night but the quarantined 03-03
     page = (tmp_path / "r.html").read_text()
     assert "time to recovery (nights)" in page and page.count("data:image/png;base64,") == 3
     assert "rollback" in page and "2026-03-13" in page

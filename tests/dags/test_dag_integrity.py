@@ -67,7 +67,9 @@ def test_dag_policy(dagbag, dag_id):
     assert dag.timetable.expression == eng.schedule
     assert eng.client in dag.doc_md and eng.retraining.estimator.name in dag.doc_md
     assert {"land_batch", "validate_batch", "quarantine_batch", "detect_drift", "decide_retrain",
-            "retrain_candidate", "gate_and_promote", "export_audit"} <= set(dag.task_ids)
+            "retrain_candidate", "gate_and_promote", "judge_shadow", "export_audit"} <= set(dag.task_ids)
+    # the decision branches three ways: a candidate, a challenger in shadow judged (ADR 0015), or nothing
+    assert {"retrain_candidate", "judge_shadow", "keep_champion"} <= dag.get_task("decide_retrain").downstream_task_ids
     assert dag.get_task("export_audit").trigger_rule == "all_done"
 
 
