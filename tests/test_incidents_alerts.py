@@ -145,3 +145,20 @@ def test_a_failing_webhook_never_writes_its_secret(churn, paths, monkeypatch):
     assert secret not in json.dumps(incidents.public(incidents.get(paths, inc["id"])))
     assert secret not in json.dumps([{k: str(v) for k, v in r.items()} for r in notify.of_incident(paths, inc["id"])])
     assert notifiers.redact(f"url /services/T0/B0/{secret}", [secret]) == "url /services/T0/B0/***"
+
+
+def test_a_connection_that_cannot_be_looked_up_sends_nothing_and_says_why(with_smtp, paths, smtp, monkeypatch):
+    """Fail closed (issue 18): without the connection its secrets cannot be masked, so nothing is sent; the
+    failure is recorded on the incident and the alert goes out on a later night once the lookup works."""
+    inc, _ = incidents.open_or_continue(paths, with_smtp.id, "drift", "2026-03-07", summary="x", response="notify")
+    notify.enqueue(paths, with_smtp, inc, "opened")
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP_STEWARD")  # the secrets backend has no such connection (tonight)
+    first = notifiers.deliver(with_smtp, {})
+    assert [f["channel"] for f in first["failed"]] == ["smtp:smtp_steward"] and smtp.inbox.messages == []
+    error = first["failed"][0]["error"]
+    assert error.startswith("connection 'smtp_steward' could not be looked up (") and "not sent" in error, error
+    assert "not sent" in incidents.get(paths, inc["id"])["actions"][0]["detail"]
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_STEWARD", smtp.conn_uri())
+    second = notifiers.deliver(with_smtp, {})
+    assert [(s["channel"], s["attempt"]) for s in second["sent"]] == [("smtp:smtp_steward", 2)]
+    assert len(smtp.inbox.messages) == 1

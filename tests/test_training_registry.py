@@ -101,3 +101,27 @@ def test_client_does_not_leak_its_store_into_the_environment(paths, tmp_path, mo
     from steward.settings import StewardPaths
 
     assert str(tmp_path / "other") in StewardPaths.from_env().tracking_uri
+
+
+def test_only_a_missing_alias_or_model_counts_as_missing(churn, paths, monkeypatch):
+    """Fail closed (issue 18): MLflow says INVALID_PARAMETER_VALUE both for a missing alias and for an invalid
+    call; only the first may read as "no champion", or an invalid call would bootstrap a second champion."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+
+    from steward import pipeline
+
+    assert registry._missing(MlflowException("Registered model alias champion not found.", INVALID_PARAMETER_VALUE))
+    assert registry._missing(MlflowException("Registered Model with name=x not found", RESOURCE_DOES_NOT_EXIST))
+    assert not registry._missing(MlflowException("Invalid attribute name: tags.x", INVALID_PARAMETER_VALUE))
+    assert not registry._missing(MlflowException("database is locked", INTERNAL_ERROR))
+    c = registry.client(paths)
+    assert registry.get_alias(c, churn, registry.CHAMPION) is None  # a real store: no model yet is "missing"
+
+    def invalid(self, name, alias):
+        raise MlflowException(f"Invalid alias name: {alias!r}", INVALID_PARAMETER_VALUE)
+
+    monkeypatch.setattr("mlflow.MlflowClient.get_model_version_by_alias", invalid)
+    with pytest.raises(MlflowException, match="Invalid alias name"):
+        pipeline.ensure_champion(churn, paths, "2026-03-01", config_hash="x", run_tags={})
+    assert registry._all_versions(c, churn) == []  # nothing bootstrapped behind the error

@@ -8,6 +8,7 @@ before instead of registering a second one.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from importlib.metadata import version as pkg_version
@@ -85,9 +86,18 @@ def experiment_id(c: MlflowClient, paths: StewardPaths, eng: Engagement) -> str:
         return c.get_experiment_by_name(name).experiment_id
 
 
+_ALIAS_NOT_FOUND = re.compile(r"\balias \S+ not found\b")
+
+
 def _missing(exc: Exception) -> bool:
-    """True only for "not found": an unreachable or failing MLflow must never look like "no champion"."""
-    return getattr(exc, "error_code", None) in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+    """True only for "not found": an unreachable or failing MLflow, or an invalid call, must never look like
+    "no champion" (that would bootstrap a new one). MLflow reports a missing model as RESOURCE_DOES_NOT_EXIST
+    but a missing alias as INVALID_PARAMETER_VALUE ("Registered model alias champion not found."), the code
+    it also uses for a malformed filter or argument: only that message counts."""
+    code = getattr(exc, "error_code", None)
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    return code == "INVALID_PARAMETER_VALUE" and _ALIAS_NOT_FOUND.search(str(exc)) is not None
 
 
 def _ref(mv: Any) -> ModelRef:

@@ -63,15 +63,21 @@ class NotificationFailedError(RuntimeError):
 
 def _secrets_of(conn_id: str) -> list[str]:
     """Values of the connection that must never be written anywhere: password, and for webhooks the URL
-    path that embeds the token. An unreadable connection has nothing to mask."""
+    path that embeds the token.
+
+    Fails closed: a connection that cannot be looked up (not defined, secrets backend down) raises
+    NotificationFailedError, and nothing is sent: the notifier would look it up again, and whatever it
+    then logged or raised would go out unmasked. The failure is recorded on the incident and retried."""
     from urllib.parse import quote
 
     from airflow.sdk import BaseHook
 
     try:
         conn = BaseHook.get_connection(conn_id)
-    except Exception:
-        return []
+    except Exception as exc:
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        raise NotificationFailedError(f"connection '{conn_id}' could not be looked up ({type(exc).__name__}: "
+                                      f"{first_line}): not sent, its secrets could not be masked") from None
     values = [v for v in (conn.password, *(str(x) for x in (conn.extra_dejson or {}).values())) if v and len(v) >= 4]
     if conn.host and "/" in conn.host.split("://", 1)[-1]:
         values.append(conn.host.split("://", 1)[-1].split("/", 1)[1])
@@ -89,7 +95,7 @@ def sender(eng: Engagement, context: Any) -> notify.Sender:
         from airflow.sdk.log import mask_secret
 
         conn_id = channel.partition(":")[2]
-        secrets = _secrets_of(conn_id) if conn_id else []
+        secrets = _secrets_of(conn_id) if conn_id else []  # raises (nothing sent) when the lookup fails
         for secret in secrets:  # client libraries log request URLs (the Slack SDK logs the webhook on retry)
             mask_secret(secret)
         try:
