@@ -319,7 +319,8 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     from steward import registry
 
     day = _day(logical_date)
-    history = training_history(registry.trained_before(registry.client(paths), eng, day.isoformat()), day)
+    versions = registry.trained_before(registry.client(paths), eng, day.isoformat())
+    history = training_history(versions, day)
     trained_for = champion["champion"]["tags"].get("steward.trained_for")
     trained = [_day(trained_for)] if trained_for else []
     if history.last_candidate is not None:
@@ -337,7 +338,7 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     )
     reference_sha = ((monitoring["drift"] or {}).get("reference") or {}).get("sha256")
     decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha)
-    shadow = registry.in_shadow(registry.client(paths), eng, day.isoformat())
+    shadow = registry.shadow_among(versions, day.isoformat())  # it entered before tonight: trained before it too
     if shadow is not None:  # the candidate already trained is the answer being checked: no second one
         decision = policy.Decision("shadow", [
             *decision.reasons, f"no candidate tonight: challenger v{shadow.version} is in shadow since "
@@ -590,12 +591,14 @@ def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
     if pending is None:  # decide_retrain saw one: reaching this means the registry changed since
         raise RuntimeError(f"no challenger of {eng.registered_model_name} is in shadow on {day}")
     since = _day(pending.tags[registry.SHADOW_SINCE_TAG])
-    nights, pooled = shadow.evidence(eng, paths, day, since, registry.load(c, pending),
-                                     registry.load(c, registry.ModelRef(**champion["champion"])))
-    if pending.version <= night_champion:
+    nights: dict[str, Any] = {}
+    pooled = None
+    if pending.version <= night_champion:  # nothing to score: it could never become champion
         verdict = policy.Decision("refuse", [f"v{pending.version} is not newer than champion v{night_champion}: "
                                              "retired"])
     else:
+        nights, pooled = shadow.evidence(eng, paths, day, since, registry.load(c, pending),
+                                         registry.load(c, registry.ModelRef(**champion["champion"])))
         verdict = policy.shadow_verdict(eng, challenger_version=pending.version, champion_version=night_champion,
                                         since=since, day=day, nights=nights, pooled=pooled)
     verdict = _make_champion(c, eng, pending.version, day, verdict)

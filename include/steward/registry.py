@@ -148,11 +148,15 @@ def champion_for_night(c: MlflowClient, eng: Engagement, day: str) -> ModelRef |
 
 
 def in_shadow(c: MlflowClient, eng: Engagement, day: str) -> ModelRef | None:
-    """The challenger serving in shadow on night `day`: it entered before that night and its period had not
-    ended before it (a rerun of the deciding night sees it again, and decides the same)."""
-    pending = [mv for mv in _all_versions(c, eng)
-               if (mv.tags or {}).get(SHADOW_SINCE_TAG, day) < day <= (mv.tags or {}).get(SHADOW_DECIDED_TAG, day)]
-    return _ref(max(pending, key=lambda mv: int(mv.version))) if pending else None
+    """The challenger serving in shadow on night `day` (see `shadow_among`)."""
+    return shadow_among([_ref(mv) for mv in _all_versions(c, eng)], day)
+
+
+def shadow_among(versions: list[ModelRef], day: str) -> ModelRef | None:
+    """The version in shadow on night `day`: it entered before that night and its period had not ended before
+    it (a rerun of the deciding night sees it again, and decides the same)."""
+    pending = [v for v in versions if v.tags.get(SHADOW_SINCE_TAG, day) < day <= v.tags.get(SHADOW_DECIDED_TAG, day)]
+    return max(pending, key=lambda v: v.version) if pending else None
 
 
 def delete_alias(c: MlflowClient, eng: Engagement, alias: str) -> None:

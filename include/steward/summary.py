@@ -95,12 +95,13 @@ def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | N
 
 def shadow_cell(gate: dict[str, Any] | None) -> str:
     """"in shadow" on the gate night; "shadow v3: 1/2 won", "confirmed" or "retired" on the nights after."""
-    if not gate or gate["action"] not in ("shadow", "wait", "promote", "refuse") or \
-            (gate["action"] != "shadow" and "shadow" not in gate):
+    if not gate:
         return ""
-    if gate["action"] == "shadow":
+    if gate["action"] == "shadow":  # the gate passed tonight
         return "in shadow"
-    shadow = gate["shadow"]
+    shadow = gate.get("shadow")  # only judge_shadow's verdicts carry it
+    if shadow is None:
+        return ""
     judged = sum(1 for s in shadow["nights"].values() if s["challenger"] is not None and s["champion"] is not None)
     word = {"wait": f"{min(judged, shadow['nights_needed'])}/{shadow['nights_needed']} won", "promote": "confirmed",
             "refuse": "retired"}[gate["action"]]
