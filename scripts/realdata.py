@@ -80,7 +80,9 @@ def measure_demo() -> list[dict]:
         nights = demo.night_dates()
         kinds = [demo.scenario_for(i, spec.scenarios) for i in range(len(nights))]
         shift = next(i for i, k in enumerate(kinds) if k not in {"stable", "corrupt"})
-        measured = budget.measure(eid, nights[0], {i for i in range(shift) if kinds[i] == "stable"}, shift)
+        end = next((i - 1 for i in range(shift, len(kinds)) if kinds[i] == "stable"), None)  # a shift that ends
+        measured = budget.measure(eid, nights[0], {i for i in range(shift) if kinds[i] == "stable"}, shift,
+                                  shift_end_night=end)
         budget.plot(measured, f"demo {eid}", IMG / f"monitoring-demo-{eid}.png")
         out.append({"scenario": f"demo:{eid}", "title": f"the shipped demo, {eid}", "budget": measured})
     return out

@@ -196,3 +196,23 @@ def test_a_sampled_holdout_and_a_one_batch_window_share_the_days(churn):
     two[max(two)] = two[max(two)].assign(churned=1)
     train, holdout, held = training.split_window(churn, two)
     assert held == sorted(two) and holdout["churned"].nunique() == 2
+
+
+def _nights(shifted: bool, count: int = 10, rows: int = 80) -> list[pd.DataFrame]:
+    return [demo._churn_frame(np.random.default_rng(100 + i), rows, 20_000 + i * rows, 0.0, shifted)
+            for i in range(count)]
+
+
+def test_retrain_ceiling_finds_a_recoverable_concept_shift_and_none_where_nothing_changed(churn):
+    """The budget's "what a retrain could recover after the shift": large after a concept shift (the
+    champion's rules are reversed), near zero when the nights come from the champion's own population."""
+    from steward import training
+    from tests.realdata import budget
+
+    kept = training.labelled(churn, demo._churn_frame(np.random.default_rng(7), 1500, 0, 0.0, False))
+    champion = training.train(churn, kept)
+    after_shift = budget.retrain_ceiling(churn, champion, kept, _nights(shifted=True))
+    unchanged = budget.retrain_ceiling(churn, champion, kept, _nights(shifted=False))
+    assert after_shift["folds"] == 5 and after_shift["champion"] < 0.5 < after_shift["shifted_only"]
+    assert after_shift["best_gain"] > 0.2
+    assert abs(unchanged["best_gain"]) < 0.05 and unchanged["champion"] > 0.7

@@ -9,7 +9,11 @@ model registry. Shared by scripts/realdata.py (real-data scenarios and the demo)
   of the (up to) 7 accepted nights after the promotion, with the labels known at the end of the run
   (target 0 nights on which the new champion scores worse);
 - what a promotion rule is for: the realised metric of the models that served, mean over the labelled
-  nights, and the challengers a shadow period retired (ADR 0015).
+  nights, and the challengers a shadow period retired (ADR 0015);
+- after a known shift, what a retrain could have recovered at best: the engagement's own estimator trained on
+  the champion's training rows plus the shifted nights' labelled rows, scored against the champion on
+  nights it did not learn from (folds of whole nights). When even that does not beat the champion, "no
+  promoted model" after the shift is the right answer, not a missed detection.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from typing import Any
 
 ALARMS = ("drift", "performance", "estimated_performance")
 JUDGE_NIGHTS = 7
+RECOVERY_FOLDS = 5
 
 
 def measure(engagement_id: str, first: dt.date, stable: set[int], shift_night: int | None,
-            judge_promotions: bool = True) -> dict[str, Any]:
-    """Numbers for one engagement, from the stores STEWARD_HOME points at (night index = days since `first`)."""
+            judge_promotions: bool = True, shift_end_night: int | None = None) -> dict[str, Any]:
+    """Numbers for one engagement, from the stores STEWARD_HOME points at (night index = days since `first`);
+    a shift lasts from `shift_night` to `shift_end_night` (None: to the end of the run)."""
     from steward import incidents
     from steward.audit import read_records
     from steward.settings import StewardPaths
@@ -60,6 +66,11 @@ def measure(engagement_id: str, first: dt.date, stable: set[int], shift_night: i
         out["detection"] = {"shift": shift.isoformat(),
                             "nights_to_alarm": None if alarm is None else (alarm - shift).days,
                             "nights_to_promotion": None if promoted is None else (promoted - shift).days}
+        end = None if shift_end_night is None else first + dt.timedelta(days=shift_end_night)
+        if end is not None:
+            out["detection"]["shift_end"] = end.isoformat()
+        if judge_promotions:
+            out["recovery"] = recovery(paths, engagement_id, records, shift, end)
     if judge_promotions:
         out["promotions_judged"] = [_judge(paths, engagement_id, records, d) for d in sorted(promotions)]
     out["worse_promotions"] = [j["night"] for j in out["promotions_judged"] if j.get("worse")]
@@ -120,6 +131,81 @@ def _judge(paths: Any, engagement_id: str, records: dict[dt.date, dict[str, Any]
     return {**out, "gain": round(gain, 4), "worse": gain < 0}
 
 
+def recovery(paths: Any, engagement_id: str, records: dict[dt.date, dict[str, Any]], shift: dt.date,
+             end: dt.date | None = None) -> dict[str, Any]:
+    """The best a retrain could have done during the shift (`shift` to `end`, or to the last night), with the
+    labels known at the end of the run.
+
+    The shifted nights are cut into RECOVERY_FOLDS blocks of whole nights; for each block, a candidate is
+    trained by the engagement's own estimator on the champion's training rows plus the other blocks (and one
+    on the other blocks only), and both are scored against the champion on the block. Training on nights
+    after the judged block is generous to the candidate (it is a ceiling, not a replay of the gate)."""
+    from steward import outcomes, reference, registry, training
+    from steward.config import load_engagement
+    from steward.settings import engagements_dir
+
+    eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
+    c = registry.client(paths)
+    champion = registry.champion_for_night(c, eng, shift.isoformat())
+    if champion is None:
+        return {"note": "no champion on the night of the shift"}
+    kept = training.labelled(eng, reference.read(eng, reference.for_champion(eng, paths, champion.to_dict())))
+    last = max(records)
+    nights = [d for d in sorted(records) if shift <= d <= (end or last) and records[d]["outcome"] != "quarantine"]
+    frames = {d: outcomes.window_frame(eng, paths, last, [d.isoformat()]) for d in nights}
+    nights = [d for d in nights if not frames[d].empty]
+    out: dict[str, Any] = {"metric": eng.promotion.metric, "champion_version": champion.version, "champion_rows": int(len(kept)),
+                           "nights": len(nights), "rows": int(sum(len(frames[d]) for d in nights))}
+    if len(nights) < RECOVERY_FOLDS:
+        return {**out, "note": f"{len(nights)} labelled nights after the shift: too few to judge"}
+    return {**out, **retrain_ceiling(eng, registry.load(c, champion), kept, [frames[d] for d in nights])}
+
+
+def retrain_ceiling(eng: Any, champion: Any, kept: Any, nights: list[Any]) -> dict[str, Any]:
+    """The champion against the engagement's estimator retrained with (and without) its training rows `kept`,
+    on RECOVERY_FOLDS interleaved blocks of the labelled `nights` (each block judged by models that did not
+    learn from it); mean scores and the best gain of a retrain (positive: a retrain could have recovered).
+    A judged row identical to a row learnt from (every feature and the label) is left out: resampled feeds
+    repeat rows, and a forest that memorised them would score a recovery that new applicants never see."""
+    import pandas as pd
+
+    from steward import training
+    from steward.config import LOWER_IS_BETTER
+
+    metric = eng.promotion.metric
+    blocks = [list(range(i, len(nights), RECOVERY_FOLDS)) for i in range(RECOVERY_FOLDS)]
+    scores: dict[str, list[float]] = {"champion": [], "champion_data_and_shifted": [], "shifted_only": []}
+    judged_rows = 0
+    for block in blocks:
+        judged = pd.concat([nights[i] for i in block], ignore_index=True)
+        learnt = pd.concat([f for i, f in enumerate(nights) if i not in block], ignore_index=True)
+        judged = judged[~_row_keys(eng, judged).isin(set(_row_keys(eng, pd.concat([kept, learnt]))))]
+        judged_rows += len(judged)
+        for name, fitted in (("champion", champion),
+                             ("champion_data_and_shifted", training.train(eng, pd.concat([kept, learnt],
+                                                                                        ignore_index=True))),
+                             ("shifted_only", training.train(eng, learnt))):
+            value = training.score(eng, fitted, judged, metric)
+            if value is not None:
+                scores[name].append(value)
+    means = {k: round(sum(v) / len(v), 4) if v else None for k, v in scores.items()}
+    retrained = [v for k, v in means.items() if k != "champion" and v is not None]
+    gain = None
+    if retrained and means["champion"] is not None:
+        gain = round(means["champion"] - min(retrained) if metric in LOWER_IS_BETTER
+                     else max(retrained) - means["champion"], 4)
+    lower = metric in LOWER_IS_BETTER
+    fold_gains = [round((c - r) if lower else (r - c), 4) for c, r in
+                  zip(scores["champion"], scores["champion_data_and_shifted"], strict=False)]
+    return {**means, "best_gain": gain, "folds": RECOVERY_FOLDS, "judged_rows": judged_rows,
+            "fold_gains": fold_gains}
+
+
+def _row_keys(eng: Any, frame: Any) -> Any:
+    columns = [*eng.features, eng.target]
+    return frame[columns].astype(str).agg("|".join, axis=1)
+
+
 def markdown(m: dict[str, Any]) -> str:
     judged = "; ".join(
         f"{j['night']} v{j['old']}->v{j['new']}: "
@@ -138,9 +224,22 @@ def markdown(m: dict[str, Any]) -> str:
         f"{', '.join(f'{c} {d}' for c, d in m['alarms'][:8]) or 'none'}{' ...' if len(m['alarms']) > 8 else ''} |",
     ]
     if detection:
-        lines.append(f"| detection delay (shift on {detection['shift']}) | to the first alarm: "
+        until = f" to {detection['shift_end']}, then the old concept again" if detection.get("shift_end") else ""
+        lines.append(f"| detection delay (shift on {detection['shift']}{until}) | to the first alarm: "
                      f"{_fmt(detection['nights_to_alarm'])} nights; to a promoted model: "
                      f"{_fmt(detection['nights_to_promotion'])} nights |")
+    rec = m.get("recovery")
+    if rec and "best_gain" in rec:
+        spread = ", ".join(f"{g:+.3f}" for g in rec["fold_gains"])
+        lines.append(
+            f"| what a retrain could recover during the shift ({rec['folds']} folds of whole nights; "
+            f"{rec['judged_rows']} of {rec['rows']} labelled rows judged, repeats of a learnt row left out) | "
+            f"{rec['metric']}: champion v{rec['champion_version']} {_num(rec['champion'])}; retrained on its "
+            f"{rec['champion_rows']} rows + the shifted nights {_num(rec['champion_data_and_shifted'])} "
+            f"(per fold {spread}); on the shifted nights only {_num(rec['shifted_only'])}: "
+            f"best gain **{rec['best_gain']:+.3f}** |")
+    elif rec:
+        lines.append(f"| what a retrain could recover during the shift | {rec['note']} |")
     lines.append(f"| promotions, each judged on the next {JUDGE_NIGHTS} nights' labels (worse: target 0) | "
                  f"{len(m['promotions'])}; worse: **{len(m['worse_promotions'])}**; {judged} |")
     retired = m.get("retired_in_shadow") or []
@@ -155,6 +254,10 @@ def markdown(m: dict[str, Any]) -> str:
 
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else str(value)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def plot(m: dict[str, Any], title: str, out: Path) -> Path:
