@@ -43,7 +43,7 @@ demo: setup
 ## test file each at a time (module fixtures stay whole): most of a night is one busy core.
 test: setup realdata
 	$(BIN)/ruff check include dags plugins tests
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
 
 ## The inner loop: unit, config and DAG-integrity tests, no end-to-end night (about a minute).
 test-fast: setup realdata
