@@ -77,3 +77,14 @@ def test_backfill_records_a_failed_night_and_runs_the_next(tmp_path, monkeypatch
     assert "nightly summary" in out.stdout  # the summary table
     record = json.loads((paths.artifacts / "churn_telco" / "2026-03-02" / "audit.json").read_text())
     assert record["outcome"] == "failed" and "land_batch" in record["failed_tasks"]
+    # no signing key configured (ADR 0017): the nights ran, and every place an operator looks says unsigned
+    from steward import ledger, status
+    from steward.airflow.ui import render_table
+
+    row = status.read(paths, "churn_telco")["row"]
+    assert row["ledger_signed"] is False and "'steward_ledger_signing' is not defined" in row["ledger_unsigned_reason"]
+    points = ledger.read_checkpoints(paths, "churn_telco")
+    runs = [e["seq"] for e in ledger.read_entries(paths, "churn_telco") if e["type"] == "run"]
+    assert [p["seq"] for p in points] == runs and all("unsigned" in p and "signature" not in p for p in points)
+    assert "unsigned</span>" in render_table([row])
+    assert ledger.verify(paths, "churn_telco", check_artifacts=False).unsigned_runs == runs

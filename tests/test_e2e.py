@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 
 import pytest
 
@@ -17,9 +18,25 @@ NIGHTS = 12  # through the corrupt night (index 5), drift (7) and the concept sh
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
+def signing_key() -> dict[str, str]:
+    """A fresh Ed25519 key for the ledger's checkpoints (ADR 0017), as the operator would keep it: in an
+    Airflow connection, here given through the environment, never in a file."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    return {"private": private, "public": public}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, signing_key):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STEWARD_HOME", str(tmp_path_factory.mktemp("e2e")))
+        mp.setenv("AIRFLOW_CONN_STEWARD_LEDGER_SIGNING",
+                  json.dumps({"conn_type": "generic", "password": signing_key["private"]}))
         yield StewardPaths.from_env()
 
 
@@ -256,6 +273,91 @@ def test_bundle_is_self_contained_and_verifiable(bundle_dir, home):
         ledger_file.write_bytes(original)
     events = [json.loads(line) for line in (bundle_dir / "lineage.jsonl").read_text().splitlines()]
     assert events and all(e["run"]["facets"]["nominalTime"]["nominalStartTime"][:10] <= "2026-03-12" for e in events)
+
+
+def test_every_night_signs_the_ledger_head_and_the_bundle_checks_with_ssh_keygen(churn_runs, home, bundle_dir,
+                                                                              signing_key, tmp_path):
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from steward import ledger, signing
+    from steward.cli import app
+
+    points = ledger.read_checkpoints(home, "churn_telco")
+    runs = [e for e in ledger.read_entries(home, "churn_telco") if e["type"] == "run"]
+    assert {p["seq"] for p in points} >= {e["seq"] for e in runs}  # every night's entry was a signed head
+    assert all("signature" in p and p["key"] == signing.fingerprint(signing_key["public"]) for p in points)
+    allowed = tmp_path / "allowed_signers"  # the auditor's own copy of the public key
+    allowed.write_text(signing.allowed_signers_line(signing_key["public"]) + "\n")
+    result = ledger.verify(home, "churn_telco", trusted_keys=[signing_key["public"]], check_artifacts=False)
+    assert result.ok and result.signed_through >= runs[-1]["seq"] and not result.unsigned_runs
+    ok = subprocess.run(["sh", "verify_signatures.sh"], cwd=bundle_dir, capture_output=True, text=True)
+    assert ok.returncode == 0 and "signatures ok" in ok.stdout, ok.stdout + ok.stderr
+    assert (bundle_dir / "allowed_signers").read_text() == allowed.read_text()
+    assert "unsigned</span>" not in (bundle_dir / "index.html").read_text()
+
+    # Someone with write access to the state volume, but not the key, rewrites the whole chain: the second
+    # run entry gets another outcome, every later line is re-hashed and the head file recomputed.
+    forged = tmp_path / "forged"
+    shutil.copytree(home.home / "ledger", forged / "ledger")
+    target = runs[1]["seq"]
+    lines, prev, out = (forged / "ledger" / "churn_telco.jsonl").read_bytes().splitlines(), ledger.GENESIS, []
+    for number, line in enumerate(lines, start=1):
+        entry = json.loads(line)
+        entry["prev"] = prev
+        if number == target:
+            entry["record"]["outcome"] = "promote"
+        line = ledger.canonical(entry)
+        prev = ledger.sha256_bytes(line)
+        out.append(line + b"\n")
+    (forged / "ledger" / "churn_telco.jsonl").write_bytes(b"".join(out))
+    (forged / "ledger" / "churn_telco.head").write_text(json.dumps({"seq": len(out), "hash": prev}) + "\n")
+    forged_paths = StewardPaths(forged)
+    assert ledger.verify(forged_paths, "churn_telco", check_artifacts=False).problems[0].startswith(
+        f"churn_telco.jsonl line {target}: the checkpoint signed for this entry says hash")
+    runner = CliRunner()
+    cli = runner.invoke(app, ["audit", "verify", "churn_telco", "--chain-only", "--allowed-signers", str(allowed)],
+                        env={"STEWARD_HOME": str(forged)})
+    assert cli.exit_code == 1 and f"line {target}:" in cli.output, cli.output
+    # ... and rewriting the checkpoints too, with a key of their own, fails against the auditor's copy
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    (forged / "ledger" / "churn_telco.checkpoints.jsonl").unlink()
+    ledger.checkpoint(forged_paths, "churn_telco", Ed25519PrivateKey.generate())
+    own = ledger.verify(forged_paths, "churn_telco", trusted_keys=[signing_key["public"]], check_artifacts=False)
+    assert not own.ok and "does not verify with the trusted key" in own.problems[0]
+    # the bundle's standard-tool check catches the rewrite of the bundled ledger
+    bundled = bundle_dir / "ledger.jsonl"
+    original = bundled.read_bytes()
+    bundled.write_bytes((forged / "ledger" / "churn_telco.jsonl").read_bytes())
+    try:
+        broken = subprocess.run(["sh", "verify_signatures.sh"], cwd=bundle_dir, capture_output=True, text=True)
+        assert broken.returncode == 1 and "does not verify" in broken.stdout, broken.stdout + broken.stderr
+    finally:
+        bundled.write_bytes(original)
+
+
+def test_the_private_key_is_in_no_file_no_bundle_and_no_task_log(churn_runs, home, bundle_dir, signing_key, capfd):
+    from steward.airflow.runner import run_night
+    from tests.support.logs import caught
+
+    body = "".join(signing_key["private"].strip().splitlines()[1:-1])
+    needles = [body[i:i + 40] for i in range(0, len(body) - 40, 40)]  # any 40-character run of it
+    # one more signed night with its task logs on the captured streams (under pytest they never reach the
+    # night's log file): the export says it signed, and nothing of the key is in what the tasks printed
+    with caught("steward.airflow.dag_builder") as lines:
+        assert run_night("churn_telco", dt.date(2026, 5, 1), quiet=False)["state"].endswith("success")
+    logs = "".join(capfd.readouterr()) + "\n".join(lines.lines)
+    assert "head signed by SHA256:" in logs and not any(n in logs for n in needles)
+    searched = 0
+    for root in (home.home, bundle_dir):
+        for path in root.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                searched += 1
+                assert not any(n.encode() in data for n in needles), path
+    assert searched > 100
 
 
 def test_bundle_index_in_headless_chromium(bundle_dir):

@@ -151,3 +151,93 @@ def test_concurrent_writers_keep_one_chain(paths):
 def test_unknown_entry_type_is_refused(paths):
     with pytest.raises(ValueError):
         ledger.append(paths, "eng", "gossip")
+
+
+def _ed25519():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from steward import signing
+
+    key = Ed25519PrivateKey.generate()
+    return key, signing.public_line(key)
+
+
+def test_checkpoint_signatures_are_openssh_sshsig_both_ways(tmp_path):
+    """What steward signs, `ssh-keygen -Y verify` accepts; what ssh-keygen signs, steward verifies."""
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+
+    from steward import signing
+
+    key, public = _ed25519()
+    message = signing.checkpoint_message("eng", 3, "ab" * 32)
+    (tmp_path / "allowed").write_text(signing.allowed_signers_line(public) + "\n")
+    (tmp_path / "key.pub").write_text(public + "\n")
+    (tmp_path / "m.sig").write_text(signing.sign(key, message))
+
+    def ssh_verify(data: bytes) -> subprocess.CompletedProcess:
+        return subprocess.run(["ssh-keygen", "-Y", "verify", "-f", "allowed", "-I", "steward", "-n", "steward-ledger",
+                               "-s", "m.sig"], cwd=tmp_path, input=data, capture_output=True)
+
+    assert ssh_verify(message).returncode == 0
+    assert ssh_verify(message.replace(b"seq 3", b"seq 4")).returncode != 0
+    (tmp_path / "k").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                                   serialization.NoEncryption()))
+    (tmp_path / "k").chmod(0o600)
+    (tmp_path / "m").write_bytes(message)
+    (tmp_path / "m.sig").unlink()
+    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", "k", "-n", "steward-ledger", "m"], cwd=tmp_path, check=True)
+    theirs = (tmp_path / "m.sig").read_text()
+    assert signing.verify(public, message, theirs) and not signing.verify(public, message + b"x", theirs)
+    assert not signing.verify(_ed25519()[1], message, theirs)  # another key
+    assert signing.fingerprint(public) in subprocess.run(["ssh-keygen", "-l", "-f", "key.pub"], cwd=tmp_path,
+                                                         capture_output=True, text=True).stdout
+
+
+def test_signed_checkpoints_catch_a_full_rewrite_and_unsigned_nights_are_listed(paths):
+    key, public = _ed25519()
+    _fill(paths, 3)
+    ledger.checkpoint(paths, "eng", key)
+    assert ledger.checkpoint(paths, "eng", key) == ledger.read_checkpoints(paths, "eng")[-1]  # a retry: no second
+    assert len(ledger.read_checkpoints(paths, "eng")) == 1
+    ledger.append(paths, "eng", "run", logical_date="2026-03-04", record={"night": 3, "outcome": "keep"})
+    ledger.checkpoint(paths, "eng", None, "no signing key: connection 'steward_ledger_signing' is not defined")
+    result = ledger.verify(paths, "eng", trusted_keys=None)
+    assert result.ok and result.signed_through == 3 and result.unsigned_runs == [4]
+    trusted = ledger.verify(paths, "eng", trusted_keys=[public])
+    assert not trusted.ok and trusted.problems[0].startswith("eng.jsonl line 4: no checkpoint signed by a trusted key")
+
+    # the whole chain rewritten from line 2 on, head recomputed: only the checkpoint can tell
+    lines, prev, out = _lines(paths), ledger.GENESIS, []
+    for number, raw in enumerate(lines, start=1):
+        entry = json.loads(raw)
+        entry["prev"] = prev
+        if number == 2:
+            entry["record"]["outcome"] = "promote"
+        line = ledger.canonical(entry)
+        prev = ledger.sha256_bytes(line)
+        out.append(line + b"\n")
+    _write(paths, out)
+    ledger.ledger_path(paths, "eng").with_suffix(".head").write_text(json.dumps({"seq": len(out), "hash": prev}))
+    problem = ledger.verify(paths, "eng", check_artifacts=False).problems[0]
+    assert problem.startswith("eng.jsonl line 3: the checkpoint signed for this entry says hash")
+    # the forger drops the checkpoints: with the auditor's key nothing is covered any more
+    ledger.checkpoints_path(paths, "eng").unlink()
+    bare = ledger.verify(paths, "eng", check_artifacts=False, trusted_keys=[public])
+    assert bare.problems[0].startswith("eng.jsonl line 1: no checkpoint signed by a trusted key covers this entry")
+
+
+def test_a_key_that_cannot_sign_is_named_without_its_value():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from steward import signing
+
+    with pytest.raises(signing.SigningKeyError, match="could not be read") as bad:
+        signing.load_private_key("-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-key-AAAA\n-----END OPENSSH PRIVATE KEY-----")
+    assert "not-a-key" not in str(bad.value)
+    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with pytest.raises(signing.SigningKeyError, match="not Ed25519"):
+        signing.load_private_key(other)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import zipfile
 from pathlib import Path
 from urllib.parse import quote
@@ -22,20 +21,12 @@ from steward import bundle, demo, incidents, report
 from steward.config import load_engagement
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
+from tests.support import logs
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.e2e
 SECRET = "s3cr3t-PLANTED-7f1c9e"
 NIGHTS = 9  # through the first performance breach (03-08), which alerts on every channel
-
-
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 def _leaks(root: Path) -> list[str]:
@@ -72,18 +63,13 @@ def test_planted_connection_secret_never_reaches_any_output(tmp_path, monkeypatc
     paths = StewardPaths.from_env()
     # The alert task's own logger, caught at the source as well: whatever Airflow's logging setup did
     # earlier in the session, the searched output provably holds the lines a leak would be in.
-    task_logger = logging.getLogger("steward.airflow.dag_builder")
-    caught = _Lines()
-    task_logger.addHandler(caught)
-    was_disabled, task_logger.disabled = task_logger.disabled, False
     try:
-        demo.generate("prepaid_churn", paths.data_root, nights=NIGHTS)
-        for day in demo.night_dates(nights=NIGHTS):
-            assert run_night("prepaid_churn", day)["state"].endswith("success")
+        with logs.caught("steward.airflow.dag_builder") as caught:
+            demo.generate("prepaid_churn", paths.data_root, nights=NIGHTS)
+            for day in demo.night_dates(nights=NIGHTS):
+                assert run_night("prepaid_churn", day)["state"].endswith("success")
     finally:
         smtp.stop()
-        task_logger.removeHandler(caught)
-        task_logger.disabled = was_disabled
     eng = load_engagement(engagements / "prepaid_churn.yaml")
     bundle.export(paths, eng.id, since=dt.date(2026, 3, 1), until=dt.date(2026, 3, 9), out=home / "bundles" / "march")
     report.build(eng, paths, days=9)

@@ -12,8 +12,8 @@ The modules by what they own (one flat package on purpose, ADR 0014):
 - models: `training`, `training_set` (window and holdout), `registry` (MLflow), `shadow` (the nights
   after the gate, ADR 0015), `model_card` (and each version's documents), `explain`, `fairness`,
   `predictions`, `rollback`, `digests`;
-- governance: `audit` (the record), `export` (the night's record written, chained, emitted), `ledger`,
-  `lineage`, `bundle`, `retention`;
+- governance: `audit` (the record), `export` (the night's record written, chained, signed, emitted),
+  `ledger`, `signing` (checkpoints of its head, ADR 0017), `lineage`, `bundle`, `retention`;
 - operations: `alerts`, `incidents`, `notify`, `status`, `store`, `summary`, `report`, `settings`;
 - front doors: `cli`, `onboard`, `demo`; the Airflow layer lives in `steward.airflow` only.
 """

@@ -5,6 +5,10 @@
     ledger.head           seq + hash of the last entry
     artifacts.sha256      bundled files with the sha256 the ledger recorded for them (`sha256sum -c`)
     verify_chain.sh       checks the chain with sed + sha256sum only
+    signatures/<seq>.sig  signed checkpoints of the ledger head (ADR 0017), SSHSIG format
+    allowed_signers       the public key that signed them, for ssh-keygen -Y verify
+    signing_keys.pub      the same key(s) as .pub lines: `ssh-keygen -l -f` prints the fingerprint to compare
+    verify_signatures.sh  checks every signature with OpenSSH's `ssh-keygen -Y verify`
     VERIFY.md             how to check everything by hand
     lineage.jsonl         the OpenLineage events of the runs in range
     reports/<date>/       quality, drift and performance reports as recorded
@@ -55,13 +59,15 @@ def export(paths: StewardPaths, engagement_id: str, since: dt.date, until: dt.da
         shutil.copyfile(src, staging / "ledger.jsonl")
         if src.with_suffix(".head").exists():
             shutil.copyfile(src.with_suffix(".head"), staging / "ledger.head")
+        signed_through, unsigned_why = _copy_signatures(paths, engagement_id, staging)
         latest = {e["logical_date"]: e["seq"] for e in runs}
         checksums: dict[str, str] = {}
         rows = []
         for entry in runs:
             superseded = latest[entry["logical_date"]] != entry["seq"]
             links = {} if superseded else _copy_artifacts(paths, entry, staging, checksums)
-            rows.append(_row(entry, links, superseded))
+            rows.append({**_row(entry, links, superseded), "signed": entry["seq"] <= signed_through,
+                         "unsigned": unsigned_why.get(entry["seq"])})
         cards = _copy_model_cards(paths, engagement_id, runs, staging, checksums)
         configs = _write_config_history(entries, staging)
         events = [ev for ev in lineage.read_events(paths, engagement_id)
@@ -71,6 +77,8 @@ def export(paths: StewardPaths, engagement_id: str, since: dt.date, until: dt.da
         (staging / "artifacts.sha256").write_text("".join(f"{h}  {p}\n" for p, h in sorted(checksums.items())))
         (staging / "verify_chain.sh").write_text(VERIFY_SH)
         (staging / "verify_chain.sh").chmod(0o755)
+        (staging / "verify_signatures.sh").write_text(VERIFY_SIGNATURES_SH.replace("@ENGAGEMENT@", engagement_id))
+        (staging / "verify_signatures.sh").chmod(0o755)
         (staging / "VERIFY.md").write_text(_verify_md(engagement_id, verification))
         (staging / "index.html").write_text(_index_html(engagement_id, since, until, rows, cards, configs, verification))
         if out.exists():
@@ -82,6 +90,22 @@ def export(paths: StewardPaths, engagement_id: str, since: dt.date, until: dt.da
     archive = shutil.make_archive(str(out), "zip", root_dir=out)
     return {"out": str(out), "zip": archive, "runs": len(runs), "events": len(events), "files": len(checksums),
             "ledger_ok": verification.ok}
+
+
+def _copy_signatures(paths: StewardPaths, engagement_id: str, staging: Path) -> tuple[int, dict[int, str]]:
+    """Each signed checkpoint as signatures/<seq>.sig, the keys that signed them as allowed_signers. Returns
+    the newest signed seq and, for heads checkpointed unsigned, why (the index says which entries)."""
+    from steward import signing
+
+    points = ledger.read_checkpoints(paths, engagement_id)
+    signed = [p for p in points if "signature" in p]
+    (staging / "signatures").mkdir()
+    for point in signed:
+        (staging / "signatures" / f"{point['seq']}.sig").write_text(point["signature"])
+    keys = sorted({p["public_key"] for p in signed})
+    (staging / "allowed_signers").write_text("".join(signing.allowed_signers_line(k) + "\n" for k in keys))
+    (staging / "signing_keys.pub").write_text("".join(k + "\n" for k in keys))
+    return max((p["seq"] for p in signed), default=0), {p["seq"]: p["unsigned"] for p in points if "unsigned" in p}
 
 
 def _copy_artifacts(paths: StewardPaths, entry: dict[str, Any], staging: Path, checksums: dict[str, str]) -> dict[str, str]:
@@ -180,7 +204,10 @@ def _index_html(engagement_id: str, since: dt.date, until: dt.date, rows: list[d
             f"<td>{e(r['quality'])}{'<ul>' + ''.join(f'<li>{e(f)}</li>' for f in r['failed']) + '</ul>' if r['failed'] else ''}</td>"
             f"<td>{e(r['drift'] or '-')}<br><small>{e(', '.join(r['drifted']))}</small></td>"
             f"<td><b>{e(r['outcome'])}</b><ul>{''.join(f'<li>{e(x)}</li>' for x in r['reasons'])}</ul></td>"
-            f"<td>v{r['before']} &rarr; v{r['after']}</td><td>{links}</td><td>{r['seq']}</td></tr>"
+            f"<td>v{r['before']} &rarr; v{r['after']}</td><td>{links}</td><td>{r['seq']}"
+            + ("<br><span class='ok'>signed</span>" if r["signed"] else
+               f"<br><span class='bad' title='{e(r['unsigned'] or 'no signed checkpoint covers this entry yet')}'>"
+               "unsigned</span>") + "</td></tr>"
         )
     status = ("<p class='ok'>Ledger verified at export: "
               f"{verification.entries} entries, head <code>{verification.head}</code></p>") if verification.ok else (
@@ -229,6 +256,34 @@ sha256sum -c --quiet artifacts.sha256 && echo "artifacts ok: every bundled repor
 """
 
 
+VERIFY_SIGNATURES_SH = r"""#!/bin/sh
+# Check each signed checkpoint with OpenSSH only: the signature in signatures/<seq>.sig must be a
+# "steward-ledger" signature, by a key in allowed_signers, of the line
+#   steward ledger <engagement> seq <seq> head <sha256 of ledger line seq>
+# where the hash is recomputed here from ledger.jsonl. Exit 1 at the first that does not verify.
+set -eu
+engagement=@ENGAGEMENT@
+newest=0
+for sig in signatures/*.sig; do
+  [ -e "$sig" ] || { echo "UNSIGNED: no signed checkpoint in this bundle"; exit 1; }
+  seq=$(basename "$sig" .sig)
+  head=$(sed -n "${seq}p" ledger.jsonl | tr -d '
+' | sha256sum | cut -d' ' -f1)
+  if ! printf 'steward ledger %s seq %s head %s
+' "$engagement" "$seq" "$head" |
+      ssh-keygen -Y verify -f allowed_signers -I steward -n steward-ledger -s "$sig" >/dev/null 2>&1; then
+    echo "entry $seq: the signature does not verify (the ledger changed after it was signed, or another key signed)"
+    exit 1
+  fi
+  [ "$seq" -gt "$newest" ] && newest=$seq
+done
+total=$(wc -l < ledger.jsonl | tr -d ' ')
+echo "signatures ok: entries 1..$newest of $total are signed by:"
+ssh-keygen -l -f signing_keys.pub 2>/dev/null || cat signing_keys.pub
+[ "$newest" -eq "$total" ] || echo "entries $((newest + 1))..$total are not covered by a signature yet"
+"""
+
+
 def _verify_md(engagement_id: str, verification: ledger.Verification) -> str:
     return f"""# How to verify this bundle ({engagement_id})
 
@@ -257,7 +312,28 @@ the chain.
 To tie a line of `artifacts.sha256` to the ledger, search the ledger for that hash:
 `grep -c <hash> ledger.jsonl` must be at least 1.
 
-## 3. What each run entry contains
+## 3. Nobody rewrote the chain: signed checkpoints
+
+A chain proves order, not authorship: whoever can write the ledger file can rewrite every line and
+recompute every hash. After each night steward signs "the ledger ended at entry N with hash H" with an
+Ed25519 key that is kept outside the state volume (ADR 0017). Each signature is in `signatures/<N>.sig`,
+in OpenSSH's format; the key that made them is in `allowed_signers`. First compare its fingerprint with
+the one the operator gave you out of band:
+
+    ssh-keygen -l -f signing_keys.pub
+
+Then check a signature by hand (the hash is recomputed from the ledger, not taken from steward):
+
+    N=7; H=$(sed -n "${{N}}p" ledger.jsonl | tr -d '\n' | sha256sum | cut -d' ' -f1)
+    printf 'steward ledger {engagement_id} seq %s head %s\n' "$N" "$H" |
+        ssh-keygen -Y verify -f allowed_signers -I steward -n steward-ledger -s signatures/$N.sig
+
+`./verify_signatures.sh` does this for every signature and says which entries no signature covers yet.
+A signature at entry N vouches for every entry up to N (the chain). `index.html` marks run entries that
+no signature covers as unsigned, with the reason the night recorded (for example no key configured).
+With steward installed: `steward audit verify ENGAGEMENT --allowed-signers YOUR_COPY`.
+
+## 4. What each run entry contains
 
 `"type":"run"` entries carry the complete audit record of a night in `record`: the data fingerprint
 (sha256 of the raw batch), every data-quality check and its result, drift numbers per feature, the

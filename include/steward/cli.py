@@ -264,7 +264,7 @@ def status_cmd(
         for key in ("client", "use_case", "owner", "last_night", "last_run_state", "outcome", "quality",
                     "failed_checks", "drift_share", "metric", "metric_value", "metric_threshold", "metric_ok",
                     "champion_version", "champion_promoted_at", "shadow", "ledger_verified", "ledger_seq",
-                    "open_incidents"):
+                    "ledger_signed", "ledger_unsigned_reason", "open_incidents"):
             console.print(f"{key:>22}: {row.get(key)}")
     healthy = (row["last_run_state"] == "success" and row["ledger_verified"] and row["metric_ok"] is not False
                and not row.get("open_incidents"))
@@ -389,8 +389,12 @@ app.add_typer(audit_app, name="audit")
 def audit_verify(
     engagement: Annotated[str | None, typer.Argument(help="engagement id; default: every engagement")] = None,
     skip_artifacts: Annotated[bool, typer.Option("--chain-only", help="check the hash chain, not the files")] = False,
+    allowed_signers: Annotated[Path | None, typer.Option(
+        "--allowed-signers", help="your own copy of the signing public key (OpenSSH allowed_signers or .pub "
+        "lines): checkpoints must verify with it and cover every run entry")] = None,
 ) -> None:
-    """Recompute the hash chain and every cited artifact. Exit 1 naming the first broken entry."""
+    """Recompute the hash chain, the signed checkpoints and every cited artifact. Exit 1 naming the first
+    broken entry."""
     from steward import ledger
 
     paths = StewardPaths.from_env()
@@ -398,19 +402,42 @@ def audit_verify(
         _known_engagement(engagement)
         ids = [engagement]
     else:
-        ids = sorted(p.stem for p in (paths.home / "ledger").glob("*.jsonl"))
+        ids = sorted(p.name.removesuffix(".jsonl") for p in (paths.home / "ledger").glob("*.jsonl")
+                     if not p.name.endswith(".checkpoints.jsonl"))
         if not ids:
             _fail_usage(f"no ledgers under {paths.home / 'ledger'}")
+    trusted = None
+    if allowed_signers is not None:
+        if not allowed_signers.is_file():
+            _fail_usage(f"--allowed-signers: no file {allowed_signers}")
+        trusted = _public_keys(allowed_signers)
+        if not trusted:
+            _fail_usage(f"--allowed-signers: {allowed_signers} holds no ssh-ed25519 public key")
     broken = 0
     for eng_id in ids:
-        result = ledger.verify(paths, eng_id, check_artifacts=not skip_artifacts)
+        result = ledger.verify(paths, eng_id, check_artifacts=not skip_artifacts, trusted_keys=trusted)
         if result.ok:
-            console.print(f"[green]verified[/green] {eng_id}: {result.entries} entries, head {result.head}")
+            signed = (f"signed through entry {result.signed_through} by {', '.join(result.signers)}"
+                      f"{'' if trusted else ' (the key recorded beside the ledger: pass --allowed-signers to check against your copy)'}"
+                      if result.signed_through else "no signed checkpoint")
+            unsigned = f"; {len(result.unsigned_runs)} run entries unsigned" if result.unsigned_runs else ""
+            console.print(f"[green]verified[/green] {eng_id}: {result.entries} entries, head {result.head}; {signed}{unsigned}")
         else:
             broken += 1
             for problem in result.problems:
                 console.print(f"[red]BROKEN[/red]   {eng_id}: {problem}")
     raise typer.Exit(1 if broken else 0)
+
+
+def _public_keys(path: Path) -> list[str]:
+    """ssh-ed25519 keys from an allowed_signers file or .pub lines (options and principals ignored)."""
+    keys = []
+    for line in path.read_text().splitlines():
+        words = line.split()
+        if "ssh-ed25519" in words and words.index("ssh-ed25519") + 1 < len(words):
+            i = words.index("ssh-ed25519")
+            keys.append(f"ssh-ed25519 {words[i + 1]}")
+    return keys
 
 
 @audit_app.command("export")

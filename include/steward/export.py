@@ -23,10 +23,12 @@ Gather = Callable[[], tuple[dict[str, Any], dict[str, str]]]
 
 
 def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[str, Any], config_path: Path,
-                 config_hash: str, gather: Gather) -> dict[str, Any]:
-    """Record the night once: returns the record, its path, the ledger entry (seq, hash, artifacts), the
-    number of lineage events and whether an earlier attempt had already recorded it."""
-    from steward import audit, lineage, outcomes, status, store
+                 config_hash: str, gather: Gather, signing_key: Any | None = None,
+                 unsigned_reason: str | None = None) -> dict[str, Any]:
+    """Record the night once: returns the record, its path, the ledger entry (seq, hash, artifacts, and the
+    signed checkpoint of the head, or why it is unsigned), the number of lineage events and whether an
+    earlier attempt had already recorded it."""
+    from steward import audit, ledger, lineage, outcomes, status, store
 
     store.engine(paths)  # fail (and retry) before writing anything if the metadata DB is down
     existing = recorded_run(eng, paths, day, run["run_id"])
@@ -50,6 +52,9 @@ def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[st
         faults.maybe_die(eng.id, "export.after_record")
         entry = record_in_ledger(eng, paths, config_path, config_hash, record, path)
         faults.maybe_die(eng.id, "export.after_ledger")
+    point = ledger.checkpoint(paths, eng.id, signing_key, unsigned_reason)  # idempotent: a retry signs once
+    entry["signed"] = "signature" in point
+    entry["checkpoint"] = {"seq": point["seq"], "key": point.get("key"), "unsigned": point.get("unsigned")}
     events = lineage.emit(eng, paths, record)
     store.record_run(paths, record, entry["seq"], entry["hash"])
     status.update(paths, eng, record, entry)

@@ -9,6 +9,10 @@ File: `<STEWARD_HOME>/ledger/<engagement>.jsonl`, one canonical JSON object per 
 newline, so `sed -n 3p ledger.jsonl | tr -d '\\n' | sha256sum` is all an auditor needs. The latest
 line's hash is also kept in `<engagement>.head` (seq + hash) so removing the tail is detected.
 
+Signed checkpoints (ADR 0017) live beside it in `<engagement>.checkpoints.jsonl`: after each night's entry,
+the head (seq + hash) signed with an Ed25519 key kept outside the state volume, or marked unsigned with the
+reason. A rewrite of the whole chain recomputes every hash but cannot produce those signatures.
+
 Writers take an exclusive `flock` on `<engagement>.lock` for read-last + append + fsync, so two runs
 finishing together cannot fork the chain. Entries are never rewritten or removed (retention purges
 artifacts and appends a `purge` entry; the ledger itself is never purged).
@@ -148,12 +152,53 @@ def hash_artifacts(paths: StewardPaths, files: list[str | Path]) -> dict[str, st
 # --- verification ----------------------------------------------------------------------------------
 
 
+def checkpoints_path(paths: StewardPaths, engagement_id: str) -> Path:
+    return inside(paths.home / "ledger", f"{engagement_id}.checkpoints.jsonl")
+
+
+def read_checkpoints(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
+    path = checkpoints_path(paths, engagement_id)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def checkpoint(paths: StewardPaths, engagement_id: str, key: Any | None, unsigned_reason: str | None = None
+               ) -> dict[str, Any]:
+    """Sign the ledger's head with `key` (an Ed25519 private key), or record why it is unsigned. Idempotent:
+    a head already checkpointed the same way is not checkpointed twice (a retried export)."""
+    from steward import signing
+
+    ledger = ledger_path(paths, engagement_id)
+    target = checkpoints_path(paths, engagement_id)
+    with _locked(ledger):
+        seq, head = _last_line(ledger)
+        done = read_checkpoints(paths, engagement_id)
+        if done and done[-1]["seq"] == seq and done[-1]["hash"] == head and \
+                ("signature" in done[-1]) == (key is not None):
+            return done[-1]
+        if key is not None:
+            public = signing.public_line(key)
+            point = {"seq": seq, "hash": head, "key": signing.fingerprint(public), "public_key": public,
+                     "signature": signing.sign(key, signing.checkpoint_message(engagement_id, seq, head))}
+        else:
+            point = {"seq": seq, "hash": head, "unsigned": unsigned_reason or "no signing key"}
+        with target.open("ab") as fh:
+            fh.write(canonical(point) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    return point
+
+
 @dataclass
 class Verification:
     engagement: str
     entries: int = 0
     problems: list[str] = field(default_factory=list)
     head: str | None = None
+    signed_through: int = 0  # the newest entry covered by a checkpoint whose signature verifies
+    signers: list[str] = field(default_factory=list)  # fingerprints of the keys that signed
+    unsigned_runs: list[int] = field(default_factory=list)  # run entries no verified signature covers yet
 
     @property
     def ok(self) -> bool:
@@ -169,8 +214,14 @@ def iter_lines(ledger: Path) -> Iterator[tuple[int, int, bytes]]:
             offset += len(raw)
 
 
-def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = True) -> Verification:
+def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = True,
+           trusted_keys: list[str] | None = None) -> Verification:
     """Recompute the chain and every cited artifact; report the first broken entry and why.
+
+    Signed checkpoints are checked against `trusted_keys` (OpenSSH public key lines: the auditor's own copy)
+    when given, else against the key each checkpoint names (which proves nothing against someone who can
+    also rewrite the checkpoints: the caller says so). With trusted keys, a run entry that no verified
+    signature covers is a problem; without, it is listed in `unsigned_runs`.
 
     Artifacts of an entry superseded by a later run of the same logical date, or purged by a later
     `purge` entry, are no longer on disk by design; their hashes stay in the chain as history.
@@ -181,6 +232,7 @@ def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = T
         result.problems.append(f"no ledger at {ledger}")
         return result
     entries: list[tuple[int, dict[str, Any]]] = []
+    hashes: list[str] = []
     prev = GENESIS
     for number, offset, raw in iter_lines(ledger):
         where = f"{ledger.name} line {number} (byte {offset})"
@@ -205,6 +257,7 @@ def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = T
                                    f"previous entry's hash {prev[:12]}... (the chain is broken here)")
             return result
         prev = sha256_bytes(line)
+        hashes.append(prev)
         entries.append((number, entry))
     result.entries = len(entries)
     result.head = prev
@@ -215,9 +268,44 @@ def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = T
             result.problems.append(f"{ledger.name}: head file says seq {head['seq']} / {head['hash'][:12]}..., the "
                                    f"ledger ends at seq {len(entries)} / {prev[:12]}... (entries removed from the end?)")
             return result
+    _verify_checkpoints(paths, engagement_id, entries, hashes, trusted_keys, result)
+    if result.problems:
+        return result
     if check_artifacts:
         _verify_artifacts(paths, ledger, entries, result)
     return result
+
+
+def _verify_checkpoints(paths: StewardPaths, engagement_id: str, entries: list[tuple[int, dict[str, Any]]],
+                        hashes: list[str], trusted_keys: list[str] | None, result: Verification) -> None:
+    """Each checkpoint must name the hash the ledger has at its seq, and a signed one must verify."""
+    from steward import signing
+
+    name = ledger_path(paths, engagement_id).name
+    for point in sorted(read_checkpoints(paths, engagement_id), key=lambda p: p["seq"]):
+        seq = int(point["seq"])
+        if seq > len(hashes) or hashes[seq - 1] != point["hash"]:
+            actual = hashes[seq - 1][:12] + "..." if seq <= len(hashes) else "no such entry"
+            result.problems.append(f"{name} line {seq}: the checkpoint {'signed' if 'signature' in point else 'recorded'} "
+                                   f"for this entry says hash {point['hash'][:12]}..., the ledger has {actual} "
+                                   "(the ledger was rewritten after the checkpoint)")
+            return
+        if "signature" not in point:
+            continue
+        keys = trusted_keys if trusted_keys is not None else [point["public_key"]]
+        message = signing.checkpoint_message(engagement_id, seq, point["hash"])
+        if not any(signing.verify(k, message, point["signature"]) for k in keys):
+            result.problems.append(f"{name} line {seq}: the signature of this entry's checkpoint does not verify with "
+                                   f"{'the trusted key(s) given' if trusted_keys is not None else 'the key it names'} "
+                                   f"(signed by {point.get('key')})")
+            return
+        result.signed_through = max(result.signed_through, seq)
+        if point["key"] not in result.signers:
+            result.signers.append(point["key"])
+    result.unsigned_runs = [n for n, e in entries if e["type"] == "run" and n > result.signed_through]
+    if trusted_keys is not None and result.unsigned_runs:
+        result.problems.append(f"{name} line {result.unsigned_runs[0]}: no checkpoint signed by a trusted key covers "
+                               f"this entry ({len(result.unsigned_runs)} run entries unsigned)")
 
 
 def _verify_artifacts(paths: StewardPaths, ledger: Path, entries: list[tuple[int, dict[str, Any]]],

@@ -110,6 +110,9 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
     }
     row = {**row, "open_incidents": len(active), "ledger_seq": ledger_entry["seq"], "ledger_head": ledger_entry["hash"],
            "ledger_verified": chain.ok, "ledger_problem": None if chain.ok else chain.problems[0],
+           # ADR 0017: the head is signed with the key outside the state volume, or says why not
+           "ledger_signed": ledger_entry.get("signed"),
+           "ledger_unsigned_reason": (ledger_entry.get("checkpoint") or {}).get("unsigned"),
            "updated_at": dt.datetime.now(dt.UTC).isoformat()}
     summary = {"row": row, "history": history}
     atomic_write_json(status_path(paths, eng.id), summary)

@@ -401,8 +401,12 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
 
             run = {"dag_id": eng.id, "run_id": ctx["run_id"], "try_number": ti.try_number,
                    "logical_date": str(ctx["dag_run"].logical_date)}
+            from steward.airflow.signing_key import ledger_signing_key
+
+            key, unsigned_reason = ledger_signing_key()
             done = export.export_night(eng, _paths(), day=_day(), run=run, config_path=config_path,
-                                       config_hash=digest, gather=gather)
+                                       config_hash=digest, gather=gather, signing_key=key,
+                                       unsigned_reason=unsigned_reason)
             record, path, entry = done["record"], done["path"], done["entry"]
             if done["already_recorded"]:
                 log.info("this run's record is already in the ledger (entry %s): kept as it is", entry["seq"])
@@ -410,8 +414,10 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                      lineage.lineage_path(_paths(), eng.id))
             ctx["outlet_events"][audit_asset].extra = {"logical_date": _day(), "outcome": record["outcome"],
                                                        "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
-            log.info("audit record %s: outcome=%s; ledger entry %s (%s...) citing %d artifacts", path,
-                     record["outcome"], entry["seq"], entry["hash"][:12], entry["artifacts"])
+            log.info("audit record %s: outcome=%s; ledger entry %s (%s...) citing %d artifacts; %s", path,
+                     record["outcome"], entry["seq"], entry["hash"][:12], entry["artifacts"],
+                     f"head signed by {entry['checkpoint']['key']}" if entry["signed"]
+                     else f"head UNSIGNED: {entry['checkpoint']['unsigned']}")
             return {"path": str(path), "outcome": record["outcome"], "ledger_seq": entry["seq"],
                     "ledger_hash": entry["hash"]}
 

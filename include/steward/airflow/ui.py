@@ -22,7 +22,7 @@ from steward.settings import PathEscapeError, StewardPaths, engagements_dir, ins
 REPORT_FILES = {"quality_report.html", "drift_report.html", "performance_report.html"}
 _STYLE = ("body{font-family:sans-serif;margin:1em;font-size:14px}table{border-collapse:collapse}"
           "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f2f2f2}"
-          ".ok{color:#17702b}.bad{color:#b00020;font-weight:bold}.muted{color:#777}")
+          ".ok{color:#17702b}.bad{color:#b00020;font-weight:bold}.muted{color:#777}.warn{color:#9a5b00}")
 
 
 def _auth_dependency():
@@ -58,6 +58,8 @@ def render_table(rows: list[dict]) -> str:
         model = r.get("registered_model") or f"steward.{r['engagement']}"
         ledger_cell = ("<span class='ok'>verified</span>" if r["ledger_verified"]
                        else f"<span class='bad' title='{e(r['ledger_problem'] or '')}'>BROKEN</span>")
+        if r.get("ledger_signed") is False:  # ADR 0017: a head nobody outside the state volume vouches for
+            ledger_cell += f" <span class='warn' title='{e(r.get('ledger_unsigned_reason') or '')}'>unsigned</span>"
         body.append(
             f"<tr data-engagement='{eid}'><td><a href='engagements/{eid}'>{eid}</a></td>"
             f"<td>{e(r['client'])}</td><td>{e(r['use_case'])}</td><td>{e(r['owner'])}</td>"
