@@ -319,7 +319,16 @@ def test_every_night_signs_the_ledger_head_and_the_bundle_checks_with_ssh_keygen
     runner = CliRunner()
     cli = runner.invoke(app, ["audit", "verify", "churn_telco", "--chain-only", "--allowed-signers", str(allowed)],
                         env={"STEWARD_HOME": str(forged)})
-    assert cli.exit_code == 1 and f"line {target}:" in cli.output, cli.output
+    assert cli.exit_code == 1 and f"line {target}: the checkpoint signed" in cli.output, cli.output
+    # the second anchor: the heads the history database kept disagree, with both values named
+    from steward import store
+
+    real_db = f"sqlite:///{home.home / 'steward.db'}"
+    cli = runner.invoke(app, ["audit", "verify", "churn_telco", "--chain-only"],
+                        env={"STEWARD_HOME": str(forged), "STEWARD_DB_URL": real_db})
+    anchored = next(h for h in store.heads_of(home, "churn_telco") if h["seq"] >= target)
+    assert cli.exit_code == 1 and f"line {anchored['seq']}: the history database's anchor says hash " \
+        f"{anchored['hash']}, the ledger has" in " ".join(cli.output.split()), cli.output
     # ... and rewriting the checkpoints too, with a key of their own, fails against the auditor's copy
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

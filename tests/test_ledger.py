@@ -241,3 +241,36 @@ def test_a_key_that_cannot_sign_is_named_without_its_value():
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     with pytest.raises(signing.SigningKeyError, match="not Ed25519"):
         signing.load_private_key(other)
+
+
+def test_the_history_database_anchor_catches_a_rewrite_of_ledger_and_checkpoints_together(paths):
+    """The state volume rewritten entirely (chain, head, checkpoints re-signed by another key): the heads
+    the history database kept still name the old hashes and signatures."""
+    from steward import store
+
+    key, _ = _ed25519()
+    _fill(paths, 3)
+    for point in (ledger.checkpoint(paths, "eng", key),):
+        store.record_head(paths, "eng", point)
+    anchors = store.heads_of(paths, "eng")
+    assert [(a["seq"], a["key"] is not None) for a in anchors] == [(3, True)]
+    assert ledger.verify(paths, "eng", anchors=anchors).ok
+    store.record_head(paths, "eng", {**anchors[0], "hash": "0" * 64})  # a retry never overwrites the first
+    assert store.heads_of(paths, "eng")[0]["hash"] == anchors[0]["hash"]
+
+    ledger.checkpoints_path(paths, "eng").unlink()  # only the checkpoint is gone
+    gone = ledger.verify(paths, "eng", anchors=anchors).problems[0]
+    assert gone.startswith("eng.jsonl line 3: the history database holds a signed checkpoint of this entry")
+
+    lines = _lines(paths)  # the last entry rewritten, head recomputed, re-signed with a key of their own
+    entry = json.loads(lines[2])
+    entry["record"]["outcome"] = "promote"
+    forged = ledger.canonical(entry)
+    _write(paths, [*lines[:2], forged + b"\n"])
+    ledger.ledger_path(paths, "eng").with_suffix(".head").write_text(
+        json.dumps({"seq": 3, "hash": ledger.sha256_bytes(forged)}))
+    ledger.checkpoint(paths, "eng", _ed25519()[0])
+    assert ledger.verify(paths, "eng", check_artifacts=False).ok  # the state volume agrees with itself ...
+    problem = ledger.verify(paths, "eng", check_artifacts=False, anchors=anchors).problems[0]
+    assert problem == (f"eng.jsonl line 3: the history database's anchor says hash {anchors[0]['hash']}, "
+                       f"the ledger has {ledger.sha256_bytes(forged)}")  # ... not with the second anchor

@@ -395,7 +395,7 @@ def audit_verify(
 ) -> None:
     """Recompute the hash chain, the signed checkpoints and every cited artifact. Exit 1 naming the first
     broken entry."""
-    from steward import ledger
+    from steward import ledger, store
 
     paths = StewardPaths.from_env()
     if engagement is not None:
@@ -415,7 +415,8 @@ def audit_verify(
             _fail_usage(f"--allowed-signers: {allowed_signers} holds no ssh-ed25519 public key")
     broken = 0
     for eng_id in ids:
-        result = ledger.verify(paths, eng_id, check_artifacts=not skip_artifacts, trusted_keys=trusted)
+        result = ledger.verify(paths, eng_id, check_artifacts=not skip_artifacts, trusted_keys=trusted,
+                               anchors=store.heads_of(paths, eng_id))
         if result.ok:
             signed = (f"signed through entry {result.signed_through} by {', '.join(result.signers)}"
                       f"{'' if trusted else ' (the key recorded beside the ledger: pass --allowed-signers to check against your copy)'}"

@@ -53,6 +53,7 @@ def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[st
         entry = record_in_ledger(eng, paths, config_path, config_hash, record, path)
         faults.maybe_die(eng.id, "export.after_ledger")
     point = ledger.checkpoint(paths, eng.id, signing_key, unsigned_reason)  # idempotent: a retry signs once
+    store.record_head(paths, eng.id, point)  # the second anchor, off the state volume in production
     entry["signed"] = "signature" in point
     entry["checkpoint"] = {"seq": point["seq"], "key": point.get("key"), "unsigned": point.get("unsigned")}
     events = lineage.emit(eng, paths, record)

@@ -215,7 +215,7 @@ def iter_lines(ledger: Path) -> Iterator[tuple[int, int, bytes]]:
 
 
 def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = True,
-           trusted_keys: list[str] | None = None) -> Verification:
+           trusted_keys: list[str] | None = None, anchors: list[dict[str, Any]] | None = None) -> Verification:
     """Recompute the chain and every cited artifact; report the first broken entry and why.
 
     Signed checkpoints are checked against `trusted_keys` (OpenSSH public key lines: the auditor's own copy)
@@ -268,12 +268,33 @@ def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = T
             result.problems.append(f"{ledger.name}: head file says seq {head['seq']} / {head['hash'][:12]}..., the "
                                    f"ledger ends at seq {len(entries)} / {prev[:12]}... (entries removed from the end?)")
             return result
+    _verify_anchors(paths, engagement_id, hashes, anchors or [], result)
+    if result.problems:
+        return result
     _verify_checkpoints(paths, engagement_id, entries, hashes, trusted_keys, result)
     if result.problems:
         return result
     if check_artifacts:
         _verify_artifacts(paths, ledger, entries, result)
     return result
+
+
+def _verify_anchors(paths: StewardPaths, engagement_id: str, hashes: list[str], anchors: list[dict[str, Any]],
+                     result: Verification) -> None:
+    name = ledger_path(paths, engagement_id).name
+    signed_here = {(p["seq"], p["signature"]) for p in read_checkpoints(paths, engagement_id) if "signature" in p}
+    for anchor in sorted(anchors, key=lambda a: a["seq"]):
+        seq = int(anchor["seq"])
+        actual = hashes[seq - 1] if seq <= len(hashes) else None
+        if actual != anchor["hash"]:
+            result.problems.append(
+                f"{name} line {seq}: the history database's anchor says hash {anchor['hash']}, the ledger has "
+                f"{actual or f'no entry {seq} (it ends at {len(hashes)})'}")
+            return
+        if anchor.get("signature") and (seq, anchor["signature"]) not in signed_here:
+            result.problems.append(f"{name} line {seq}: the history database holds a signed checkpoint of this "
+                                   f"entry (key {anchor.get('key')}) that the checkpoints file no longer has")
+            return
 
 
 def _verify_checkpoints(paths: StewardPaths, engagement_id: str, entries: list[tuple[int, dict[str, Any]]],

@@ -46,7 +46,7 @@ def _reference_label(reference: dict[str, Any] | None) -> str | None:
 
 def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_entry: dict[str, Any]) -> dict[str, Any]:
     """Fold the night's audit record into the engagement's status file (idempotent per night)."""
-    from steward import incidents, labels, ledger
+    from steward import incidents, labels, ledger, store
 
     previous = read(paths, eng.id) or {"history": []}
     metric = eng.performance.metric
@@ -75,7 +75,7 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
     if promoted_at is None and models.get("bootstrapped"):
         promoted_at = night
     promoted_at = promoted_at or previous.get("row", {}).get("champion_promoted_at")
-    chain = ledger.verify(paths, eng.id, check_artifacts=False)
+    chain = ledger.verify(paths, eng.id, check_artifacts=False, anchors=store.heads_of(paths, eng.id))
     latest_night = max(h["date"] for h in history)
     row = previous.get("row") if night < latest_night and previous.get("row") else {
         "engagement": eng.id,

@@ -10,7 +10,9 @@ history a UI or an outcome report queries instead of reading files:
 - `steward_drift`: per-feature drift scores per night;
 - `steward_drift_nights`: each night's dataset-drift verdict, its window and reference (for persistence);
 - `steward_sla_evaluations`: every SLA evaluation (met or not), per night;
-- `steward_incidents` and `steward_notifications`: incidents with states and the alert outbox.
+- `steward_incidents` and `steward_notifications`: incidents with states and the alert outbox;
+- `steward_ledger_heads`: every checkpoint of a ledger's head (signed or not, ADR 0017), the second anchor
+  that `steward audit verify` compares with the ledger and its checkpoints file.
 
 Rows keyed by (engagement, date, ...) are replaced on a rerun of the date, so reruns converge.
 """
@@ -172,6 +174,19 @@ notifications = Table(
 )
 
 
+ledger_heads = Table(
+    "steward_ledger_heads",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("key", String(64)),  # fingerprint of the signing key; null when unsigned
+    Column("signature", Text),
+    Column("unsigned", Text),  # why there is no signature
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+
 class StoreUnavailableError(RuntimeError):
     """The metadata database cannot be reached; the task fails (and Airflow retries it)."""
 
@@ -245,6 +260,21 @@ def record_run(paths: StewardPaths, record: dict[str, Any], ledger_seq: int, led
             runs.c.ledger_seq == ledger_seq)).first()
         if exists is None:
             conn.execute(runs.insert().values(**row))
+
+
+def record_head(paths: StewardPaths, engagement_id: str, point: dict[str, Any]) -> None:
+    """Keep a checkpoint of the ledger head (idempotent per seq: the first one recorded stays)."""
+    with transaction(paths) as conn:
+        exists = conn.execute(select(ledger_heads.c.seq).where(
+            ledger_heads.c.engagement == engagement_id, ledger_heads.c.seq == point["seq"])).first()
+        if exists is None:
+            conn.execute(ledger_heads.insert().values(
+                engagement=engagement_id, seq=point["seq"], hash=point["hash"], key=point.get("key"),
+                signature=point.get("signature"), unsigned=point.get("unsigned"), recorded_at=dt.datetime.now(dt.UTC)))
+
+
+def heads_of(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
+    return select_rows(paths, ledger_heads, {"engagement": engagement_id}, order_by="seq")
 
 
 def runs_of(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
