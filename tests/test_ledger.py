@@ -274,3 +274,51 @@ def test_the_history_database_anchor_catches_a_rewrite_of_ledger_and_checkpoints
     problem = ledger.verify(paths, "eng", check_artifacts=False, anchors=anchors).problems[0]
     assert problem == (f"eng.jsonl line 3: the history database's anchor says hash {anchors[0]['hash']}, "
                        f"the ledger has {ledger.sha256_bytes(forged)}")  # ... not with the second anchor
+
+
+def test_key_rotation_is_a_ledger_entry_the_old_key_vouches_for(paths, tmp_path, monkeypatch):
+    """`steward audit rotate-key`: the next key is named in the ledger and that entry is signed by the
+    current key, so an auditor holding only the old key trusts the new one from there on; a key that
+    names itself without the old key's signature is not trusted."""
+    from cryptography.hazmat.primitives import serialization
+    from typer.testing import CliRunner
+
+    from steward import signing, store
+    from steward.cli import app
+
+    old, old_public = _ed25519()
+    new, new_public = _ed25519()
+    _fill(paths, 2)
+    store.record_head(paths, "eng", ledger.checkpoint(paths, "eng", old))
+    (tmp_path / "next.pub").write_text(new_public + " ops@client\n")
+    private = old.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption()).decode()
+    monkeypatch.setenv("AIRFLOW_CONN_STEWARD_LEDGER_SIGNING", json.dumps({"conn_type": "generic", "password": private}))
+    monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(tmp_path))
+    from tests.conftest import ENGAGEMENTS
+
+    (tmp_path / "eng.yaml").write_text((ENGAGEMENTS / "churn_telco.yaml").read_text().replace(
+        "id: churn_telco", "id: eng"))
+    out = CliRunner().invoke(app, ["audit", "rotate-key", "eng", "--next-public-key", str(tmp_path / "next.pub"),
+                                   "--reason", "yearly rotation"])
+    assert out.exit_code == 0, out.output
+    rotation = ledger.read_entries(paths, "eng")[-1]
+    assert rotation["type"] == "key_rotation" and rotation["detail"]["to_key"] == signing.fingerprint(new_public)
+    assert rotation["detail"]["from_key"] == signing.fingerprint(old_public)
+    assert ledger.read_checkpoints(paths, "eng")[-1]["key"] == signing.fingerprint(old_public)  # the old key vouched
+    ledger.append(paths, "eng", "run", logical_date="2026-03-06", record={"night": 5, "outcome": "keep"})
+    store.record_head(paths, "eng", ledger.checkpoint(paths, "eng", new))  # the next night, signed by the new key
+    result = ledger.verify(paths, "eng", trusted_keys=[old_public], anchors=store.heads_of(paths, "eng"))
+    assert result.ok, result.problems
+    assert result.signers == [signing.fingerprint(old_public), signing.fingerprint(new_public)]
+
+    # a forger appends a "rotation" to a key of their own and signs it with that key: not vouched for
+    rogue, rogue_public = _ed25519()
+    ledger.append(paths, "eng", "key_rotation", detail={"to_public_key": rogue_public, "to_key": "x"})
+    ledger.checkpoint(paths, "eng", rogue)
+    problem = ledger.verify(paths, "eng", trusted_keys=[old_public]).problems[0]
+    assert problem.startswith("eng.jsonl line 5: the signature of this entry's checkpoint does not verify with the "
+                              "trusted key(s) given")
+    again = CliRunner().invoke(app, ["audit", "rotate-key", "eng", "--next-public-key", str(tmp_path / "eng.yaml"),
+                                     "--reason", "x"])
+    assert again.exit_code == 2 and "must hold exactly one ssh-ed25519 public key" in " ".join(again.output.split())

@@ -329,6 +329,9 @@ Then check a signature by hand (the hash is recomputed from the ledger, not take
         ssh-keygen -Y verify -f allowed_signers -I steward -n steward-ledger -s signatures/$N.sig
 
 `./verify_signatures.sh` does this for every signature and says which entries no signature covers yet.
+When the signing key was rotated, a `"type":"key_rotation"` entry names the next key (`to_key`, its
+fingerprint) and the checkpoint that covers it is signed by the previous key: the old key vouched for the
+new one, and `allowed_signers` lists both.
 A signature at entry N vouches for every entry up to N (the chain). `index.html` marks run entries that
 no signature covers as unsigned, with the reason the night recorded (for example no key configured).
 With steward installed: `steward audit verify ENGAGEMENT --allowed-signers YOUR_COPY`.

@@ -430,6 +430,41 @@ def audit_verify(
     raise typer.Exit(1 if broken else 0)
 
 
+@audit_app.command("rotate-key")
+def audit_rotate_key(
+    engagement: Annotated[str, typer.Argument(help="engagement id")],
+    next_key: Annotated[Path, typer.Option("--next-public-key", help="the new key's .pub file (ssh-ed25519)")],
+    reason: Annotated[str, typer.Option("--reason", help="why (written to the ledger)")],
+) -> None:
+    """Name the next ledger signing key in the ledger, signed by the current key (read from the connection
+    steward_ledger_signing). Then put the new private key in that connection (ADR 0017)."""
+    import getpass
+
+    from steward import ledger, store
+    from steward.settings import configure_embedded_airflow
+
+    _known_engagement(engagement)
+    keys = _public_keys(next_key) if next_key.is_file() else []
+    if len(keys) != 1:
+        _fail_usage(f"--next-public-key: {next_key} must hold exactly one ssh-ed25519 public key")
+    configure_embedded_airflow()
+    from steward.airflow.signing_key import SIGNING_CONN_ID, ledger_signing_key
+
+    current, why = ledger_signing_key()
+    if current is None:
+        _fail_usage(f"{why}: the current key must sign its successor (connection {SIGNING_CONN_ID})")
+    paths = StewardPaths.from_env()
+    try:
+        done = ledger.rotate_key(paths, engagement, current, keys[0], reason=reason, actor=getpass.getuser())
+    except ValueError as exc:
+        _fail_usage(f"--next-public-key: {exc}")
+    store.record_head(paths, engagement, done["checkpoint"])
+    detail = done["entry"]["detail"]
+    console.print(f"{engagement}: ledger entry {done['entry']['seq']} names {detail['to_key']} as the next signing "
+                  f"key, signed by {detail['from_key']}. Now put the new private key in the connection "
+                  f"{SIGNING_CONN_ID}; give auditors the new fingerprint too.")
+
+
 def _public_keys(path: Path) -> list[str]:
     """ssh-ed25519 keys from an allowed_signers file or .pub lines (options and principals ignored)."""
     keys = []

@@ -35,7 +35,7 @@ from steward.batches import sha256_file
 from steward.settings import StewardPaths, inside
 
 GENESIS = "0" * 64
-ENTRY_TYPES = ("run", "config", "purge", "rollback", "sla", "report")
+ENTRY_TYPES = ("run", "config", "purge", "rollback", "sla", "report", "key_rotation")
 
 
 def canonical(obj: Any) -> bytes:
@@ -190,6 +190,21 @@ def checkpoint(paths: StewardPaths, engagement_id: str, key: Any | None, unsigne
     return point
 
 
+def rotate_key(paths: StewardPaths, engagement_id: str, current_key: Any, next_public: str, *, reason: str,
+               actor: str) -> dict[str, Any]:
+    """Name the next signing key in the ledger and sign that entry with the current key: the old key vouches
+    for its successor, so an auditor who trusts the old key trusts the new one from that entry on."""
+    from steward import signing
+
+    current = signing.public_line(current_key)
+    if " ".join(next_public.split()[:2]) == current:
+        raise ValueError("the next key is the current key")
+    entry = append(paths, engagement_id, "key_rotation", detail={
+        "from_key": signing.fingerprint(current), "to_key": signing.fingerprint(next_public),
+        "to_public_key": " ".join(next_public.split()[:2]), "reason": reason, "actor": actor})
+    return {"entry": entry, "checkpoint": checkpoint(paths, engagement_id, current_key)}
+
+
 @dataclass
 class Verification:
     engagement: str
@@ -303,6 +318,8 @@ def _verify_checkpoints(paths: StewardPaths, engagement_id: str, entries: list[t
     from steward import signing
 
     name = ledger_path(paths, engagement_id).name
+    trusted = list(trusted_keys) if trusted_keys is not None else None
+    rotations = [(n, e["detail"]["to_public_key"]) for n, e in entries if e["type"] == "key_rotation"]
     for point in sorted(read_checkpoints(paths, engagement_id), key=lambda p: p["seq"]):
         seq = int(point["seq"])
         if seq > len(hashes) or hashes[seq - 1] != point["hash"]:
@@ -313,13 +330,15 @@ def _verify_checkpoints(paths: StewardPaths, engagement_id: str, entries: list[t
             return
         if "signature" not in point:
             continue
-        keys = trusted_keys if trusted_keys is not None else [point["public_key"]]
+        keys = trusted if trusted is not None else [point["public_key"]]
         message = signing.checkpoint_message(engagement_id, seq, point["hash"])
         if not any(signing.verify(k, message, point["signature"]) for k in keys):
             result.problems.append(f"{name} line {seq}: the signature of this entry's checkpoint does not verify with "
-                                   f"{'the trusted key(s) given' if trusted_keys is not None else 'the key it names'} "
+                                   f"{'the trusted key(s) given' if trusted is not None else 'the key it names'} "
                                    f"(signed by {point.get('key')})")
             return
+        if trusted is not None:  # a rotation this trusted signature covers: its successor is trusted from here on
+            trusted += [k for n, k in rotations if n <= seq and k not in trusted]
         result.signed_through = max(result.signed_through, seq)
         if point["key"] not in result.signers:
             result.signers.append(point["key"])
