@@ -403,6 +403,20 @@ def test_export_bad_input_writes_nothing(churn_runs, home, tmp_path):
     verify = runner.invoke(app, ["audit", "verify", "churn_telco"])
     assert verify.exit_code == 0 and "verified churn_telco" in verify.stdout
 
+    # an export signs the head too: an entry appended since the last night is covered in the bundle
+    import subprocess
+
+    from steward import ledger
+
+    late = ledger.append(home, "churn_telco", "report", detail={"note": "appended after the last night"})
+    good = runner.invoke(app, ["audit", "export", "churn_telco", "--since", "2026-03-01", "--until", "2026-03-12",
+                               "--out", str(out)])
+    assert good.exit_code == 0, good.output
+    assert ledger.read_checkpoints(home, "churn_telco")[-1]["seq"] == late["seq"]
+    assert (out / "signatures" / f"{late['seq']}.sig").is_file()
+    checked = subprocess.run(["sh", "verify_signatures.sh"], cwd=out, capture_output=True, text=True)
+    assert checked.returncode == 0 and f"entries 1..{late['seq']} of {late['seq']} are signed" in checked.stdout
+
 
 def test_residency_conflict_refuses_the_run_and_is_recorded(churn_runs, home, monkeypatch):
     from steward import ledger

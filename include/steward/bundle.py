@@ -23,6 +23,7 @@ import html
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,11 @@ def _in_range(day: str | None, since: dt.date, until: dt.date) -> bool:
     return bool(day) and since.isoformat() <= str(day) <= until.isoformat()
 
 
-def export(paths: StewardPaths, engagement_id: str, since: dt.date, until: dt.date, out: Path) -> dict[str, Any]:
-    """Write the bundle to `out` (must not exist or be empty) and `out`.zip. Returns a summary."""
+def export(paths: StewardPaths, engagement_id: str, since: dt.date, until: dt.date, out: Path,
+           sign_head: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """Write the bundle to `out` (must not exist or be empty) and `out`.zip. Returns a summary. `sign_head`,
+    called once the request is valid, checkpoints the ledger's head first, so entries appended since the
+    last night (a rollback, a purge) are signed in the bundle too (ADR 0017)."""
     if since > until:
         raise BundleInputError(f"--since {since} is after --until {until}")
     entries = ledger.read_entries(paths, engagement_id)
@@ -50,6 +54,8 @@ def export(paths: StewardPaths, engagement_id: str, since: dt.date, until: dt.da
         raise BundleInputError(f"no runs of {engagement_id} between {since} and {until}")
     if out.exists() and any(out.iterdir()):
         raise BundleInputError(f"{out} exists and is not empty")
+    if sign_head is not None:
+        sign_head()
     verification = ledger.verify(paths, engagement_id)
 
     out.parent.mkdir(parents=True, exist_ok=True)

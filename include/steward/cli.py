@@ -465,6 +465,19 @@ def audit_rotate_key(
                   f"{SIGNING_CONN_ID}; give auditors the new fingerprint too.")
 
 
+def _sign_head(paths: StewardPaths, engagement: str) -> None:
+    """Sign the ledger head at export when a key is configured (without one, the nights' checkpoints say why)."""
+    from steward import ledger, store
+    from steward.settings import configure_embedded_airflow
+
+    configure_embedded_airflow()
+    from steward.airflow.signing_key import ledger_signing_key
+
+    key, _ = ledger_signing_key()
+    if key is not None:
+        store.record_head(paths, engagement, ledger.checkpoint(paths, engagement, key))
+
+
 def _public_keys(path: Path) -> list[str]:
     """ssh-ed25519 keys from an allowed_signers file or .pub lines (options and principals ignored)."""
     keys = []
@@ -488,8 +501,9 @@ def audit_export(
 
     _known_engagement(engagement)
     first, last = _parse_date(since), _parse_date(until)
+    paths = StewardPaths.from_env()
     try:
-        summary = bundle.export(StewardPaths.from_env(), engagement, first, last, out)
+        summary = bundle.export(paths, engagement, first, last, out, sign_head=lambda: _sign_head(paths, engagement))
     except bundle.BundleInputError as exc:
         _fail_usage(str(exc))
     console.print(f"bundle {summary['out']} (+ {summary['zip']}): {summary['runs']} runs, {summary['events']} lineage "
