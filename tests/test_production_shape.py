@@ -92,6 +92,7 @@ def stack(tmp_path_factory):
         "STEWARD_ENGAGEMENTS_DIR": str(engagements_dir),
         "STEWARD_DB_URL": pg + dbs["steward"],
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # as in docker-compose.yaml: no GenAI job workers
     }
     procs = []
     try:
