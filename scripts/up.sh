@@ -9,6 +9,8 @@ export PATH="$bin:$PATH"
 export AIRFLOW_HOME="$STEWARD_HOME/airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$root/dags" AIRFLOW__CORE__PLUGINS_FOLDER="$root/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
+# task libraries imported once per worker, not per task (ADR 0019)
+export AIRFLOW__CORE__EXECUTOR=steward.airflow.executor.PreloadingLocalExecutor AIRFLOW__CORE__PARALLELISM=4
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
 export STEWARD_MLFLOW_UI_URL="${STEWARD_MLFLOW_UI_URL:-http://localhost:5000}"
 mkdir -p "$AIRFLOW_HOME" "$STEWARD_HOME/mlflow" "$STEWARD_HOME/logs"

@@ -105,3 +105,17 @@ def test_execution_queue_and_pool_reach_every_task(tmp_path):
     dag = build_dag(load_engagement(path), path)
     assert {t.queue for t in dag.tasks} == {"client_northwind"}
     assert {t.pool for t in dag.tasks} == {"client_northwind"}
+
+
+def test_the_preloading_executor_keeps_the_scheduler_light_and_its_workers_loaded():
+    """The scheduler imports the executor class: that must not pull in the task libraries; a worker
+    imports them once before its first task (ADR 0019)."""
+    import subprocess
+    import sys
+
+    heavy = ("pandas", "great_expectations", "evidently", "mlflow", "sklearn")
+    probe = (f"import sys, steward.airflow.executor as e; loaded = [m for m in {heavy!r} if m in sys.modules]; "
+             f"print(loaded); e.preload(); print([m for m in {heavy!r} if m not in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
+    at_import, missing_after_preload = [line for line in out.stdout.splitlines() if line.startswith("[")][-2:]
+    assert at_import == "[]" and missing_after_preload == "[]", out.stdout

@@ -77,5 +77,8 @@ def standalone_env(home: Path, engagements: Path, airflow_home: Path, port: int,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
         "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        # as `make airflow-ui` runs it: task libraries imported once per worker (ADR 0019)
+        "AIRFLOW__CORE__EXECUTOR": "steward.airflow.executor.PreloadingLocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
         **extra,
     }
