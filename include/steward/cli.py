@@ -440,7 +440,7 @@ def audit_rotate_key(
     steward_ledger_signing). Then put the new private key in that connection (ADR 0017)."""
     import getpass
 
-    from steward import ledger, store
+    from steward import export
     from steward.settings import configure_embedded_airflow
 
     _known_engagement(engagement)
@@ -455,10 +455,9 @@ def audit_rotate_key(
         _fail_usage(f"{why}: the current key must sign its successor (connection {SIGNING_CONN_ID})")
     paths = StewardPaths.from_env()
     try:
-        done = ledger.rotate_key(paths, engagement, current, keys[0], reason=reason, actor=getpass.getuser())
+        done = export.rotate_key(paths, engagement, current, keys[0], reason=reason, actor=getpass.getuser())
     except ValueError as exc:
         _fail_usage(f"--next-public-key: {exc}")
-    store.record_head(paths, engagement, done["checkpoint"])
     detail = done["entry"]["detail"]
     console.print(f"{engagement}: ledger entry {done['entry']['seq']} names {detail['to_key']} as the next signing "
                   f"key, signed by {detail['from_key']}. Now put the new private key in the connection "
@@ -467,7 +466,7 @@ def audit_rotate_key(
 
 def _sign_head(paths: StewardPaths, engagement: str) -> None:
     """Sign the ledger head at export when a key is configured (without one, the nights' checkpoints say why)."""
-    from steward import ledger, store
+    from steward import export
     from steward.settings import configure_embedded_airflow
 
     configure_embedded_airflow()
@@ -475,7 +474,7 @@ def _sign_head(paths: StewardPaths, engagement: str) -> None:
 
     key, _ = ledger_signing_key()
     if key is not None:
-        store.record_head(paths, engagement, ledger.checkpoint(paths, engagement, key))
+        export.checkpoint_head(paths, engagement, key)
 
 
 def _public_keys(path: Path) -> list[str]:

@@ -28,7 +28,7 @@ def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[st
     """Record the night once: returns the record, its path, the ledger entry (seq, hash, artifacts, and the
     signed checkpoint of the head, or why it is unsigned), the number of lineage events and whether an
     earlier attempt had already recorded it."""
-    from steward import audit, ledger, lineage, outcomes, status, store
+    from steward import audit, lineage, outcomes, status, store
 
     store.engine(paths)  # fail (and retry) before writing anything if the metadata DB is down
     existing = recorded_run(eng, paths, day, run["run_id"])
@@ -52,8 +52,7 @@ def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[st
         faults.maybe_die(eng.id, "export.after_record")
         entry = record_in_ledger(eng, paths, config_path, config_hash, record, path)
         faults.maybe_die(eng.id, "export.after_ledger")
-    point = ledger.checkpoint(paths, eng.id, signing_key, unsigned_reason)  # idempotent: a retry signs once
-    store.record_head(paths, eng.id, point)  # the second anchor, off the state volume in production
+    point = checkpoint_head(paths, eng.id, signing_key, unsigned_reason)  # idempotent: a retry signs once
     entry["signed"] = "signature" in point
     entry["checkpoint"] = {"seq": point["seq"], "key": point.get("key"), "unsigned": point.get("unsigned")}
     events = lineage.emit(eng, paths, record)
@@ -61,6 +60,28 @@ def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[st
     status.update(paths, eng, record, entry)
     return {"record": record, "path": path, "entry": entry, "lineage_events": events,
             "already_recorded": existing is not None}
+
+
+def checkpoint_head(paths: StewardPaths, engagement_id: str, key: Any | None, unsigned_reason: str | None = None
+                    ) -> dict[str, Any]:
+    """Checkpoint the ledger head (signed with `key`, or why not) in the checkpoints file and in the history
+    database: the two anchors `steward audit verify` compares (ADR 0017). Idempotent per head."""
+    from steward import ledger, store
+
+    point = ledger.checkpoint(paths, engagement_id, key, unsigned_reason)
+    store.record_head(paths, engagement_id, point)
+    return point
+
+
+def rotate_key(paths: StewardPaths, engagement_id: str, current_key: Any, next_public: str, *, reason: str,
+               actor: str) -> dict[str, Any]:
+    """Name the next signing key in the ledger and sign that entry with the current key: the old key vouches
+    for its successor, so an auditor who trusts the old key trusts the new one from that entry on."""
+    from steward import ledger, signing
+
+    entry = ledger.name_next_key(paths, engagement_id, signing.public_line(current_key), next_public,
+                                 reason=reason, actor=actor)
+    return {"entry": entry, "checkpoint": checkpoint_head(paths, engagement_id, current_key)}
 
 
 def current_champion(eng: Engagement, paths: StewardPaths) -> int | None:

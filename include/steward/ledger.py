@@ -190,19 +190,17 @@ def checkpoint(paths: StewardPaths, engagement_id: str, key: Any | None, unsigne
     return point
 
 
-def rotate_key(paths: StewardPaths, engagement_id: str, current_key: Any, next_public: str, *, reason: str,
-               actor: str) -> dict[str, Any]:
-    """Name the next signing key in the ledger and sign that entry with the current key: the old key vouches
-    for its successor, so an auditor who trusts the old key trusts the new one from that entry on."""
+def name_next_key(paths: StewardPaths, engagement_id: str, current_public: str, next_public: str, *, reason: str,
+                  actor: str) -> dict[str, Any]:
+    """Append the entry naming the next signing key (export.rotate_key then signs it with the current one)."""
     from steward import signing
 
-    current = signing.public_line(current_key)
-    if " ".join(next_public.split()[:2]) == current:
+    current, successor = (" ".join(k.split()[:2]) for k in (current_public, next_public))
+    if successor == current:
         raise ValueError("the next key is the current key")
-    entry = append(paths, engagement_id, "key_rotation", detail={
-        "from_key": signing.fingerprint(current), "to_key": signing.fingerprint(next_public),
-        "to_public_key": " ".join(next_public.split()[:2]), "reason": reason, "actor": actor})
-    return {"entry": entry, "checkpoint": checkpoint(paths, engagement_id, current_key)}
+    return append(paths, engagement_id, "key_rotation", detail={
+        "from_key": signing.fingerprint(current), "to_key": signing.fingerprint(successor),
+        "to_public_key": successor, "reason": reason, "actor": actor})
 
 
 @dataclass
@@ -283,10 +281,11 @@ def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = T
             result.problems.append(f"{ledger.name}: head file says seq {head['seq']} / {head['hash'][:12]}..., the "
                                    f"ledger ends at seq {len(entries)} / {prev[:12]}... (entries removed from the end?)")
             return result
-    _verify_anchors(paths, engagement_id, hashes, anchors or [], result)
+    points = sorted(read_checkpoints(paths, engagement_id), key=lambda p: p["seq"])
+    _verify_anchors(ledger.name, points, hashes, anchors or [], result)
     if result.problems:
         return result
-    _verify_checkpoints(paths, engagement_id, entries, hashes, trusted_keys, result)
+    _verify_checkpoints(engagement_id, ledger.name, points, entries, hashes, trusted_keys, result)
     if result.problems:
         return result
     if check_artifacts:
@@ -294,10 +293,9 @@ def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = T
     return result
 
 
-def _verify_anchors(paths: StewardPaths, engagement_id: str, hashes: list[str], anchors: list[dict[str, Any]],
-                     result: Verification) -> None:
-    name = ledger_path(paths, engagement_id).name
-    signed_here = {(p["seq"], p["signature"]) for p in read_checkpoints(paths, engagement_id) if "signature" in p}
+def _verify_anchors(name: str, points: list[dict[str, Any]], hashes: list[str], anchors: list[dict[str, Any]],
+                    result: Verification) -> None:
+    signed_here = {(p["seq"], p["signature"]) for p in points if "signature" in p}
     for anchor in sorted(anchors, key=lambda a: a["seq"]):
         seq = int(anchor["seq"])
         actual = hashes[seq - 1] if seq <= len(hashes) else None
@@ -312,15 +310,15 @@ def _verify_anchors(paths: StewardPaths, engagement_id: str, hashes: list[str], 
             return
 
 
-def _verify_checkpoints(paths: StewardPaths, engagement_id: str, entries: list[tuple[int, dict[str, Any]]],
-                        hashes: list[str], trusted_keys: list[str] | None, result: Verification) -> None:
+def _verify_checkpoints(engagement_id: str, name: str, points: list[dict[str, Any]],
+                        entries: list[tuple[int, dict[str, Any]]], hashes: list[str], trusted_keys: list[str] | None,
+                        result: Verification) -> None:
     """Each checkpoint must name the hash the ledger has at its seq, and a signed one must verify."""
     from steward import signing
 
-    name = ledger_path(paths, engagement_id).name
     trusted = list(trusted_keys) if trusted_keys is not None else None
     rotations = [(n, e["detail"]["to_public_key"]) for n, e in entries if e["type"] == "key_rotation"]
-    for point in sorted(read_checkpoints(paths, engagement_id), key=lambda p: p["seq"]):
+    for point in points:
         seq = int(point["seq"])
         if seq > len(hashes) or hashes[seq - 1] != point["hash"]:
             actual = hashes[seq - 1][:12] + "..." if seq <= len(hashes) else "no such entry"
