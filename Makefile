@@ -10,6 +10,7 @@ AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH STEWARD_HOME=$(STEWARD_HOME) AIRFLOW
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__PLUGINS_FOLDER=$(CURDIR)/plugins \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	AIRFLOW__CORE__EXECUTOR=steward.airflow.executor.PreloadingLocalExecutor AIRFLOW__CORE__PARALLELISM=4 \
+	AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=0.25 \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(STEWARD_HOME)/airflow/airflow.db
 
 .PHONY: setup demo test test-fast lint parse-check clean-state airflow-ui mlflow-ui up realdata realdata-full

@@ -32,7 +32,6 @@ from docs_section import save_plot, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 NIGHT = dt.date(2026, 3, 8)
-TARGET_RATIO = 1.5
 
 
 def prepare(base: Path) -> None:
@@ -284,9 +283,6 @@ def main() -> None:
     ratio = med["total"] / fmed["total"]
     airflow_alone = statistics.median(r["total"] for r in empty_runs)
     own = med["total"] - airflow_alone - fmed["total"]
-    reach = ("a 13-task DAG can still meet the target here." if airflow_alone <= (TARGET_RATIO - 1) * fmed["total"]
-             else f"that alone is more than the {TARGET_RATIO - 1:.1f}x of the floor the target leaves for\n  "
-                  "everything beyond the library work, so no 13-task DAG in `dag.test()` meets it on this machine.")
     stage_map = [("land", "land_batch"), ("validate", "validate_batch"), ("drift", "detect_drift"),
                  ("score", "score_batch"), ("retrain", "retrain_candidate"), ("register", None)]
     lines = ["| stage | floor (plain libraries) | steward stage |", "|---|---:|---:|"]
@@ -296,7 +292,6 @@ def main() -> None:
     other = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(med.items())
                       if k not in {"total", "land_batch", "validate_batch", "detect_drift", "score_batch",
                                    "retrain_candidate"})
-    verdict = "MET" if ratio <= TARGET_RATIO else "MISSED"
     residual = med["total"] - sum(v for k, v in med.items() if k != "total")
     body = f"""## One nightly run vs the plain-script floor (in-process)
 
@@ -305,13 +300,14 @@ def main() -> None:
 
 - steward, whole night through `dag.test()` (16 tasks, audit record, ledger, lineage, status): **{med['total']:.2f} s**
 - floor, the same library work called directly: **{fmed['total']:.2f} s**
-- ratio **{ratio:.2f}x** against the target of {TARGET_RATIO}x: **{verdict}**
+- ratio **{ratio:.2f}x**. No target any more: the earlier one (at most 1.5x the floor) was retired on 2026-11-27
+  for issue 16's, which measures what a team pays: task time under the real scheduler at most 2x the
+  in-process night, and engagement-nights per core-hour (next section).
 - Airflow alone, 13 no-op tasks chained by one small XCom each through the same `dag.test()`:
   **{airflow_alone:.2f} s**, {airflow_alone / fmed['total']:.1f}x the floor by itself. The night is the floor's
   {fmed['total']:.2f} s + Airflow's {airflow_alone:.2f} s + {own:.2f} s of steward's own work and bookkeeping.
   Airflow costs {airflow_alone / 13 * 1000:.0f} ms a task here (state changes and XCom through the in-process
-  execution API, template rendering, the scheduling loop, and dag.test() re-syncing the DAG folder);
-  {reach}
+  execution API, template rendering, the scheduling loop, and dag.test() re-syncing the DAG folder).
 
 {chr(10).join(lines)}
 
@@ -347,9 +343,7 @@ instead of DataDriftPreset (ADR 0010).
                 ax.text(left + value / 2, row, name.replace("_", " "), ha="center", va="center", fontsize=7)
             left += value
     ax.set_yticks([0, 1], ["steward (dag.test)", "plain libraries"])
-    ax.axvline(fmed["total"] * TARGET_RATIO, color="#d62728", linestyle=":", label=f"target {TARGET_RATIO}x floor")
     ax.set_xlabel("seconds (median)")
-    ax.legend(fontsize=8, loc="lower right")
     body += "\n" + save_plot(fig, "nightly_floor") + "\n"
     print(body)
     write_section("nightly", body)

@@ -9,8 +9,9 @@ export PATH="$bin:$PATH"
 export AIRFLOW_HOME="$STEWARD_HOME/airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$root/dags" AIRFLOW__CORE__PLUGINS_FOLDER="$root/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
-# task libraries imported once per worker, not per task (ADR 0019)
-export AIRFLOW__CORE__EXECUTOR=steward.airflow.executor.PreloadingLocalExecutor AIRFLOW__CORE__PARALLELISM=4
+# steward.settings.EMBEDDED_SCHEDULER: task libraries once per worker, shorter scheduler nap (ADR 0019, 0020)
+export AIRFLOW__CORE__EXECUTOR=steward.airflow.executor.PreloadingLocalExecutor AIRFLOW__CORE__PARALLELISM=4 \
+  AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=0.25
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
 export STEWARD_MLFLOW_UI_URL="${STEWARD_MLFLOW_UI_URL:-http://localhost:5000}"
 mkdir -p "$AIRFLOW_HOME" "$STEWARD_HOME/mlflow" "$STEWARD_HOME/logs"

@@ -10,8 +10,6 @@ import datetime as dt
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import yaml
@@ -33,34 +31,6 @@ def _engagement(folder, eng_id):
     raw.update(id=eng_id, schedule="0 2 29 2 *")
     raw["retraining"]["refresh_every_days"] = 1  # a candidate on the second night: one night of history suffices
     (folder / f"{eng_id}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-
-
-def _api(url: str, body: dict | None = None) -> dict:
-    """The REST API (every user is admin here). Polling through the `airflow` CLI would start a Python
-    process with Airflow imported every few seconds, on the two cores the night needs."""
-    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                 method="GET" if body is None else "POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        raise AssertionError(f"{req.method} {url}: {exc.code} {exc.read()[:2000]!r}") from exc
-
-
-def _trigger(url: str, body: dict) -> None:
-    """Trigger a run. SQLite under a busy scheduler can answer "database is locked" (HTTP 500, nothing
-    written): try again; a 409 means an earlier attempt did create the run."""
-    for attempt in range(10):
-        try:
-            _api(url, body)
-            return
-        except AssertionError as exc:
-            if ": 409 " in str(exc):
-                return
-            if ": 500 " not in str(exc) or attempt == 9:
-                raise
-            time.sleep(2)
 
 
 def _night_entries(paths, eng_id):
@@ -106,14 +76,13 @@ def test_sigkill_mid_retrain_and_mid_export_then_retry_ends_like_an_undisturbed_
 
     try:
         servers.wait_http(f"http://127.0.0.1:{port}/api/v2/version", 240, proc, log)
-        wait_for(lambda: {"fault_churn", "calm_churn"} <= {d["dag_id"] for d in _api(f"{api}/dags?limit=100")["dags"]},
+        wait_for(lambda: {"fault_churn", "calm_churn"} <= {d["dag_id"] for d in servers.rest(f"{api}/dags?limit=100")["dags"]},
                  "the DAGs to be parsed")
         for eng_id in ("fault_churn", "calm_churn"):
-            _trigger(f"{api}/dags/{eng_id}/dagRuns", {"dag_run_id": f"faults_{NIGHT}",
-                                                      "logical_date": f"{NIGHT.isoformat()}T00:00:00Z"})
+            servers.trigger_run(api, eng_id, f"faults_{NIGHT}", f"{NIGHT.isoformat()}T00:00:00Z")
 
         def state(eng_id: str) -> str:
-            return _api(f"{api}/dags/{eng_id}/dagRuns/faults_{NIGHT}")["state"]
+            return servers.rest(f"{api}/dags/{eng_id}/dagRuns/faults_{NIGHT}")["state"]
 
         wait_for(lambda: {state("fault_churn"), state("calm_churn")} <= {"success", "failed"}, "both runs to finish")
         states = {e: state(e) for e in ("fault_churn", "calm_churn")}
@@ -151,7 +120,7 @@ def test_sigkill_mid_retrain_and_mid_export_then_retry_ends_like_an_undisturbed_
         before = (batches.sha256_file(audit_path), len(ledger.read_entries(paths, "fault_churn")))
         status_file = home / "status" / "fault_churn.json"
         stamp = json.loads(status_file.read_text())["row"]["updated_at"]
-        cleared = _api(f"{api}/dags/fault_churn/clearTaskInstances", {
+        cleared = servers.rest(f"{api}/dags/fault_churn/clearTaskInstances", {
             "dag_run_id": f_rec["run"]["run_id"], "task_ids": ["export_audit"], "dry_run": False, "only_failed": False})
         assert [t["task_id"] for t in cleared["task_instances"]] == ["export_audit"], cleared
         wait_for(lambda: json.loads(status_file.read_text())["row"]["updated_at"] != stamp, "the cleared export")

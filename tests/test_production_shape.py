@@ -8,49 +8,29 @@ down after; the databases are created fresh and dropped.
 
 from __future__ import annotations
 
-import json
 import shutil
-import sys
 import time
-import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 
 from steward import demo, ledger, registry, store
 from steward.settings import PROJECT_ROOT, StewardPaths
-from tests.support import servers
+from tests.support import production
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 # Two clients' first nights and the first client's second night, triggered together: three runs on a worker of
-# concurrency 4 overlap on the 2 cores (every task a fresh process importing the stack: about a core-minute a run).
+# concurrency 4 overlap on the 2 cores (the worker has the task libraries preloaded, ADR 0020).
 ENGAGEMENTS = [f"client{i}_churn" for i in range(1, 3)]
 NIGHT = "2026-03-01"
 NEXT_NIGHT = "2026-03-02"  # a second run of the first engagement, triggered at once: it must wait for the first
-PASSWORD = "steward-services-pass"
 REDIS_DB = 7
-
-
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    psycopg2 = pytest.importorskip("psycopg2")
-    import redis
-
-    redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()  # no queued tasks from an earlier run
+    pytest.importorskip("psycopg2")
     root = tmp_path_factory.mktemp("prod")
-    suffix = uuid.uuid4().hex[:8]
-    dbs = {k: f"steward_it_{k}_{suffix}" for k in ("airflow", "mlflow", "steward")}
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    for name in dbs.values():
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    pg = "postgresql+psycopg2://postgres@127.0.0.1:5432/"
-
     # the engagements: copies of the churn demo, one client each, with their own data
     engagements_dir = root / "engagements"
     engagements_dir.mkdir()
@@ -63,67 +43,12 @@ def stack(tmp_path_factory):
         text = text.replace("client: Northwind Telecom", f"client: Client {i}")
         (engagements_dir / f"{eid}.yaml").write_text(text)
         shutil.copytree(root / "demo" / "churn_telco", data_root / eid)
-
-    airflow_home = root / "airflow"
-    airflow_home.mkdir()
-    (airflow_home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
-    api_port, mlflow_port = servers.free_port(), servers.free_port()
-    env = {
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg + dbs["airflow"],
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+postgresql+psycopg2://postgres@127.0.0.1:5432/" + dbs["airflow"],
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
-        "AIRFLOW__API__PORT": str(api_port),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__SECRET_KEY": uuid.uuid4().hex,
-        "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
-        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "STEWARD_HOME": str(home),
-        "STEWARD_ENGAGEMENTS_DIR": str(engagements_dir),
-        "STEWARD_DB_URL": pg + dbs["steward"],
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # as in docker-compose.yaml: no GenAI job workers
-    }
-    procs = []
     try:
-        migrate = servers.start([_bin("airflow"), "db", "migrate"], env, root / "migrate.log")
-        assert migrate.wait(300) == 0, (root / "migrate.log").read_text()[-3000:]
-        mlflow = servers.start([_bin("mlflow"), "server", "--host", "127.0.0.1", "--port", str(mlflow_port),
-                                "--backend-store-uri", pg + dbs["mlflow"],
-                                "--artifacts-destination", str(home / "mlflow-artifacts"), "--serve-artifacts"],
-                               env, root / "mlflow.log")
-        procs.append(mlflow)
-        for name, cmd in (("api-server", ["api-server"]), ("scheduler", ["scheduler"]),
-                          ("dag-processor", ["dag-processor"]), ("worker", ["celery", "worker"])):
-            procs.append(servers.start([_bin("airflow"), *cmd], env, root / f"{name}.log"))
-        servers.wait_http(f"http://127.0.0.1:{mlflow_port}/health", 180, mlflow, root / "mlflow.log")
-        servers.wait_http(f"http://127.0.0.1:{api_port}/api/v2/version", 240, procs[1], root / "api-server.log")
-        yield {"url": f"http://127.0.0.1:{api_port}", "env": env, "root": root, "home": home, "dbs": dbs}
+        with production.stack(root, home, engagements_dir, redis_db=REDIS_DB,
+                              extra_env=production.PRODUCTION_TUNING) as running:
+            yield running
     finally:
-        for proc in reversed(procs):
-            servers.stop(proc)
         store._engine.cache_clear()
-        for name in dbs.values():
-            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def _token(base: str) -> str:
-    req = urllib.request.Request(f"{base}/auth/token", method="POST",
-                                 data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())["access_token"]
 
 
 def test_engagements_at_once_on_postgres_celery_and_mlflow_server(stack, monkeypatch):
@@ -131,7 +56,7 @@ def test_engagements_at_once_on_postgres_celery_and_mlflow_server(stack, monkeyp
     from airflow_client.client.api import dag_api, dag_run_api
     from airflow_client.client.models import DAGPatchBody, TriggerDAGRunPostBody
 
-    config = client.Configuration(host=stack["url"], access_token=_token(stack["url"]))
+    config = client.Configuration(host=stack["url"], access_token=production.token(stack["url"]))
     with client.ApiClient(config) as api:
         dags, runs = dag_api.DAGApi(api), dag_run_api.DagRunApi(api)
         deadline = time.monotonic() + 180
@@ -180,3 +105,5 @@ def test_engagements_at_once_on_postgres_celery_and_mlflow_server(stack, monkeyp
         assert heads and ledger.verify(paths, eid, anchors=heads).ok
     log_text = "".join(p.read_text() for p in stack["root"].glob("*.log"))
     assert "database is locked" not in log_text
+    # the worker imported the task libraries once, before forking its pool (ADR 0020)
+    assert "steward: preloaded" in (stack["root"] / "worker.log").read_text()

@@ -12,6 +12,20 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
+# How the embedded default runs Airflow's scheduler (`make airflow-ui`, `make up`, the standalone test suites,
+# bench/scheduler_parallel.py "after"); ADR 0019 and 0020. Makefile and scripts/up.sh repeat these values for
+# the shell (tests/dags/test_dag_integrity.py checks they agree).
+EMBEDDED_SCHEDULER = {
+    # task libraries imported once per executor worker, not once per task
+    "AIRFLOW__CORE__EXECUTOR": "steward.airflow.executor.PreloadingLocalExecutor",
+    # every worker holds the libraries (~400 MB): about two per core
+    "AIRFLOW__CORE__PARALLELISM": "4",
+    # the scheduler's nap when a loop found nothing to do (default 1 s): a finished task's successor waits
+    # for it, about ten times a night. Embedded only: a night alone takes 7 s instead of 13 s, for ~10% of a
+    # core more while busy; production keeps Airflow's 1 s (ADR 0020)
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
+}
+
 
 class PathEscapeError(ValueError):
     """A path built from config resolved outside the root it must stay in."""

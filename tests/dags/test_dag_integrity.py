@@ -108,14 +108,36 @@ def test_execution_queue_and_pool_reach_every_task(tmp_path):
 
 
 def test_the_preloading_executor_keeps_the_scheduler_light_and_its_workers_loaded():
-    """The scheduler imports the executor class: that must not pull in the task libraries; a worker
-    imports them once before its first task (ADR 0019)."""
+    """The scheduler imports the executor class and the Celery configuration: neither may pull in the task
+    libraries; a LocalExecutor worker imports them once before its first task (ADR 0019), and a Celery worker
+    when Celery sends `import_modules`, before it forks its pool (ADR 0020)."""
     import subprocess
     import sys
 
-    heavy = ("pandas", "great_expectations", "evidently", "mlflow", "sklearn")
-    probe = (f"import sys, steward.airflow.executor as e; loaded = [m for m in {heavy!r} if m in sys.modules]; "
-             f"print(loaded); e.preload(); print([m for m in {heavy!r} if m not in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
-    at_import, missing_after_preload = [line for line in out.stdout.splitlines() if line.startswith("[")][-2:]
-    assert at_import == "[]" and missing_after_preload == "[]", out.stdout
+    heavy = ("pandas", "great_expectations", "evidently", "mlflow", "sklearn", "matplotlib.pyplot",
+             "mlflow.store.tracking.sqlalchemy_store", "steward.pipeline")
+    for preload in ("e.preload()", "import_modules.send(sender=None)"):
+        probe = ("import sys, steward.airflow.executor as e, steward.airflow.celery_config; "
+                 "from celery.signals import import_modules; "
+                 f"print([m for m in {heavy!r} if m in sys.modules]); {preload}; "
+                 f"print([m for m in {heavy!r} if m not in sys.modules])")
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
+        at_import, missing_after_preload = [line for line in out.stdout.splitlines() if line.startswith("[")][-2:]
+        assert at_import == "[]" and missing_after_preload == "[]", (preload, out.stdout)
+
+
+def test_every_launcher_runs_the_scheduler_settings_of_the_embedded_default():
+    """EMBEDDED_SCHEDULER is repeated for the shell in the Makefile and scripts/up.sh, and the production
+    tuning in docker-compose.yaml: they must not drift apart (ADR 0020)."""
+    import yaml
+
+    from steward.settings import EMBEDDED_SCHEDULER, PROJECT_ROOT
+    from tests.support.production import PRODUCTION_TUNING
+
+    for launcher in ("Makefile", "scripts/up.sh"):
+        text = (PROJECT_ROOT / launcher).read_text()
+        for key, value in EMBEDDED_SCHEDULER.items():
+            assert f"{key}={value}" in text, (launcher, key)
+    compose_env = yaml.safe_load((PROJECT_ROOT / "docker-compose.yaml").read_text())["x-airflow-common"]["environment"]
+    for key, value in PRODUCTION_TUNING.items():
+        assert str(compose_env.get(key)) == value, key

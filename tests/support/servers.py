@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+
+from steward.settings import EMBEDDED_SCHEDULER
 
 
 def free_port() -> int:
@@ -77,8 +81,35 @@ def standalone_env(home: Path, engagements: Path, airflow_home: Path, port: int,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
         "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        # as `make airflow-ui` runs it: task libraries imported once per worker (ADR 0019)
-        "AIRFLOW__CORE__EXECUTOR": "steward.airflow.executor.PreloadingLocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
+        **EMBEDDED_SCHEDULER,  # as `make airflow-ui` runs it (ADR 0019, 0020)
         **extra,
     }
+
+
+def rest(url: str, body: dict | None = None) -> dict:
+    """Call Airflow's REST API on a standalone whose users are all admins (no login). Polling through the
+    `airflow` CLI instead would start a Python process with Airflow imported every few seconds, on the two
+    cores the nights need."""
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                 method="GET" if body is None else "POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{req.method} {url}: {exc.code} {exc.read()[:2000]!r}") from exc
+
+
+def trigger_run(api: str, dag_id: str, run_id: str, logical_date: str) -> None:
+    """Trigger a DAG run. SQLite under a busy scheduler can answer "database is locked" (HTTP 500, nothing
+    written): try again; a 409 means an earlier attempt did create the run."""
+    for attempt in range(10):
+        try:
+            rest(f"{api}/dags/{dag_id}/dagRuns", {"dag_run_id": run_id, "logical_date": logical_date})
+            return
+        except AssertionError as exc:
+            if ": 409 " in str(exc):
+                return
+            if ": 500 " not in str(exc) or attempt == 9:
+                raise
+            time.sleep(2)

@@ -1,4 +1,4 @@
-"""A LocalExecutor whose worker processes import the task libraries once (issue 16; opt-in for now).
+"""A LocalExecutor whose worker processes import the task libraries once (issue 16, ADR 0019 and 0020).
 
 Each Airflow task runs in a process forked from a LocalExecutor worker, and imports pandas, Great
 Expectations, Evidently, MLflow and scikit-learn afresh: seconds per task, on every task of every night.
@@ -6,30 +6,56 @@ Here a worker imports them once, before its first task, and every task it forks 
 scheduler and the dag-processor never import them (the workers are forked from the scheduler, and the import
 happens in the worker, after the fork), so parsing stays light.
 
-Opt in with `AIRFLOW__CORE__EXECUTOR=steward.airflow.executor.PreloadingLocalExecutor`. Every worker that
-picks up a task holds the libraries in memory (about 400 MB), so keep `[core] parallelism` near the number of
-cores (the LocalExecutor forks all `parallelism` workers at start).
+The embedded default sets `AIRFLOW__CORE__EXECUTOR=steward.airflow.executor.PreloadingLocalExecutor`
+(steward.settings.EMBEDDED_SCHEDULER). Every worker that picks up a task holds the libraries in memory, so
+keep `[core] parallelism` near the number of cores. The Celery worker preloads through
+steward.airflow.celery_config.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import multiprocessing
+import pkgutil
 from typing import Any
 
 from airflow.executors import local_executor
 from airflow.executors.local_executor import LocalExecutor
 
-# what the stage functions import; steward.pipeline pulls in the rest of the domain package
-TASK_LIBRARIES = ("pandas", "sklearn.pipeline", "great_expectations", "evidently", "mlflow", "skops.io",
-                  "steward.pipeline", "steward.export")
+# What the tasks import, measured with PYTHONPROFILEIMPORTTIME on the task logs of a night (ADR 0020): the
+# libraries, and the submodules they load lazily on first use (MLflow's SQL stores alone cost 0.7 s a task).
+TASK_LIBRARIES = (
+    "pandas", "pyarrow.parquet", "pyarrow.dataset", "sklearn.pipeline", "sklearn.ensemble", "sklearn.inspection",
+    "great_expectations", "evidently", "plotly.graph_objs", "narwhals.stable.v2", "fairlearn.metrics",
+    "mlflow", "mlflow.sklearn", "mlflow.pyfunc.loaders", "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store", "mlflow.tracing.processor.base_mlflow", "git",
+    "skops.io", "matplotlib.pyplot", "openlineage.client", "jinja2.ext",
+)
+
+# steward modules no task imports: the command line, the in-process runner, this module
+NOT_IN_TASKS = {"steward.cli", "steward.airflow.runner", "steward.airflow.executor"}
 
 
 def preload() -> list[str]:
-    """Import the task libraries into this process; returns the module names (for the worker's log)."""
-    for name in TASK_LIBRARIES:
+    """Import the task libraries and every steward module into this process; returns the module names.
+
+    Afterwards the imported objects are moved out of the garbage collector's reach (`gc.freeze`), as Airflow's
+    Celery worker does for its own preloads: a collection in a forked task would otherwise touch every object
+    and copy the pages the task shares with its worker.
+    """
+    names = list(TASK_LIBRARIES)
+    for name in names:
         importlib.import_module(name)
-    return list(TASK_LIBRARIES)
+    import steward
+
+    for module in pkgutil.walk_packages(steward.__path__, "steward."):
+        if module.name in NOT_IN_TASKS:
+            continue
+        importlib.import_module(module.name)
+        names.append(module.name)
+    gc.freeze()
+    return names
 
 
 def _run_preloading_worker(**kwargs: Any) -> None:
