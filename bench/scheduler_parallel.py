@@ -177,8 +177,10 @@ print(json.dumps(out))
 @contextlib.contextmanager
 def launch(executor: str, mode: str, scratch: Path, home: Path, engagements: Path) -> Iterator[tuple[str, list]]:
     """Start Airflow (and for Celery the whole production shape); yields the REST API base and the processes.
-    Every user is an admin, so the REST calls need no login; DAGs start unpaused."""
-    admins = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"}
+    Every user is an admin, so the REST calls need no login."""
+    # DAGs start paused: only the engagements measured are unpaused (the retention and report DAGs would
+    # otherwise run their latest interval at start, on the cores being measured)
+    admins = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}
     if executor == "celery":
         from tests.support import production
 
@@ -254,6 +256,8 @@ def _measure(label: str, api: str, procs: list, home: Path, warm: str, single_id
         while not set(ids) <= {d["dag_id"] for d in servers.rest(f"{api}/dags?limit=100")["dags"]}:
             assert time.monotonic() < deadline, "DAGs not parsed"
             time.sleep(2)
+        for eid in ids:
+            servers.rest_patch(f"{api}/dags/{eid}", {"is_paused": False})
         print(f"[{label}] DAGs parsed; warm-up night", flush=True)
         trigger(warm)
         first = wait([warm])[warm]

@@ -86,18 +86,22 @@ def standalone_env(home: Path, engagements: Path, airflow_home: Path, port: int,
     }
 
 
-def rest(url: str, body: dict | None = None) -> dict:
+def rest(url: str, body: dict | None = None, method: str | None = None) -> dict:
     """Call Airflow's REST API on a standalone whose users are all admins (no login). Polling through the
     `airflow` CLI instead would start a Python process with Airflow imported every few seconds, on the two
     cores the nights need."""
     req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                 method="GET" if body is None else "POST",
+                                 method=method or ("GET" if body is None else "POST"),
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         raise AssertionError(f"{req.method} {url}: {exc.code} {exc.read()[:2000]!r}") from exc
+
+
+def rest_patch(url: str, body: dict) -> dict:
+    return rest(url, body, method="PATCH")
 
 
 def trigger_run(api: str, dag_id: str, run_id: str, logical_date: str) -> None:
