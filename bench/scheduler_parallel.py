@@ -80,10 +80,13 @@ def _role(proc: psutil.Process) -> str:
         return "celery main"
     if "airflow worker --" in title:
         return "task"
-    if "scheduler" in title:  # a worker forked from the scheduler keeps its title until it has preloaded
+    if "airflow scheduler" in title:  # a worker forked from the scheduler keeps its title until it has preloaded
         parent = proc.parent()
-        return "executor worker" if parent is not None and "scheduler" in " ".join(parent.cmdline()) else "scheduler"
-    for key in ("api-server", "dag-processor", "triggerer", "standalone", "mlflow"):
+        return "executor worker" if parent is not None and "airflow scheduler" in " ".join(parent.cmdline()) \
+            else "scheduler"
+    if "api-server" in title or "api_server" in title:
+        return "api-server"
+    for key in ("dag-processor", "triggerer", "standalone", "mlflow"):
         if key in title:
             return key
     return "other"
@@ -110,20 +113,21 @@ class MemorySampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop_flag.wait(1.0):  # ~10 ms of CPU a sample (smaps_rollup)
-            total = 0.0
+            total, cpu = 0.0, {}
             for proc in psutil.process_iter():
                 try:
                     # a task process runs in a process group of its own, under its worker
                     if os.getpgid(proc.pid) not in self.pgids and os.getpgid(proc.ppid()) not in self.pgids:
                         continue
-                    mem, role, cpu = proc.memory_full_info(), _role(proc), proc.cpu_times()
+                    mem, role, times = proc.memory_full_info(), _role(proc), proc.cpu_times()
                 except (psutil.Error, ProcessLookupError):
                     continue
                 total += mem.pss
-                self.cpu[proc.pid] = (role, cpu.user + cpu.system + cpu.children_user + cpu.children_system)
+                cpu[proc.pid] = (role, times.user + times.system + times.children_user + times.children_system)
                 self.peak_rss[role] = max(self.peak_rss.get(role, 0.0), mem.rss / 2**20)
                 self.peak_pss[role] = max(self.peak_pss.get(role, 0.0), mem.pss / 2**20)
             self.peak_total_pss = max(self.peak_total_pss, total / 2**20)
+            self.cpu = cpu  # the living processes only: a reaped task's CPU is in its worker's children times
 
 
 def _engagements(folder: Path, ids: list[str]) -> None:
@@ -327,7 +331,7 @@ def report(results: dict[str, dict], in_process: dict) -> str:
     ]
     header = "| measure | " + " | ".join(results) + " |\n|---|" + "---:|" * len(results)
     def settings(env: dict[str, str]) -> str:
-        return ", ".join(f"`{k.split('__')[-1].lower()}={v.rsplit('.', 2)[-2] if k.endswith(('EXECUTOR', 'OPTIONS')) else v}`"
+        return ", ".join(f"`{k.split('__')[-1].lower()}={'.'.join(v.split('.')[-2:]) if k.endswith(('EXECUTOR', 'OPTIONS')) else v}`"
                          for k, v in env.items())
 
     body = f"""## Through the real scheduler: before and after issue 16
@@ -387,6 +391,7 @@ def main() -> None:
     parser.add_argument("--executors", default="local,celery",
                         help="local: airflow standalone; celery: the production shape (Postgres, Redis, MLflow server)")
     parser.add_argument("--no-docs", action="store_true", help="print, do not rewrite docs/benchmarks.md")
+    parser.add_argument("--from-json", type=Path, help="rewrite the docs from a saved bench/out JSON, run nothing")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="try a setting in the 'after' modes (for experiments; implies --no-docs)")
     args = parser.parse_args()
@@ -394,6 +399,14 @@ def main() -> None:
         key, _, value = item.partition("=")
         MODES["after"][key] = CELERY_MODES["after"][key] = value
         args.no_docs = True
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        in_process = saved.pop("in_process")
+        body = report(saved, in_process)
+        print(body)
+        if not args.no_docs:
+            write_section("scheduler", body)
+        return
     in_process = in_process_nights(Path(tempfile.mkdtemp(prefix="steward-bench-sched-inproc-")), args.singles)
     print(f"in process: {in_process}", flush=True)
     results = {}

@@ -31,6 +31,9 @@ TASK_LIBRARIES = (
     "mlflow", "mlflow.sklearn", "mlflow.pyfunc.loaders", "mlflow.store.tracking.sqlalchemy_store",
     "mlflow.store.model_registry.sqlalchemy_store", "mlflow.tracing.processor.base_mlflow", "git",
     "skops.io", "matplotlib.pyplot", "openlineage.client", "jinja2.ext",
+    # the production shape: MLflow through its tracking server, steward's tables in Postgres
+    "mlflow.store.tracking.rest_store", "mlflow.store.model_registry.rest_store",
+    "mlflow.store.artifact.mlflow_artifacts_repo", "sqlalchemy.dialects.postgresql.psycopg2",
 )
 
 # steward modules no task imports: the command line, the in-process runner, this module
