@@ -336,7 +336,7 @@ def report(results: dict[str, dict], in_process: dict) -> str:
 
     body = f"""## Through the real scheduler: before and after issue 16
 
-`bench/scheduler_parallel.py`, one run, same machine (2 cores), each engagement a copy of churn_telco running its
+`bench/scheduler_parallel.py`, same machine (2 cores), before and after in one run per executor, each engagement a copy of churn_telco running its
 first night ({NIGHT}: bootstrap a champion, validate, score, monitor, alerts, audit). **local**: `airflow
 standalone` on SQLite (the embedded default). **celery**: the production shape of
 tests/test_production_shape.py (Postgres metadata, CeleryExecutor on Redis with a worker of concurrency 4, MLflow
@@ -350,18 +350,31 @@ until the last finished (scheduler, API server and dag-processor included).
 {header}
 {chr(10).join(rows)}
 """
-    in_process_s = med(in_process["wall_s"])
-    body += (f"\nThe same first night in one process (`dag.test()`, as the demo runs it; warm, median of "
-             f"{len(in_process['wall_s'])}): **{in_process_s:.2f} s**, of which steward's stage timers "
-             f"{med(in_process['stage_timers_s']):.2f} s.")
-    body += " Task time per night against it (target: at most 2x): " + ", ".join(
-        f"{label} **{med(r['single_task_s']) / in_process_s:.1f}x**" for label, r in results.items()) + "."
-    for executor in ("local", "celery"):
+    # in_process: {"local": ..., "celery": ...} when the pairs ran separately, else one measurement for all
+    per_run = in_process if "wall_s" not in in_process else {"local": in_process, "celery": in_process}
+    for executor, measured in per_run.items():
+        labels = [label for label in results if label.startswith(executor)]
+        if not labels:
+            continue
+        in_process_s = med(measured["wall_s"])
+        body += (f"\n\n**{executor}** run: the same first night in one process (`dag.test()`, as the demo runs it; warm, "
+                 f"median of {len(measured['wall_s'])}) took **{in_process_s:.2f} s** (stage timers "
+                 f"{med(measured['stage_timers_s']):.2f} s). Task time per night against it (target: at most 2x): "
+                 + ", ".join(f"{label} **{med(results[label]['single_task_s']) / in_process_s:.1f}x**" for label in labels)
+                 + ".")
         before, after = results.get(f"{executor} before"), results.get(f"{executor} after")
         if before and after:
-            body += (f" {executor}: engagement-nights per core-hour **{after['nights_per_core_hour'] / before['nights_per_core_hour']:.1f}x**"
+            body += (f" Engagement-nights per core-hour: **{after['nights_per_core_hour'] / before['nights_per_core_hour']:.1f}x**"
                      " before's (target at least 4x).")
-    body += "\n"
+    body += (f"\n\nWhere the CPU of the {n} nights at once went (seconds, by process; a worker's count includes the "
+             "task processes it forked): " + "; ".join(
+                 f"{label}: workers and tasks {r['parallel_cpu_by_role_s'].get('executor worker', 0):.0f}, scheduler "
+                 f"{r['parallel_cpu_by_role_s'].get('scheduler', 0):.0f}, API server "
+                 f"{r['parallel_cpu_by_role_s'].get('api-server', r['parallel_cpu_by_role_s'].get('other', 0)):.0f}, "
+                 f"dag-processor {r['parallel_cpu_by_role_s'].get('dag-processor', 0):.0f}"
+                 for label, r in results.items() if "parallel_cpu_by_role_s" in r)
+             + ". The rest of the machine's count is Postgres, Redis and the MLflow server (celery) and the sampling "
+             "itself.\n")
 
     import matplotlib
 
@@ -402,6 +415,8 @@ def main() -> None:
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
         in_process = saved.pop("in_process")
+        if "celery_in_process" in saved:  # the two executors' pairs ran separately, each with its own
+            in_process = {"local": in_process, "celery": saved.pop("celery_in_process")}
         body = report(saved, in_process)
         print(body)
         if not args.no_docs:
