@@ -190,6 +190,19 @@ def test_regression_engagement_runs(home):
     assert first["state"].endswith("success") and second["state"].endswith("success")
     assert second["audit"]["performance"]["metrics"]["rmse"] < 15
     assert second["audit"]["models"]["champion_after"] == 1
+    # labels inside the batch: each night is priced that night (1.2 EUR per unit of absolute error, ADR 0022)
+    from steward import value
+    from steward.config import load_engagement
+
+    eng = load_engagement(ENGAGEMENTS / "demand_retail.yaml")
+    priced = value.history(home, "demand_retail")
+    assert [r["prediction_date"] for r in priced] == ["2026-03-01", "2026-03-02"]
+    for r in priced:
+        assert r["cost_of_errors"] == round(r["absolute_error"] * 1.2, 2) > 0 and r["value_delivered"] == 0
+        assert r["labelled_rows"] == r["scored_rows"] and r["minutes_saved"] == r["scored_rows"] * 2
+    mean_abs_error = priced[1]["absolute_error"] / priced[1]["labelled_rows"]
+    assert mean_abs_error <= second["audit"]["performance"]["metrics"]["rmse"]  # MAE never exceeds RMSE
+    assert value.period(eng, home, dt.date(2026, 3, 1), dt.date(2026, 3, 2))["pending_rows"] == 0
 
 
 def test_ledger_chains_every_night_and_detects_a_changed_report(churn_runs, home):

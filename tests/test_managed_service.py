@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from steward import demo, incidents, labels, ledger, registry, report, store
+from steward import demo, incidents, labels, ledger, metrics, predictions, registry, report, store, value
 from steward.config import load_engagement
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
@@ -188,7 +188,7 @@ def test_outcome_report_lists_incidents_with_time_to_recovery(service, tmp_path)
     assert (counts["rollbacks"], counts["promotions"], counts["batches_quarantined"]) == (1, 1, 1)
     assert counts["predictions_served"] == (NIGHTS - 1) * 1500  # every night but the quarantined 03-03
     page = (tmp_path / "r.html").read_text()
-    assert "time to recovery (nights)" in page and page.count("data:image/png;base64,") == 3
+    assert "time to recovery (nights)" in page and page.count("data:image/png;base64,") == 4  # value plot too
     assert "rollback" in page and "2026-03-13" in page
     assert result["data"]["counts"] == counts
 
@@ -209,3 +209,72 @@ def test_rerun_of_the_rollback_night_changes_nothing(service):
         assert _untimed(again[section]) == _untimed(first[section]), section
     assert [e["type"] for e in ledger.read_entries(paths, "prepaid_churn")][before[0]:] == ["run"]  # no second rollback
     assert len(incidents.list_for(paths, "prepaid_churn")) == before[1]
+
+
+def test_business_value_is_priced_from_realised_outcomes_and_pending_rows_are_not_guessed(service, tmp_path):
+    """ADR 0022: each prediction date with realised labels is priced with the business block (35 per true
+    positive, 4 per false positive, 20 per false negative); dates still waiting for labels are pending."""
+    eng, paths = service["eng"], service["paths"]
+    priced = value.history(paths, eng.id, through=LAST)
+    realised = {r["prediction_date"] for r in labels.history(paths, eng.id, through=LAST)}
+    assert {r["prediction_date"] for r in priced} == realised and len(priced) >= 14
+    for row in (priced[0], priced[len(priced) // 2]):  # recomputed by hand from the stored files
+        served = pd.read_parquet(predictions.predictions_path(eng, paths, row["prediction_date"]))
+        served[eng.id_column] = served[eng.id_column].astype(str)
+        known = labels.labels_known_by(eng, paths, row["prediction_date"], dt.date.fromisoformat(row["labels_through"]))
+        joined = served.merge(known, on=eng.id_column)
+        truth = metrics.encode_target(eng, joined[eng.target]) == 1
+        said = joined[predictions.PREDICTION].astype(int) == 1
+        tp, fp, fn = int((truth & said).sum()), int((~truth & said).sum()), int((truth & ~said).sum())
+        assert (row["true_positives"], row["false_positives"], row["false_negatives"]) == (tp, fp, fn)
+        assert row["value_delivered"] == round(35 * tp, 2) and row["cost_of_errors"] == round(4 * fp + 20 * fn, 2)
+        assert row["labelled_rows"] == len(joined) and row["minutes_saved"] == row["scored_rows"] * 0.25
+        assert row["model_version"] == int(served[predictions.VERSION].iloc[0])
+    total = value.period(eng, paths, START, LAST)
+    served_rows = sum(r["rows"] for r in store.select_rows(paths, store.predictions, {"engagement": eng.id}))
+    assert total["scored_rows"] == served_rows
+    assert total["pending_rows"] == served_rows - sum(r["labelled_rows"] for r in priced) >= 3 * 1500  # labels 3 nights late
+    assert total["net_value"] == round(sum(r["value_delivered"] - r["cost_of_errors"] for r in priced), 2)
+
+    result = report.build(eng, paths, days=NIGHTS, end=LAST, out=tmp_path / "v.html")
+    business = result["data"]["business"]
+    assert business["total"] == total
+    assert sum(w["scored_rows"] for w in business["weeks"]) == served_rows
+    assert [m["period"] for m in business["months"]] == ["2026-03"]
+    vs = business["against_previous"]  # the rolled-back v2 served some dates: scored against v1 on the same rows
+    assert vs is not None and "v2 vs v1" in vs["compared"] and vs["gain"] == round(vs["net_value"] - vs["previous_net_value"], 2)
+    page = (tmp_path / "v.html").read_text()
+    assert "Business value" in page and "hours saved" in page and "pending labels" in page
+    row = json.loads((paths.home / "status" / f"{eng.id}.json").read_text())["row"]["value_30d"]
+    assert row["currency"] == "EUR" and row["pending_rows"] > 0
+
+
+def test_client_portfolio_covers_every_engagement_of_the_client_in_one_page(service, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from steward import portfolio
+    from steward.cli import app
+
+    paths = service["paths"]
+    monkeypatch.setenv("STEWARD_HOME", str(paths.home))
+    out = tmp_path / "portfolio.html"
+    result = CliRunner().invoke(app, ["report", "--client", "northwind telecom (PREPAID)", "--period", "20d",
+                                      "--out", str(out)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert [r["engagement"] for r in data["engagements"]] == ["prepaid_churn", "prepaid_notify"]
+    totals = [r["data"]["business"]["total"] for r in data["engagements"]]
+    assert data["net_value"] == round(sum(t["net_value"] for t in totals), 2) and data["currency"] == "EUR"
+    churn = next(r for r in data["engagements"] if r["engagement"] == "prepaid_churn")
+    assert churn["data"]["counts"]["rollbacks"] == 1 and churn["data"]["counts"]["incidents_opened"] >= 2
+    assert any(r.startswith("SLA performance missed") for r in churn["risks"])
+    page = out.read_text()
+    assert page.count("<h2>") == 2 and "SLA attainment" in page and "Open risks" in page
+    assert page.count("data:image/png;base64,") >= 3  # value per engagement + each engagement's performance
+
+    unknown = CliRunner().invoke(app, ["report", "--client", "Nobody Ltd"], terminal_width=200)
+    assert unknown.exit_code == 2 and "no engagement has client 'Nobody Ltd'" in unknown.output
+    both = CliRunner().invoke(app, ["report", "prepaid_churn", "--client", "x"], terminal_width=200)
+    assert both.exit_code == 2
+    with pytest.raises(portfolio.PortfolioError):
+        portfolio.gather("x", [], paths, 7)

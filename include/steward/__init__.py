@@ -6,7 +6,7 @@ libraries (pandas, great_expectations, evidently, mlflow, sklearn) are imported 
 The modules by what they own (one flat package on purpose, ADR 0014):
 
 - the night: `pipeline` (the stages, plain functions the DAG wires), `policy` (decide and gate rules);
-- data in: `config`, `schema`, `batches`, `quality`, `sampling`, `labels`, `faults`;
+- data in: `config`, `clients`, `schema`, `batches`, `quality`, `sampling`, `labels`, `faults`;
 - monitoring: `drift`, `monitoring` (windows, persistence), `reference` (what drift is judged against),
   `outcomes` and `estimate` (realised and estimated performance), `metrics`, `finite`;
 - models: `training`, `training_set` (window and holdout), `registry` (MLflow), `shadow` (the nights
@@ -15,6 +15,7 @@ The modules by what they own (one flat package on purpose, ADR 0014):
 - governance: `audit` (the record), `export` (the night's record written, chained, signed, emitted),
   `ledger`, `signing` (checkpoints of its head, ADR 0017), `lineage`, `bundle`, `retention`;
 - operations: `alerts`, `incidents`, `notify`, `status`, `store`, `summary`, `report`, `settings`;
+- business: `value` (what realised outcomes are worth), `portfolio` (a client's engagements on one page);
 - front doors: `cli`, `onboard`, `demo`; the Airflow layer lives in `steward.airflow` only.
 """
 

@@ -63,6 +63,17 @@ def outcome(results: dict[str, Any], task_states: dict[str, str]) -> str:
     return "promote" if shadow is not None and shadow["promoted"] else "keep"
 
 
+def config_reference(config_path: Path, config_hash: str) -> dict[str, Any]:
+    """The record's pointer to its configuration; names the client files too when there are any."""
+    from steward import clients
+
+    *inherited, _ = clients.config_sources(config_path)
+    ref: dict[str, Any] = {"path": str(config_path), "sha256": config_hash}
+    if inherited:
+        ref["client_files"] = [{"path": s.name, "sha256": s.sha256} for s in inherited]
+    return ref
+
+
 def build_record(
     eng: Engagement,
     *,
@@ -92,7 +103,7 @@ def build_record(
         "logical_date": logical_date,
         "run": run,
         "outcome": outcome(results, task_states),
-        "config": {"path": str(config_path), "sha256": config_hash},
+        "config": config_reference(config_path, config_hash),
         "code_version": code_version(),
         "data": {
             "batch": land.get("batch"),

@@ -165,7 +165,13 @@ def _write_config_history(entries: list[dict[str, Any]], staging: Path) -> list[
         detail = e["detail"]
         name = f"{e['seq']:05d}-{detail['sha256'][:12]}.yaml"
         (folder / name).write_text(detail["text"])
-        history.append({"seq": e["seq"], "at": e["at"], "sha256": detail["sha256"], "file": f"config_history/{name}"})
+        row = {"seq": e["seq"], "at": e["at"], "sha256": detail["sha256"], "file": f"config_history/{name}"}
+        for client in detail.get("client_files", []):  # the client defaults it inherited (steward.clients)
+            client_name = f"{e['seq']:05d}-{detail['sha256'][:12]}.{client['path'].replace('/', '-')}"
+            (folder / client_name).write_text(client["text"])
+            row.setdefault("client_files", []).append(
+                {"path": client["path"], "sha256": client["sha256"], "file": f"config_history/{client_name}"})
+        history.append(row)
     return history
 
 
@@ -220,8 +226,12 @@ def _index_html(engagement_id: str, since: dt.date, until: dt.date, rows: list[d
         "<p class='bad'>LEDGER VERIFICATION FAILED at export: " + e("; ".join(verification.problems)) + "</p>")
     card_list = "".join(f"<li><a href='{e(c['href'])}'>model {e(c['version'])}</a> (trained for {e(c['night'])})</li>"
                         for c in cards) or "<li>none in range</li>"
-    config_list = "".join(f"<li><a href='{e(c['file'])}'>{e(c['sha256'])}</a> recorded {e(c['at'])} (ledger entry {c['seq']})</li>"
-                          for c in configs)
+    def inherited(c: dict[str, Any]) -> str:
+        files = ", ".join(f"<a href='{e(f['file'])}'>{e(f['path'])}</a>" for f in c.get("client_files", []))
+        return f"; inherits {files}" if files else ""
+
+    config_list = "".join(f"<li><a href='{e(c['file'])}'>{e(c['sha256'])}</a> recorded {e(c['at'])} (ledger entry {c['seq']})"
+                          f"{inherited(c)}</li>" for c in configs)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Audit bundle {e(engagement_id)}</title>
 <style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #bbb;padding:4px 6px;vertical-align:top}}th{{background:#eee}}ul{{margin:0;padding-left:1.2em}}
@@ -348,7 +358,8 @@ With steward installed: `steward audit verify ENGAGEMENT --allowed-signers YOUR_
 (sha256 of the raw batch), every data-quality check and its result, drift numbers per feature, the
 decision and its reasons (who decided: `decided_by`), model versions before and after, MLflow run ids,
 the configuration hash and the code version. `"type":"config"` entries carry each version of the
-engagement file (also in `config_history/`, named by their hash). A rerun of a night appends a new entry;
+engagement file (also in `config_history/`, named by their hash) and, when it inherits client defaults, the
+client files it was merged with (`client_files`; the configuration hash then covers every file). A rerun of a night appends a new entry;
 the older one is kept and marked superseded in `index.html`.
 
 ## Status at export

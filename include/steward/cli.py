@@ -58,8 +58,14 @@ def list_engagements() -> None:
 @app.command("validate-config")
 def validate_config(
     path: Annotated[Path | None, typer.Argument(help="a YAML file or a folder; default: include/engagements")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="print every merged value and the file it came from (client defaults in cyan)")] = False,
 ) -> None:
-    """Lint engagement files. Exit 0 when all are valid, 1 otherwise (CI-friendly)."""
+    """Lint engagement files (and the client files they inherit). Exit 0 when all are valid, 1 otherwise."""
+    from rich.table import Table
+
+    from steward import clients
+
     target = path or engagements_dir()
     files = [target] if target.is_file() else discover(target)
     if not files:
@@ -68,11 +74,23 @@ def validate_config(
     for f in files:
         try:
             load_engagement(f)
-            console.print(f"[green]ok[/green]      {f}")
         except EngagementConfigError as exc:
             bad += 1
             console.print(f"[red]invalid[/red] {exc}")
+            continue
+        inherited = [s.name for s in clients.config_sources(f)[:-1]]
+        console.print(f"[green]ok[/green]      {f}" + (f" (inherits {', '.join(inherited)})" if inherited else ""))
+        if explain:
+            table = Table("field", "value", "from", box=None, pad_edge=False)
+            for field, value, source in clients.explain(f):
+                table.add_row(field, _short(value), source, style=None if source == f.name else "cyan")
+            console.print(table)
     raise typer.Exit(1 if bad else 0)
+
+
+def _short(value: object, width: int = 70) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @app.command("run")
@@ -180,8 +198,30 @@ def demo_cmd(
                           + ("" if ok else f"  log: {result['log']}"))
     for eng_id in ids:
         console.print(summary.table(paths, eng_id, scenarios=demo.generate(eng_id, paths.data_root, first, nights)))
+    _print_value(paths, ids, demo.night_dates(first, nights))
     console.print(f"Airflow home: {paths.airflow_home}   MLflow: {paths.tracking_uri}   artifacts: {paths.artifacts}")
     raise typer.Exit(1 if failures else 0)
+
+
+def _print_value(paths: StewardPaths, ids: list[str], nights: list[dt.date]) -> None:
+    """Value delivered per engagement over the nights just run (engagements with a `business:` block)."""
+    from rich.table import Table
+
+    from steward import value
+
+    table = Table("engagement", "value delivered", "cost of errors", "net", "hours saved", "decisions",
+                  "pending labels", title="Business value over the demo's nights (steward.value)")
+    for eng_id in ids:
+        eng = load_engagement(_known_engagement(eng_id))
+        if eng.business is None:
+            continue
+        v = value.period(eng, paths, nights[0], nights[-1])
+        cur = v["currency"]
+        table.add_row(eng_id, f"{v['value_delivered']:,.0f} {cur}", f"{v['cost_of_errors']:,.0f} {cur}",
+                      f"{v['net_value']:,.0f} {cur}", f"{v['hours_saved']:,.1f}", f"{v['scored_rows']:,}",
+                      f"{v['pending_rows']:,}")
+    if table.row_count:
+        console.print(table)
 
 
 @app.command("summary")
@@ -198,7 +238,9 @@ def onboard_cmd(
     data: Annotated[Path, typer.Option("--data", help="reference data (.csv or .parquet)")],
     target: Annotated[str, typer.Option("--target", help="the column to predict")],
     engagement: Annotated[str, typer.Option("--id", help="engagement id (lowercase, digits, underscores)")],
-    client: Annotated[str, typer.Option(help="client name")] = "TBD client",
+    client: Annotated[str, typer.Option(
+        help="a client file's name (include/clients/NAME.yaml: the engagement inherits from it), else the "
+        "client's display name")] = "TBD client",
     use_case: Annotated[str, typer.Option("--use-case", help="use case")] = "TBD use case",
     owner: Annotated[str, typer.Option(help="owner (e-mail)")] = "owner@example.invalid",
     sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="sensitive attribute (repeat)")] = None,
@@ -218,9 +260,12 @@ def onboard_cmd(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     from steward import onboard
+    from steward.clients import clients_dir
     from steward.retention import storage_region
 
+    client_file = clients_dir(engagements_dir() / f"{engagement}.yaml") / f"{client}.yaml"
     req = onboard.Request(data=data, target=target, engagement_id=engagement, client=client, use_case=use_case,
+                          client_defaults=client if client_file.is_file() else None,
                           owner=owner, sensitive=list(sensitive or []), id_column=id_column, region=storage_region(),
                           start_date=_parse_date(start) if start else dt.date.today(), force=force,
                           labels=labels, label_delay=label_delay, rows_per_night=rows_per_night, batches=batches)
@@ -297,26 +342,49 @@ def model_rollback(
 
 @app.command("report")
 def report_cmd(
-    engagement: Annotated[str, typer.Argument(help="engagement id")],
+    engagement: Annotated[str | None, typer.Argument(help="engagement id (or --client)")] = None,
+    client: Annotated[str | None, typer.Option(
+        "--client", help="every engagement of this client (display name or client file) in one portfolio page")] = None,
     period: Annotated[str, typer.Option(help="nights covered, ending on --end, e.g. 30d")] = "30d",
     end: Annotated[str | None, typer.Option(help="last night YYYY-MM-DD (default: the latest recorded night)")] = None,
     out: Annotated[Path | None, typer.Option(help="HTML file to write (a .json with the numbers goes beside it)")] = None,
 ) -> None:
     """The client's outcome report (HTML with plots) from the stored history: realised performance against
-    the SLA, drift, batches and quarantines, retrains, promotions and rollbacks, incidents and time to recovery."""
-    from steward import report
+    the SLA, business value, drift, batches and quarantines, retrains, promotions and rollbacks, incidents and
+    time to recovery. With --client: one portfolio page for every engagement of that client."""
+    from steward import portfolio, report
 
-    eng = load_engagement(_known_engagement(engagement))
+    if (engagement is None) == (client is None):
+        _fail_usage("give an engagement id or --client NAME (not both)")
+    paths = StewardPaths.from_env()
     try:
         days = report.parse_period(period)
-        result = report.build(eng, StewardPaths.from_env(), days=days, end=_parse_date(end) if end else None, out=out)
-    except report.ReportError as exc:
+        last = _parse_date(end) if end else None
+        if client is not None:
+            engagements, _ = load_all(engagements_dir())
+            result = portfolio.build(client, portfolio.engagements_of(client, engagements), paths, days=days,
+                                     end=last, out=out)
+            data = result["data"]
+            console.print(f"{data['client']} {data['start']}..{data['end']}: {len(data['engagements'])} engagements, "
+                          + (f"net value {data['net_value']:,.0f} {data['currency']}, " if data["net_value"] is not None else "")
+                          + f"{sum(len(r['risks']) for r in data['engagements'])} open risks")
+            console.print(f"portfolio: {result['html']}\nnumbers: {result['json']}")
+            return
+        eng = load_engagement(_known_engagement(engagement))
+        result = report.build(eng, paths, days=days, end=last, out=out)
+    except (report.ReportError, portfolio.PortfolioError) as exc:
         _fail_usage(str(exc))
         return
     c = result["data"]["counts"]
     console.print(f"{engagement} {result['data']['start']}..{result['data']['end']}: {c['nights_recorded']} nights, "
                   f"{c['predictions_served']} predictions, {c['incidents_opened']} incidents "
                   f"(mean recovery {c['mean_recovery_nights']} nights), {c['rollbacks']} rollbacks")
+    business = result["data"].get("business")
+    if business:
+        t = business["total"]
+        console.print(f"value delivered {t['value_delivered']:,.0f} {t['currency']}, cost of errors "
+                      f"{t['cost_of_errors']:,.0f}, net {t['net_value']:,.0f}; {t['hours_saved']:,.1f} hours saved; "
+                      f"{t['pending_rows']:,} decisions waiting for labels")
     console.print(f"report: {result['html']}\nnumbers: {result['json']}")
 
 

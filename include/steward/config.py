@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -415,11 +416,35 @@ class Alerts(_Strict):
                                    "quality_warning", "drift", "estimated_performance"]
 
 
+class AdoptionFeedback(_DatedFiles):
+    """Whether the client acted on each scored row: one file per night, the id column and `acted_column`
+    (true/false, yes/no, 1/0), dated by the prediction date it answers."""
+
+    acted_column: str = Field("acted", min_length=1)
+
+
+class BusinessValue(_Strict):
+    """What the model's decisions are worth to the client, from realised outcomes (steward.value, ADR 0022).
+    Binary classification: a value per true positive and a cost per false positive and false negative;
+    regression: a cost per unit of absolute error. Pending labels are shown as pending, never guessed."""
+
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    value_per_true_positive: float | None = Field(None, ge=0)
+    cost_per_false_positive: float | None = Field(None, ge=0)
+    cost_per_false_negative: float | None = Field(None, ge=0)
+    cost_per_unit_error: float | None = Field(None, ge=0)
+    minutes_saved_per_decision: float = Field(0, ge=0, le=24 * 60, description="per scored row (automated decision)")
+    adoption: AdoptionFeedback | None = None
+
+
 class Engagement(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str = Field(description="DAG id; lowercase letters, digits and underscores")
     client: str = Field(min_length=1)
+    client_defaults: str | None = Field(
+        None, description="a client file (include/clients/<name>.yaml) whose values this file inherits and may "
+        "override field by field (steward.clients)")
     use_case: str = Field(min_length=1)
     owner: str = Field(min_length=1)
     schedule: str = Field("0 2 * * *", description="cron expression")
@@ -448,6 +473,7 @@ class Engagement(_Strict):
     sla: ServiceLevels = ServiceLevels()
     responses: Responses = Responses()
     alerts: Alerts = Alerts()
+    business: BusinessValue | None = None
 
     @field_validator("id")
     @classmethod
@@ -506,7 +532,31 @@ class Engagement(_Strict):
         for col in self.governance.sensitive_attributes:
             if col not in self.features:
                 raise _FieldError("governance.sensitive_attributes", f"{col!r} is not a declared feature")
+        self._check_business()
         return self
+
+    def _check_business(self) -> None:
+        b = self.business
+        if b is None:
+            return
+        confusion = {"value_per_true_positive": b.value_per_true_positive,
+                     "cost_per_false_positive": b.cost_per_false_positive,
+                     "cost_per_false_negative": b.cost_per_false_negative}
+        if self.problem_type == "regression":
+            for name, value in confusion.items():
+                if value is not None:
+                    raise _FieldError(f"business.{name}", "counts classification outcomes; problem_type is regression "
+                                      "(use cost_per_unit_error)")
+            if b.cost_per_unit_error is None:
+                raise _FieldError("business.cost_per_unit_error", "is required for regression")
+            return
+        if b.cost_per_unit_error is not None:
+            raise _FieldError("business.cost_per_unit_error", f"applies to regression; problem_type is {self.problem_type}")
+        if self.problem_type != "binary_classification":
+            raise _FieldError("business", "values per outcome need binary classification (true/false positives)")
+        missing = [name for name, value in confusion.items() if value is None]
+        if missing:
+            raise _FieldError(f"business.{missing[0]}", "is required for binary classification (0 when it has none)")
 
     def _check_schema(self) -> None:
         types = self.column_types
@@ -617,7 +667,15 @@ class _FieldError(ValueError):
 
 
 def config_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The engagement's configuration hash: its file's sha256, or, when it inherits client defaults, the sha256
+    of every file it is made of (steward.clients.config_sources), so a change to a client file changes it."""
+    from steward import clients
+
+    sources = clients.config_sources(path)
+    if len(sources) == 1:
+        return sources[0].sha256
+    listing = json.dumps([[s.name, s.sha256] for s in sources], separators=(",", ":"))
+    return hashlib.sha256(listing.encode()).hexdigest()
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -638,13 +696,12 @@ def _loc(loc: tuple) -> str:
     return ".".join(parts) if parts else "(root)"
 
 
-def load_engagement(path: Path | str) -> Engagement:
-    """Read and validate one engagement file.
+def read_mapping(path: Path) -> tuple[dict[str, Any], bytes]:
+    """Read a YAML file of fields (an engagement or a client file) safely: size-capped, UTF-8, no aliases.
 
     Raises:
-        EngagementConfigError: naming the file and the first invalid field.
+        EngagementConfigError: naming the file and where it is unreadable.
     """
-    path = Path(path)
     try:
         raw_bytes = path.read_bytes()
     except OSError as exc:
@@ -661,14 +718,29 @@ def load_engagement(path: Path | str) -> Engagement:
         raise EngagementConfigError(path, where, f"invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(raw, dict):
         raise EngagementConfigError(path, "(root)", "must be a mapping of fields")
+    return raw, raw_bytes
+
+
+def load_engagement(path: Path | str) -> Engagement:
+    """Read and validate one engagement file, with the client defaults it names (steward.clients).
+
+    Raises:
+        EngagementConfigError: naming the file (the engagement's, or the client file a bad value came from)
+        and the first invalid field.
+    """
+    from steward import clients
+
+    path = Path(path)
+    raw, _ = read_mapping(path)
+    merged, origin = clients.resolve(path, raw)
     try:
-        engagement = Engagement.model_validate(raw)
+        engagement = Engagement.model_validate(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
         ctx_err = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_err, _FieldError):
-            raise EngagementConfigError(path, ctx_err.field, str(ctx_err).split(": ", 1)[1]) from None
-        raise EngagementConfigError(path, _loc(err["loc"]), err["msg"]) from None
+        field, message = ((ctx_err.field, str(ctx_err).split(": ", 1)[1]) if isinstance(ctx_err, _FieldError)
+                          else (_loc(err["loc"]), err["msg"]))
+        raise EngagementConfigError(clients.source_of(field, origin, path), field, message) from None
     if engagement.id != path.stem:
         raise EngagementConfigError(path, "id", f"{engagement.id!r} must match the file name {path.stem!r}")
     return engagement

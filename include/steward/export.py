@@ -121,6 +121,19 @@ def recorded_run(eng: Engagement, paths: StewardPaths, day: str, airflow_run_id:
     return None
 
 
+def config_detail(config_path: Path, config_hash: str) -> dict[str, Any]:
+    """What the ledger keeps of a configuration: the engagement file's text and, when it inherits client
+    defaults, each client file's (a change to a client file is a new configuration of every engagement
+    that inherits it)."""
+    from steward import clients
+
+    *inherited, own = clients.config_sources(config_path)
+    detail: dict[str, Any] = {"path": own.name, "sha256": config_hash, "text": own.text}
+    if inherited:
+        detail["client_files"] = [{"path": s.name, "sha256": s.sha256, "text": s.text} for s in inherited]
+    return detail
+
+
 def record_in_ledger(
     eng: Engagement, paths: StewardPaths, config_path: Path, config_hash: str, record: Record, record_path: Path
 ) -> dict[str, Any]:
@@ -130,8 +143,7 @@ def record_in_ledger(
 
     known = {e["detail"]["sha256"] for e in ledger.read_entries(paths, eng.id) if e["type"] == "config"}
     if config_hash not in known:
-        ledger.append(paths, eng.id, "config", detail={
-            "path": config_path.name, "sha256": config_hash, "text": config_path.read_text(encoding="utf-8")})
+        ledger.append(paths, eng.id, "config", detail=config_detail(config_path, config_hash))
     entry = ledger.append(paths, eng.id, "run", logical_date=record["logical_date"], record=record,
                           artifacts=ledger.hash_artifacts(paths, cited_files(record, record_path)),
                           detail={"content_sha256": content_digest(record)})

@@ -10,6 +10,7 @@ onboarding saw is what the reader reads (booleans, integers with nulls, dates, t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import shutil
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from steward import schema
-from steward.config import SAFE_ID, _default_positive, load_engagement
+from steward import clients, schema
+from steward.config import SAFE_ID, EngagementConfigError, _default_positive, load_engagement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +55,8 @@ class Request:
     label_delay: int | None = None       # nights between a batch and its labels
     rows_per_night: int | None = None    # expected nightly volume
     batches: Path | None = None          # a folder of sample nightly batches
+    client_defaults: str | None = None   # a client file (include/clients/<name>.yaml) to inherit from
+    inherited: frozenset[str] = frozenset()  # dotted fields the client file gives: not written again
 
 
 def read_reference(path: Path, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
@@ -404,6 +407,19 @@ def render(req: Request, inferred: dict[str, Any], reference_name: str, nightly:
     sensitive = _yaml_value(req.sensitive)
     fairness = ("\n  fairness: {metric: selection_rate, max_gap: 0.2}   # promotion refused above this gap"
                 if req.sensitive and problem == "binary_classification" else "")
+
+    def own(field: str, line: str) -> str:
+        """A line of this file, unless the client file gives the field (then it is inherited, not repeated)."""
+        return "" if field in req.inherited else line
+
+    inherits = (f"client_defaults: {req.client_defaults}   # inherits include/clients/{req.client_defaults}.yaml: "
+                f"{', '.join(sorted(req.inherited))}\n" if req.client_defaults else "")
+    governance = "".join([
+        own("governance.owners", f"\n  owners: [{_yaml_value(req.owner)}]"),
+        own("governance.region", f"\n  region: {req.region}"),
+        own("governance.sensitive_attributes", f"\n  sensitive_attributes: {sensitive}{fairness}"),
+        own("governance.retention_days", "\n  retention_days: 365"),
+    ])
     today = dt.date.today().isoformat()
     classes = ""
     if inferred["classes"] is not None:
@@ -428,11 +444,8 @@ labels:                          # the batches carry no target: labels arrive in
 # Written by `steward onboard` on {today} from {req.data.name} ({inferred['rows']} rows). Review the
 # inferred values (types, ranges, thresholds), then commit. `steward validate-config` checks this file.
 id: {req.engagement_id}
-client: {_yaml_value(req.client)}
-use_case: {_yaml_value(req.use_case)}
-owner: {_yaml_value(req.owner)}
-schedule: "0 2 * * *"           # nightly at 02:00 UTC
-start_date: {req.start_date.isoformat()}   # first night that can run or be backfilled
+{inherits}{own("client", f"client: {_yaml_value(req.client)}{chr(10)}")}use_case: {_yaml_value(req.use_case)}
+{own("owner", f"owner: {_yaml_value(req.owner)}{chr(10)}")}{own("schedule", 'schedule: "0 2 * * *"           # nightly at 02:00 UTC' + chr(10))}start_date: {req.start_date.isoformat()}   # first night that can run or be backfilled
 
 data:
   directory: {nightly['directory']}   # nightly batches land here, under the data root
@@ -491,11 +504,7 @@ promotion:
   min_improvement: {margin}
   shadow_nights: 2        # a challenger that passes the gate must also win the next 2 labelled nights (ADR 0015)
 
-governance:
-  owners: [{_yaml_value(req.owner)}]
-  region: {req.region}
-  sensitive_attributes: {sensitive}{fairness}
-  retention_days: 365
+governance:{governance}
   decision_log: |
     {today} Onboarded with `steward onboard` from {req.data.name}.
 """
@@ -546,6 +555,12 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
         check(_empty(), req)  # raises the unsafe-id message
     if target_yaml.exists() and not req.force:
         raise OnboardError(f"{target_yaml} already exists: pass --force to overwrite it")
+    if req.client_defaults is not None:  # start from the client file: what it gives is not written again
+        try:
+            given = clients.inherited_values(target_yaml, req.client_defaults)
+        except EngagementConfigError as exc:
+            raise OnboardError(str(exc)) from None
+        req = dataclasses.replace(req, inherited=frozenset(given), client=str(given.get("client", req.client)))
     raw = read_reference(req.data, progress)
     check(raw, req)
     samples, counts, pattern = None, None, None
@@ -557,7 +572,9 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
     reference_name = f"reference{req.data.suffix.lower()}"
     text = render(req, inferred, reference_name, nightly)
     with tempfile.TemporaryDirectory() as tmp:  # prove the file parses before writing anything
-        probe = Path(tmp) / target_yaml.name
+        probe = Path(tmp) / "engagements" / target_yaml.name
+        probe.parent.mkdir()
+        (Path(tmp) / "clients").symlink_to(clients.clients_dir(target_yaml).resolve(), target_is_directory=True)
         probe.write_text(text)
         eng = load_engagement(probe)
     reference_target = data_root / req.engagement_id / reference_name

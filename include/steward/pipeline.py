@@ -228,6 +228,11 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
         {"metrics": {}, "not_computable": {}, "rows": 0}
     performance["champion_version"] = champion["champion"]["version"]
     _store_night_history(eng, paths, _day(logical_date), drift_result, performance)
+    if eng.labels is None:  # labels came inside the batch: tonight's outcomes are known and priced tonight
+        from steward import value
+
+        value.record(eng, paths, day.isoformat(), day, labelled, scored_rows=len(batch),
+                     served_ids=batch[eng.id_column], model_version=champion["champion"]["version"])
     return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled)}
 
 

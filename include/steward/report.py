@@ -95,13 +95,49 @@ def gather(eng: Engagement, paths: StewardPaths, start: dt.date, end: dt.date) -
                             for r in evaluations],
         "incidents": [incidents.public(i) for i in found],
         "rollbacks": [{"night": e["logical_date"], **e["detail"]} for e in rollbacks],
+        "business": business(eng, paths, start, end),
+    }
+
+
+def _periods(start: dt.date, end: dt.date, kind: str) -> list[tuple[str, dt.date, dt.date]]:
+    """ISO weeks or calendar months overlapping start..end, clipped to it: (label, first day, last day)."""
+    out, day = [], start
+    while day <= end:
+        if kind == "week":
+            first = day - dt.timedelta(days=day.weekday())
+            last, label = first + dt.timedelta(days=6), f"{day.isocalendar().year}-W{day.isocalendar().week:02d}"
+        else:
+            first = day.replace(day=1)
+            last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+            label = first.strftime("%Y-%m")
+        out.append((label, max(first, start), min(last, end)))
+        day = last + dt.timedelta(days=1)
+    return out
+
+
+def business(eng: Engagement, paths: StewardPaths, start: dt.date, end: dt.date) -> dict[str, Any] | None:
+    """Value delivered, cost of errors, time saved and adoption, per week and month, and the served models
+    against their predecessors on the same labelled rows (steward.value); None without a `business:` block."""
+    from steward import value
+
+    if eng.business is None:
+        return None
+    priced = [r for r in value.history(paths, eng.id, through=end) if start.isoformat() <= r["prediction_date"] <= end.isoformat()]
+    return {
+        "currency": eng.business.currency,
+        "total": value.period(eng, paths, start, end),
+        "weeks": [{"period": label, **value.period(eng, paths, a, b)} for label, a, b in _periods(start, end, "week")],
+        "months": [{"period": label, **value.period(eng, paths, a, b)} for label, a, b in _periods(start, end, "month")],
+        "per_date": [{k: r[k] for k in ("prediction_date", "model_version", "value_delivered", "cost_of_errors",
+                                        "minutes_saved", "labelled_rows", "scored_rows", "acted_rows")} for r in priced],
+        "against_previous": value.against_previous(eng, paths, end, priced),
     }
 
 
 # --- plots ---------------------------------------------------------------------------------------
 
 
-def _png(fig: Any) -> str:
+def png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     import matplotlib.pyplot as plt
@@ -144,7 +180,7 @@ def plot_performance(data: dict[str, Any]) -> str | None:
     ax.set_ylabel(data["metric"])
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.autofmt_xdate()
-    return _png(fig)
+    return png(fig)
 
 
 def plot_drift(data: dict[str, Any]) -> str | None:
@@ -169,7 +205,7 @@ def plot_drift(data: dict[str, Any]) -> str | None:
     ax.set_title(f"drift score per night, top {len(top)} features (red ring: drifted)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.autofmt_xdate()
-    return _png(fig)
+    return png(fig)
 
 
 def plot_batches(data: dict[str, Any]) -> str | None:
@@ -193,23 +229,70 @@ def plot_batches(data: dict[str, Any]) -> str | None:
     ax.set_title("predictions served per night (red: quarantined batch, green: promotion night)")
     ax.set_ylabel("rows")
     fig.autofmt_xdate()
-    return _png(fig)
+    return png(fig)
 
 
 # --- HTML ----------------------------------------------------------------------------------------
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
+def html_table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape('' if c is None else str(c))}</td>" for c in r) + "</tr>"
                    for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td colspan=99>none</td></tr>'}</tbody></table>"
 
 
+def plot_value(data: dict[str, Any]) -> str | None:
+    b = data.get("business")
+    if not b or not b["per_date"]:
+        return None
+    import matplotlib.pyplot as plt
+
+    rows = b["per_date"]
+    days = _dates([r["prediction_date"] for r in rows])
+    net = [r["value_delivered"] - r["cost_of_errors"] for r in rows]
+    cumulative = [sum(net[: i + 1]) for i in range(len(net))]
+    fig, ax = plt.subplots(figsize=(9, 3))
+    ax.bar(days, [r["value_delivered"] for r in rows], color="#2ca02c", label="value delivered")
+    ax.bar(days, [-r["cost_of_errors"] for r in rows], color="#d62728", label="cost of errors")
+    ax.plot(days, cumulative, color="#1f77b4", marker=".", label="cumulative net value")
+    ax.axhline(0, color="#999", linewidth=0.8)
+    ax.set_ylabel(b["currency"])
+    ax.legend(fontsize=8, loc="upper left")
+    fig.autofmt_xdate()
+    return png(fig)
+
+
+def _business_html(data: dict[str, Any], figure: Any) -> str:
+    b = data.get("business")
+    if not b:
+        return ""
+    cur = b["currency"]
+
+    def rows(periods: list[dict[str, Any]]) -> list[list[Any]]:
+        return [[p["period"], f"{p['value_delivered']:,.2f}", f"{p['cost_of_errors']:,.2f}", f"{p['net_value']:,.2f}",
+                 p["hours_saved"], "" if p["adoption"] is None else f"{p['adoption']:.1%}", p["scored_rows"],
+                 p["pending_rows"]] for p in periods]
+
+    header = ["period", f"value delivered ({cur})", f"cost of errors ({cur})", f"net ({cur})", "hours saved",
+              "adoption", "decisions", "pending labels"]
+    vs = b["against_previous"]
+    versus = ("<p>No earlier model version to compare with on these rows.</p>" if vs is None else
+              f"<p>On the same {vs['rows']:,} labelled rows ({', '.join(vs['compared'])}), the served models' net value "
+              f"was {vs['net_value']:,.2f} {cur} against {vs['previous_net_value']:,.2f} {cur} for their predecessors: "
+              f"<b>{vs['gain']:+,.2f} {cur}</b>.</p>")
+    return f"""<h2>Business value</h2>
+<p class="note">Priced from realised outcomes with the engagement's <code>business:</code> values; rows whose labels
+have not arrived are counted as pending, never priced. Hours saved: every scored row is an automated decision.
+Adoption: the share of scored rows the client acted on (its feedback files), where feedback exists.</p>
+{figure("value", "value delivered and cost of errors per prediction date")}
+{html_table(header, rows(b["weeks"]))}{html_table(header, rows(b["months"]))}{versus}"""
+
+
 def render_html(data: dict[str, Any]) -> str:
     c = data["counts"]
     img = {name: fn(data) for name, fn in (("performance", plot_performance), ("drift", plot_drift),
-                                           ("batches", plot_batches))}
+                                           ("batches", plot_batches), ("value", plot_value))}
 
     def figure(name: str, alt: str) -> str:
         return f'<img alt="{alt}" src="data:image/png;base64,{img[name]}">' if img[name] else "<p>no data</p>"
@@ -243,17 +326,18 @@ th{{background:#f3f3f3}}img{{max-width:100%}}.note{{color:#666;font-size:.85em}}
 stored history (run, prediction, performance, drift, SLA and incident tables, and the audit ledger); nothing is
 recomputed for the report. Realised performance uses the labels that had arrived by {html.escape(data['end'])};
 estimated values (CBPE) were computed before labels arrived and never triggered an action.</p>
-<h2>Summary</h2>{_table(["", "value"], summary)}
+<h2>Summary</h2>{html_table(["", "value"], summary)}
+{_business_html(data, figure)}
 <h2>Realised performance against the SLA</h2>{figure("performance", "realised performance over time")}
-{_table(["prediction date", "model", "realised " + data["metric"], "estimated", "estimate error", "labelled rows",
+{html_table(["prediction date", "model", "realised " + data["metric"], "estimated", "estimate error", "labelled rows",
          "labels through"], perf_rows)}
-<h2>SLA evaluations</h2>{_table(["SLA", "met", "missed", "not judged"], sla_rows)}
+<h2>SLA evaluations</h2>{html_table(["SLA", "met", "missed", "not judged"], sla_rows)}
 <h2>Incidents and time to recovery</h2>
-{_table(["#", "condition", "state", "opened", "resolved", "time to recovery (nights)", "(hours)", "response",
+{html_table(["#", "condition", "state", "opened", "resolved", "time to recovery (nights)", "(hours)", "response",
          "actions", "summary"], incident_rows)}
 <h2>Retrains, promotions and rollbacks</h2>
-{_table(["night", "outcome", "champion before", "champion after"], retrains)}
-{_table(["rollback night", "from", "to", "by", "reason"],
+{html_table(["night", "outcome", "champion before", "champion after"], retrains)}
+{html_table(["rollback night", "from", "to", "by", "reason"],
         [[r["night"], r["from_version"], r["to_version"], r["actor"], r["reason"]] for r in data["rollbacks"]])}
 <h2>Batches and predictions served</h2>{figure("batches", "batches and predictions per night")}
 <h2>Drift over time</h2>{figure("drift", "drift per top feature")}

@@ -113,10 +113,23 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
            # ADR 0017: the head is signed with the key outside the state volume, or says why not
            "ledger_signed": ledger_entry.get("signed"),
            "ledger_unsigned_reason": (ledger_entry.get("checkpoint") or {}).get("unsigned"),
+           "value_30d": _value_30d(paths, eng, record["logical_date"]),
            "updated_at": dt.datetime.now(dt.UTC).isoformat()}
     summary = {"row": row, "history": history}
     atomic_write_json(status_path(paths, eng.id), summary)
     return summary
+
+
+def _value_30d(paths: StewardPaths, eng: Engagement, night: str) -> dict[str, Any] | None:
+    """Value delivered over the 30 prediction dates up to the night (steward.value); None without `business:`."""
+    if eng.business is None:
+        return None
+    from steward import value
+
+    end = dt.date.fromisoformat(night[:10])
+    v = value.period(eng, paths, end - dt.timedelta(days=29), end)
+    return {k: v[k] for k in ("currency", "value_delivered", "cost_of_errors", "net_value", "hours_saved",
+                              "pending_rows")}
 
 
 def _shadow(record: dict[str, Any]) -> str | None:

@@ -90,6 +90,26 @@ performance = Table(
     Column("report_html", Text),
     Column("not_computable", Text),  # why realised_value is null (one class on the day ...)
 )
+business_value = Table(  # what the served predictions were worth, per prediction date (steward.value)
+    "steward_business_value",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("prediction_date", String(10), primary_key=True),
+    Column("labels_through", String(10), primary_key=True),
+    Column("model_version", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("scored_rows", Integer, nullable=False),
+    Column("labelled_rows", Integer, nullable=False),
+    Column("true_positives", Integer),
+    Column("false_positives", Integer),
+    Column("false_negatives", Integer),
+    Column("true_negatives", Integer),
+    Column("absolute_error", Float),
+    Column("value_delivered", Float, nullable=False),
+    Column("cost_of_errors", Float, nullable=False),
+    Column("minutes_saved", Float, nullable=False),
+    Column("acted_rows", Integer),  # rows the client acted on (adoption feedback); null: no feedback file
+)
 label_arrivals = Table(
     "steward_label_arrivals",
     metadata,

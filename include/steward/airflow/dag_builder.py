@@ -518,7 +518,7 @@ def build_report_dag(engagement_ids: list[str]) -> DAG:
         max_active_runs=1,
         tags=["steward", "reports"],
         doc_md="Every Monday, the client's outcome report for the last 7 nights of each engagement: realised "
-        "performance against the SLA, drift, batches and quarantines, retrains/promotions/rollbacks, incidents "
+        "performance against the SLA, business value (value delivered, cost of errors, time saved, adoption), drift, batches and quarantines, retrains/promotions/rollbacks, incidents "
         "and time to recovery. Written to `<artifacts>/<engagement>/reports/` and cited (sha256) in the "
         "engagement's ledger. The same report on demand: `steward report ENGAGEMENT --period 30d`.",
         default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": retry_delay()},
@@ -539,7 +539,8 @@ def build_report_dag(engagement_ids: list[str]) -> DAG:
             entry = ledger.append(_paths(), eng.id, "report", logical_date=end.isoformat(),
                                   artifacts=ledger.hash_artifacts(_paths(), [result["html"], result["json"]]),
                                   detail={"period_days": 7, "start": result["data"]["start"], "end": end.isoformat(),
-                                          "counts": result["data"]["counts"]})
+                                          "counts": result["data"]["counts"],
+                                          "business": (result["data"].get("business") or {}).get("total")})
             log.info("%s: report %s (ledger entry %s)", engagement_id, result["html"], entry["seq"])
             return {"engagement": engagement_id, "html": result["html"], "ledger_seq": entry["seq"]}
 

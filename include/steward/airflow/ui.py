@@ -43,6 +43,17 @@ def _fmt(value, digits: int = 3) -> str:
     return "-" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
 
 
+def _value_cell(r: dict) -> str:
+    """Net value delivered over the last 30 prediction dates (ADR 0022); '-' without a business block."""
+    v = r.get("value_30d")
+    if not v:
+        return "<td class='muted'>-</td>"
+    cls = "ok" if v["net_value"] >= 0 else "bad"
+    pending = f"<br><span class='muted'>{v['pending_rows']:,} pending</span>" if v["pending_rows"] else ""
+    return (f"<td class='{cls}' title='value {v['value_delivered']:,.0f}, cost of errors {v['cost_of_errors']:,.0f}, "
+            f"{v['hours_saved']:,.1f} h saved'>{v['net_value']:,.0f} {html.escape(v['currency'])}{pending}</td>")
+
+
 def render_table(rows: list[dict]) -> str:
     e = html.escape
     body = []
@@ -50,7 +61,7 @@ def render_table(rows: list[dict]) -> str:
         eid = e(r["engagement"])
         if "client" not in r:
             body.append(f"<tr data-engagement='{eid}'><td><a href='engagements/{eid}'>{eid}</a></td>"
-                        f"<td colspan='11' class='muted'>never run</td></tr>")
+                        f"<td colspan='12' class='muted'>never run</td></tr>")
             continue
         metric_cls = "ok" if r["metric_ok"] else ("bad" if r["metric_ok"] is False else "muted")
         reports = " ".join(f"<a href='reports/{eid}/{e(r['last_night'])}/{e(name)}'>{e(kind)}</a>"
@@ -73,13 +84,14 @@ def render_table(rows: list[dict]) -> str:
             f"<td><a href='{e(_mlflow_ui())}/#/models/{e(model)}/versions/{_fmt(r['champion_version'])}'>"
             f"v{_fmt(r['champion_version'])}</a><br><span class='muted'>since {e(_fmt(r['champion_promoted_at']))}</span>"
             + (f"<br><span class='muted'>{e(r['shadow'])}</span>" if r.get("shadow") else "") + "</td>"
-            f"<td>{ledger_cell}</td><td>{r['open_incidents']}</td>"
+            + _value_cell(r)
+            + f"<td>{ledger_cell}</td><td>{r['open_incidents']}</td>"
             f"<td><a href='/dags/{eid}' target='_top'>DAG</a> {reports}</td></tr>"
         )
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Engagements</title><style>{_STYLE}</style>"
             "</head><body><h2>Engagements</h2><table id='engagements'><thead><tr><th>engagement</th><th>client</th>"
             "<th>use case</th><th>owner</th><th>last run</th><th>quality</th><th>drift share</th>"
-            "<th>metric / SLA</th><th>champion</th><th>ledger</th><th>open incidents</th><th>links</th></tr></thead>"
+            "<th>metric / SLA</th><th>champion</th><th>value (30 d)</th><th>ledger</th><th>open incidents</th><th>links</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></body></html>")
 
 

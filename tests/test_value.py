@@ -1,0 +1,97 @@
+"""Business value (steward.value, ADR 0022): pricing outcomes, the `business:` block's validation, and the
+report's periods. The nightly pricing on real runs is tested in test_managed_service.py (late labels,
+a rollback) and test_e2e.py (regression, labels in the batch)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import yaml
+
+from steward import value
+from steward.config import EngagementConfigError, load_all, load_engagement
+from steward.report import _periods
+from tests.conftest import ENGAGEMENTS
+
+
+def _with_business(tmp_path, source: str, business, eng_id: str | None = None, **changes):
+    raw = yaml.safe_load((ENGAGEMENTS / f"{source}.yaml").read_text())
+    raw.update(business=business, **changes)
+    if eng_id:
+        raw["id"] = eng_id
+    path = tmp_path / f"{raw['id']}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_binary_outcomes_are_counted_against_the_positive_class_and_priced(churn):
+    labelled = pd.DataFrame({churn.target: [1, 1, 0, 0, 1, 0], "prediction": [1, 0, 1, 0, 1, 0]})
+    counts = value.outcome_counts(churn, labelled)
+    assert counts == {"true_positives": 2, "false_positives": 1, "false_negatives": 1, "true_negatives": 2}
+    assert value.price(churn, counts) == {"value_delivered": 2 * 180.0, "cost_of_errors": 25.0 + 90.0}
+
+
+def test_regression_is_priced_per_unit_of_absolute_error(demand):
+    labelled = pd.DataFrame({demand.target: [10.0, 20.0, 30.0], "prediction": [12.0, 20.0, 25.5]})
+    counts = value.outcome_counts(demand, labelled)
+    assert counts == {"absolute_error": pytest.approx(6.5)}
+    assert value.price(demand, counts) == {"value_delivered": 0.0, "cost_of_errors": round(6.5 * 1.2, 2)}
+
+
+def test_summary_keeps_pending_rows_apart_and_adoption_only_where_feedback_exists():
+    rows = [{"currency": "EUR", "scored_rows": 100, "labelled_rows": 100, "value_delivered": 50.0, "cost_of_errors": 20.0,
+             "minutes_saved": 60.0, "acted_rows": 30},
+            {"currency": "EUR", "scored_rows": 200, "labelled_rows": 150, "value_delivered": 10.0, "cost_of_errors": 40.0,
+             "minutes_saved": 120.0, "acted_rows": None}]
+    s = value.summary(rows)
+    assert (s["value_delivered"], s["cost_of_errors"], s["net_value"]) == (60.0, 60.0, 0.0)
+    assert (s["pending_rows"], s["hours_saved"], s["adoption"]) == (50, 3.0, 0.3)  # 30 of the 100 with feedback
+
+
+def test_weeks_and_months_cover_the_period_exactly_once():
+    start, end = dt.date(2026, 2, 25), dt.date(2026, 3, 10)
+    weeks, months = _periods(start, end, "week"), _periods(start, end, "month")
+    assert [w[0] for w in weeks] == ["2026-W09", "2026-W10", "2026-W11"]
+    assert [(m[0], m[1], m[2]) for m in months] == [("2026-02", start, dt.date(2026, 2, 28)),
+                                                   ("2026-03", dt.date(2026, 3, 1), end)]
+    for periods in (weeks, months):
+        days = [a + dt.timedelta(days=i) for _, a, b in periods for i in range((b - a).days + 1)]
+        assert days == [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+GOOD_BINARY = {"value_per_true_positive": 10, "cost_per_false_positive": 1, "cost_per_false_negative": 5}
+
+
+@pytest.mark.parametrize(("source", "business", "field", "words"), [
+    ("demand_retail", {"value_per_true_positive": 5, "cost_per_unit_error": 1}, "business.value_per_true_positive",
+     "problem_type is regression"),
+    ("demand_retail", {"minutes_saved_per_decision": 1}, "business.cost_per_unit_error", "required for regression"),
+    ("churn_telco", {**GOOD_BINARY, "cost_per_unit_error": 2}, "business.cost_per_unit_error",
+     "applies to regression"),
+    ("churn_telco", {"value_per_true_positive": 10, "cost_per_false_positive": 1}, "business.cost_per_false_negative",
+     "required for binary classification"),
+    ("churn_telco", {**GOOD_BINARY, "cost_per_false_positive": -1}, "business.cost_per_false_positive",
+     "greater than or equal to 0"),
+    ("churn_telco", {**GOOD_BINARY, "value_per_tp": 3}, "business.value_per_tp", "Extra inputs"),
+    ("churn_telco", {**GOOD_BINARY, "currency": "euro"}, "business.currency", "pattern"),
+    ("churn_telco", {**GOOD_BINARY, "adoption": {"directory": "../outside"}}, "business.adoption.directory", ""),
+])
+def test_a_business_block_that_does_not_fit_names_the_file_and_field(tmp_path, source, business, field, words):
+    path = _with_business(tmp_path, source, business)
+    with pytest.raises(EngagementConfigError) as caught:
+        load_engagement(path)
+    assert (caught.value.path, caught.value.field) == (str(path), field), caught.value
+    assert words in caught.value.reason
+
+
+def test_a_multiclass_engagement_cannot_price_true_positives_and_the_others_still_load(tmp_path):
+    governance = yaml.safe_load((ENGAGEMENTS / "churn_telco.yaml").read_text())["governance"]
+    governance.pop("fairness")  # selection-rate fairness needs binary classification too
+    bad = _with_business(tmp_path, "churn_telco", GOOD_BINARY, problem_type="multiclass_classification",
+                         performance={"metric": "accuracy", "threshold": 0.6}, governance=governance,
+                         promotion={"metric": "accuracy", "min_improvement": 0.0})
+    good = _with_business(tmp_path, "demand_retail", {"cost_per_unit_error": 1.0})
+    engagements, errors = load_all(tmp_path)
+    assert set(engagements) == {good.stem} and [(e.path, e.field) for e in errors] == [(str(bad), "business")]
