@@ -244,9 +244,4 @@ def realised(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.date, out
 
 def history(paths: StewardPaths, engagement_id: str, through: dt.date | None = None) -> list[dict[str, Any]]:
     """Realised performance per prediction date, as known on `through` (latest labels first come last)."""
-    rows = store.select_rows(paths, store.performance, {"engagement": engagement_id}, order_by="labels_through")
-    latest: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        if through is None or r["labels_through"] <= through.isoformat():
-            latest[r["prediction_date"]] = r
-    return [latest[d] for d in sorted(latest)]
+    return store.latest_by_prediction_date(paths, store.performance, engagement_id, through)

@@ -311,6 +311,18 @@ def replace_rows(paths: StewardPaths, table: Table, where: dict[str, Any], rows:
             conn.execute(table.insert(), rows)
 
 
+def latest_by_prediction_date(paths: StewardPaths, table: Table, engagement_id: str,
+                              through: dt.date | None = None) -> list[dict[str, Any]]:
+    """Rows keyed by (prediction date, labels known through): the latest per prediction date as known on
+    `through` (a later label arrival supersedes an earlier one), in prediction-date order."""
+    rows = select_rows(paths, table, {"engagement": engagement_id}, order_by="labels_through")
+    latest: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if through is None or r["labels_through"] <= through.isoformat():
+            latest[r["prediction_date"]] = r
+    return [latest[d] for d in sorted(latest)]
+
+
 def select_rows(paths: StewardPaths, table: Table, where: dict[str, Any], order_by: str | None = None) -> list[dict[str, Any]]:
     query = select(table).where(*(table.c[k] == v for k, v in where.items()))
     if order_by:

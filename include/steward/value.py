@@ -90,12 +90,7 @@ def record(eng: Engagement, paths: StewardPaths, prediction_date: str, labels_th
 
 def history(paths: StewardPaths, engagement_id: str, through: dt.date | None = None) -> list[dict[str, Any]]:
     """Value per prediction date, as known on `through` (the latest labels for each date)."""
-    rows = store.select_rows(paths, store.business_value, {"engagement": engagement_id}, order_by="labels_through")
-    latest: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        if through is None or r["labels_through"] <= through.isoformat():
-            latest[r["prediction_date"]] = r
-    return [latest[d] for d in sorted(latest)]
+    return store.latest_by_prediction_date(paths, store.business_value, engagement_id, through)
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
