@@ -154,25 +154,20 @@ def explain(engagement_path: Path) -> list[tuple[str, Any, str]]:
     """Every merged value with the file it came from: (dotted field, value, file name), sorted by field."""
     raw, _ = read_mapping(engagement_path)
     merged, origin = resolve(engagement_path, raw)
-    rows = []
-    for dotted, path in origin.items():
-        value: Any = merged
-        for part in dotted.split("."):
-            value = value[part]
-        rows.append((dotted, value, path.name if path == engagement_path else f"clients/{path.name}"))
+    rows = [(dotted, _value_at(merged, dotted), path.name if path == engagement_path else f"clients/{path.name}")
+            for dotted, path in origin.items()]
     return sorted(rows, key=lambda r: r[0])
+
+
+def _value_at(merged: dict[str, Any], dotted: str) -> Any:
+    value: Any = merged
+    for part in dotted.split("."):
+        value = value[part]
+    return value
 
 
 def inherited_values(engagement_path: Path, name: str) -> dict[str, Any]:
     """What the client file `name` (and those it extends) would give an engagement at `engagement_path`:
     dotted field -> value. Raises EngagementConfigError like load_engagement for a bad client file."""
     merged, origin = resolve(engagement_path, {"client_defaults": name})
-    out = {}
-    for dotted in origin:
-        if dotted == "client_defaults":
-            continue
-        value: Any = merged
-        for part in dotted.split("."):
-            value = value[part]
-        out[dotted] = value
-    return out
+    return {dotted: _value_at(merged, dotted) for dotted in origin if dotted != "client_defaults"}
