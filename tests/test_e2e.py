@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from steward import batches, demo, registry
+from steward import batches, demo, registry, value
 from steward.config import load_engagement
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
@@ -179,6 +179,31 @@ def test_missing_batch_ends_skipped_with_audit_record(churn_runs, home):
     assert result["state"].endswith("success")
     assert result["audit"]["outcome"] == "missing"
     assert result["audit"]["task_states"]["land_batch"] == "skipped"
+
+
+def test_adoption_is_read_from_the_feedback_files_on_the_nights_after_serving(churn_runs, home):
+    """The demo's CRM feedback: every served date except the last is known (its feedback is read the night
+    after), the quarantined night served nothing, the counts match the files, the audit record carries them."""
+    import pandas as pd
+
+    results, _ = churn_runs
+    eng = load_engagement(ENGAGEMENTS / "churn_telco.yaml")
+    nights = demo.night_dates(nights=NIGHTS)
+    known = {r["prediction_date"]: r for r in value.adoption_history(home, eng.id)}
+    served = [d.isoformat() for d in nights if (home.home / "predictions" / eng.id / f"{d}.parquet").is_file()]
+    assert "2026-03-06" not in served and len(served) == NIGHTS - 1  # the corrupt night was quarantined
+    assert sorted(known) == served[:-1]
+    for pdate, row in known.items():
+        feedback = pd.read_csv(home.data_root / "churn_telco/feedback" / f"{pdate}.csv")
+        assert row["acted_rows"] == int((feedback["acted"] == "yes").sum()) and row["scored_rows"] == len(feedback)
+        assert row["recorded_on"] == (dt.date.fromisoformat(pdate) + dt.timedelta(days=1)).isoformat()
+    second = results[nights[1]]["audit"]["labels"]["adoption"]["recorded"]
+    assert [r["prediction_date"] for r in second] == [nights[0].isoformat()]
+    shares = [known[d]["acted_rows"] / known[d]["scored_rows"] for d in sorted(known)]
+    assert shares[0] < 0.65 < shares[-1]  # the demo's team acts on more scores as the weeks go by
+    total = value.period(eng, home, nights[0], nights[-1])
+    assert total["adoption"] == round(sum(r["acted_rows"] for r in known.values()) /
+                                      sum(r["scored_rows"] for r in known.values()), 4)
 
 
 def test_regression_engagement_runs(home):

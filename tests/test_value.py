@@ -42,12 +42,65 @@ def test_regression_is_priced_per_unit_of_absolute_error(demand):
 
 def test_summary_keeps_pending_rows_apart_and_adoption_only_where_feedback_exists():
     rows = [{"currency": "EUR", "scored_rows": 100, "labelled_rows": 100, "value_delivered": 50.0, "cost_of_errors": 20.0,
-             "minutes_saved": 60.0, "acted_rows": 30},
+             "minutes_saved": 60.0},
             {"currency": "EUR", "scored_rows": 200, "labelled_rows": 150, "value_delivered": 10.0, "cost_of_errors": 40.0,
-             "minutes_saved": 120.0, "acted_rows": None}]
-    s = value.summary(rows)
+             "minutes_saved": 120.0}]
+    s = value.summary(rows, adopted=[{"scored_rows": 100, "acted_rows": 30}])
     assert (s["value_delivered"], s["cost_of_errors"], s["net_value"]) == (60.0, 60.0, 0.0)
     assert (s["pending_rows"], s["hours_saved"], s["adoption"]) == (50, 3.0, 0.3)  # 30 of the 100 with feedback
+    assert value.summary(rows)["adoption"] is None  # no feedback at all: unknown, not 0 %
+
+
+def _served(eng, paths, pdate: str, ids: list[str], version: int = 1) -> None:
+    """A prediction date as score_batch leaves it: the parquet the client consumed and its store row."""
+    from steward import predictions, store
+
+    path = predictions.predictions_path(eng, paths, pdate)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({eng.id_column: ids, predictions.PREDICTION: 1}).to_parquet(path)
+    store.replace_rows(paths, store.predictions, {"engagement": eng.id, "prediction_date": pdate}, [{
+        "engagement": eng.id, "prediction_date": pdate, "model_version": version, "rows": len(ids),
+        "path": str(path), "sha256": "0" * 64}])
+
+
+def _feedback(eng, paths, pdate: str, text: str) -> None:
+    path = paths.data_root / eng.business.adoption.directory / f"{pdate}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_adoption_counts_served_rows_acted_on_as_known_each_night(churn, paths):
+    """Feedback dated by the prediction date it answers, read on the nights that follow: unknown until it
+    arrives, ids never served are counted apart, a corrected file is a new known state (the earlier one kept)."""
+    _served(churn, paths, "2026-03-01", ["a", "b", "c", "d"])
+    _served(churn, paths, "2026-03-02", ["e", "f"], version=2)
+    assert value.record_adoption(churn, paths, dt.date(2026, 3, 2)) == {"recorded": [], "rejected": []}
+    _feedback(churn, paths, "2026-03-01", "customer_id,acted\na,yes\nb,No\nc,TRUE\nz,yes\nb,1\n")
+    first = value.record_adoption(churn, paths, dt.date(2026, 3, 3))["recorded"]
+    # a and c acted, b corrected to acted (last answer wins), d never answered, z never served
+    assert [(r["prediction_date"], r["acted_rows"], r["scored_rows"], r["unknown_ids"]) for r in first] == \
+        [("2026-03-01", 3, 4, 1)]
+    assert value.record_adoption(churn, paths, dt.date(2026, 3, 4))["recorded"] == []  # same bytes: nothing new
+    _feedback(churn, paths, "2026-03-01", "customer_id,acted\na,yes\nb,no\n")  # the client corrects its export
+    _feedback(churn, paths, "2026-03-02", "customer_id,acted\ne,yes\nf,yes\n")
+    value.record_adoption(churn, paths, dt.date(2026, 3, 5))
+    as_of = {night: {r["prediction_date"]: r["acted_rows"] for r in value.adoption_history(paths, churn.id, dt.date(2026, 3, night))}
+             for night in (2, 4, 5)}
+    assert as_of == {2: {}, 4: {"2026-03-01": 3}, 5: {"2026-03-01": 1, "2026-03-02": 2}}
+    period = value.period(churn, paths, dt.date(2026, 3, 1), dt.date(2026, 3, 5))
+    assert (period["adoption"], period["feedback_dates"]) == (round(3 / 6, 4), 2)
+    assert value.period(churn, paths, dt.date(2026, 3, 1), dt.date(2026, 3, 4))["adoption"] == 0.75
+
+
+def test_a_bad_feedback_file_is_rejected_with_its_reason_and_kept(churn, paths):
+    _served(churn, paths, "2026-03-01", ["a", "b"])
+    _feedback(churn, paths, "2026-03-01", "customer_id,did_act\na,yes\n")
+    before = (paths.data_root / churn.business.adoption.directory / "2026-03-01.csv").read_bytes()
+    out = value.record_adoption(churn, paths, dt.date(2026, 3, 2))
+    assert out["recorded"] == [] and "no column acted" in out["rejected"][0]["reason"]
+    assert out["rejected"][0]["file"].endswith("2026-03-01.csv")
+    assert (paths.data_root / churn.business.adoption.directory / "2026-03-01.csv").read_bytes() == before
+    assert value.adoption_history(paths, churn.id) == []
 
 
 def test_weeks_and_months_cover_the_period_exactly_once():

@@ -209,7 +209,7 @@ def _print_value(paths: StewardPaths, ids: list[str], nights: list[dt.date]) -> 
 
     from steward import value
 
-    table = Table("engagement", "value delivered", "cost of errors", "net", "hours saved", "decisions",
+    table = Table("engagement", "value delivered", "cost of errors", "net", "hours saved", "adoption", "decisions",
                   "pending labels", title="Business value over the demo's nights (steward.value)")
     for eng_id in ids:
         eng = load_engagement(_known_engagement(eng_id))
@@ -218,7 +218,8 @@ def _print_value(paths: StewardPaths, ids: list[str], nights: list[dt.date]) -> 
         v = value.period(eng, paths, nights[0], nights[-1])
         cur = v["currency"]
         table.add_row(eng_id, f"{v['value_delivered']:,.0f} {cur}", f"{v['cost_of_errors']:,.0f} {cur}",
-                      f"{v['net_value']:,.0f} {cur}", f"{v['hours_saved']:,.1f}", f"{v['scored_rows']:,}",
+                      f"{v['net_value']:,.0f} {cur}", f"{v['hours_saved']:,.1f}",
+                      "-" if v["adoption"] is None else f"{v['adoption']:.0%}", f"{v['scored_rows']:,}",
                       f"{v['pending_rows']:,}")
     if table.row_count:
         console.print(table)

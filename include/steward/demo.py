@@ -168,10 +168,11 @@ class DemoSpec:
     id_column: str
     scenarios: dict[int, str] = field(default_factory=lambda: SCENARIOS)
     label_delay: int | None = None  # None: the target travels inside each batch
+    adoption: tuple[float, float] | None = None  # share of rows the client acts on, first and last night
 
 
 DEMOS: dict[str, DemoSpec] = {
-    "churn_telco": DemoSpec(_churn_frame, _corrupt_churn, 11, "churned", "customer_id"),
+    "churn_telco": DemoSpec(_churn_frame, _corrupt_churn, 11, "churned", "customer_id", adoption=(0.55, 0.8)),
     "demand_retail": DemoSpec(_demand_frame, _corrupt_demand, 23, "units_sold", "sale_id"),
     "prepaid_churn": DemoSpec(_churn_frame, _corrupt_churn, 37, "churned", "customer_id", PREPAID_SCENARIOS,
                               label_delay=LABEL_DELAY),
@@ -211,6 +212,8 @@ def generate(
         rng = np.random.default_rng([spec.seed, night])
         df = spec.frame(rng, batch_rows, 1_000_000 + night * batch_rows, _drift_level(night, spec.scenarios),
                         scenario == "concept_shift")
+        if spec.adoption is not None:
+            _write_feedback(df, spec, night, nights, root / "feedback" / f"{day.isoformat()}.csv")
         if scenario == "corrupt":
             df = spec.corrupt(df, rng)
         if spec.label_delay is None:
@@ -226,6 +229,21 @@ def generate(
             _write_csv_atomic(_label_file(df, spec, np.random.default_rng([spec.seed, night, 1])), label_path)
     (root / "scenarios.json").write_text(json.dumps(plan, indent=2) + "\n")
     return plan
+
+
+def _write_feedback(batch: pd.DataFrame, spec: DemoSpec, night: int, nights: int, path: Path) -> None:
+    """The client's answer for one prediction date: per served id, whether its team acted on the score
+    (adoption grows as the team comes to trust the model)."""
+    import numpy as np
+
+    if path.exists():
+        return
+    assert spec.adoption is not None
+    first, last = spec.adoption
+    share = first + (last - first) * night / max(nights - 1, 1)
+    acted = np.random.default_rng([spec.seed, night, 2]).random(len(batch)) < share
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_csv_atomic(batch[[spec.id_column]].assign(acted=np.where(acted, "yes", "no")), path)
 
 
 def _label_file(batch: pd.DataFrame, spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:

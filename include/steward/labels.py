@@ -236,8 +236,7 @@ def realised(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.date, out
                                                   "labels_through": day.isoformat()}, [row])
     from steward import value
 
-    value.record(eng, paths, pdate, day, labelled, scored_rows=len(served_frame),
-                 served_ids=served_frame[eng.id_column], model_version=version)
+    value.record(eng, paths, pdate, day, labelled, scored_rows=len(served_frame), model_version=version)
     return {k: row[k] for k in ("prediction_date", "metric", "realised_value", "labelled_rows", "model_version",
                                 "estimated_value", "estimate_error", "report_html", "not_computable")}
 

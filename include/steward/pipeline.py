@@ -232,7 +232,7 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
         from steward import value
 
         value.record(eng, paths, day.isoformat(), day, labelled, scored_rows=len(batch),
-                     served_ids=batch[eng.id_column], model_version=champion["champion"]["version"])
+                     model_version=champion["champion"]["version"])
     return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled)}
 
 
@@ -263,11 +263,14 @@ def _store_night_history(eng: Engagement, paths: StewardPaths, day: dt.date, dri
 
 @timed("join_labels")
 def join_labels(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> Result:
-    """Join the labels that arrived tonight to the predictions they belong to; realised performance."""
-    from steward import labels
+    """Join the labels that arrived tonight to the predictions they belong to; realised performance; the
+    client's feedback on what it acted on (adoption)."""
+    from steward import labels, value
 
     day = _day(logical_date)
-    return labels.join(eng, paths, day, run_dir(eng, paths, day))
+    result = labels.join(eng, paths, day, run_dir(eng, paths, day))
+    result["adoption"] = value.record_adoption(eng, paths, day)
+    return result
 
 
 @timed("check_outcomes")

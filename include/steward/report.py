@@ -129,7 +129,10 @@ def business(eng: Engagement, paths: StewardPaths, start: dt.date, end: dt.date)
         "weeks": [{"period": label, **value.period(eng, paths, a, b)} for label, a, b in _periods(start, end, "week")],
         "months": [{"period": label, **value.period(eng, paths, a, b)} for label, a, b in _periods(start, end, "month")],
         "per_date": [{k: r[k] for k in ("prediction_date", "model_version", "value_delivered", "cost_of_errors",
-                                        "minutes_saved", "labelled_rows", "scored_rows", "acted_rows")} for r in priced],
+                                        "minutes_saved", "labelled_rows", "scored_rows")} for r in priced],
+        "adoption": [{k: r[k] for k in ("prediction_date", "model_version", "scored_rows", "acted_rows", "recorded_on")}
+                     for r in value.adoption_history(paths, eng.id, through=end)
+                     if start.isoformat() <= r["prediction_date"] <= end.isoformat()],
         "against_previous": value.against_previous(eng, paths, end, priced),
     }
 
@@ -263,6 +266,23 @@ def plot_value(data: dict[str, Any]) -> str | None:
     return png(fig)
 
 
+def plot_adoption(data: dict[str, Any]) -> str | None:
+    b = data.get("business")
+    if not b or not b["adoption"]:
+        return None
+    import matplotlib.pyplot as plt
+
+    rows = b["adoption"]
+    fig, ax = plt.subplots(figsize=(9, 2.4))
+    ax.plot(_dates([r["prediction_date"] for r in rows]), [r["acted_rows"] / max(r["scored_rows"], 1) for r in rows],
+            color="#9467bd", marker="o", label="share of scored rows acted on")
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.autofmt_xdate()
+    return png(fig)
+
+
 def _business_html(data: dict[str, Any], figure: Any) -> str:
     b = data.get("business")
     if not b:
@@ -286,13 +306,15 @@ def _business_html(data: dict[str, Any], figure: Any) -> str:
 have not arrived are counted as pending, never priced. Hours saved: every scored row is an automated decision.
 Adoption: the share of scored rows the client acted on (its feedback files), where feedback exists.</p>
 {figure("value", "value delivered and cost of errors per prediction date")}
+{figure("adoption", "share of scored rows the client acted on, per prediction date") if b["adoption"] else ""}
 {html_table(header, rows(b["weeks"]))}{html_table(header, rows(b["months"]))}{versus}"""
 
 
 def render_html(data: dict[str, Any]) -> str:
     c = data["counts"]
     img = {name: fn(data) for name, fn in (("performance", plot_performance), ("drift", plot_drift),
-                                           ("batches", plot_batches), ("value", plot_value))}
+                                           ("batches", plot_batches), ("value", plot_value),
+                                           ("adoption", plot_adoption))}
 
     def figure(name: str, alt: str) -> str:
         return f'<img alt="{alt}" src="data:image/png;base64,{img[name]}">' if img[name] else "<p>no data</p>"

@@ -108,7 +108,19 @@ business_value = Table(  # what the served predictions were worth, per predictio
     Column("value_delivered", Float, nullable=False),
     Column("cost_of_errors", Float, nullable=False),
     Column("minutes_saved", Float, nullable=False),
-    Column("acted_rows", Integer),  # rows the client acted on (adoption feedback); null: no feedback file
+)
+adoption = Table(  # rows of a prediction date the client acted on, from its dated feedback file (steward.value)
+    "steward_adoption",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("prediction_date", String(10), primary_key=True),
+    Column("recorded_on", String(10), primary_key=True),  # the night the feedback file was read
+    Column("model_version", Integer, nullable=False),
+    Column("scored_rows", Integer, nullable=False),
+    Column("acted_rows", Integer, nullable=False),
+    Column("feedback_rows", Integer, nullable=False),
+    Column("unknown_ids", Integer, nullable=False),  # ids in the feedback that were never served that date
+    Column("sha256", String(64), nullable=False),
 )
 label_arrivals = Table(
     "steward_label_arrivals",
@@ -312,13 +324,13 @@ def replace_rows(paths: StewardPaths, table: Table, where: dict[str, Any], rows:
 
 
 def latest_by_prediction_date(paths: StewardPaths, table: Table, engagement_id: str,
-                              through: dt.date | None = None) -> list[dict[str, Any]]:
-    """Rows keyed by (prediction date, labels known through): the latest per prediction date as known on
+                              through: dt.date | None = None, known_on: str = "labels_through") -> list[dict[str, Any]]:
+    """Rows keyed by (prediction date, night it became known): the latest per prediction date as known on
     `through` (a later label arrival supersedes an earlier one), in prediction-date order."""
-    rows = select_rows(paths, table, {"engagement": engagement_id}, order_by="labels_through")
+    rows = select_rows(paths, table, {"engagement": engagement_id}, order_by=known_on)
     latest: dict[str, dict[str, Any]] = {}
     for r in rows:
-        if through is None or r["labels_through"] <= through.isoformat():
+        if through is None or r[known_on] <= through.isoformat():
             latest[r["prediction_date"]] = r
     return [latest[d] for d in sorted(latest)]
 

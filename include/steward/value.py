@@ -49,28 +49,68 @@ def price(eng: Engagement, counts: dict[str, Any]) -> dict[str, float]:
     return {"value_delivered": round(value, 2), "cost_of_errors": round(cost, 2)}
 
 
-def acted_rows(eng: Engagement, paths: StewardPaths, prediction_date: str, served_ids: pd.Series) -> int | None:
-    """Rows of the date's predictions the client acted on, from its feedback file; None without one."""
-    from steward import batches
+ADOPTION_LOOKBACK_DAYS = 35  # feedback for a prediction date is read on any night up to five weeks later
+
+
+def record_adoption(eng: Engagement, paths: StewardPaths, day: dt.date) -> dict[str, list[dict[str, Any]]]:
+    """Read the client's feedback files for the dates served in the last weeks and store, per prediction
+    date, how many served rows it acted on. A file is recorded again only when its bytes change (the
+    night that saw the change is kept: adoption as known on a night is reproducible). A file that cannot
+    be read is rejected with its reason (kept as it is, adoption for that date stays unknown); it never
+    fails the night."""
+    import hashlib
+
+    import pandas as pd
+
+    from steward import batches, predictions
 
     feedback = eng.business.adoption if eng.business else None
     if feedback is None:
-        return None
-    path = paths.data_root / feedback.directory / feedback.pattern.format(date=prediction_date)
-    if not path.is_file():
-        return None
-    try:
-        frame = batches.read_batch(path, feedback.format)
-    except batches.BatchReadError:
-        return None  # an unreadable feedback file counts as none yet: adoption is shown as unknown
-    if eng.id_column not in frame or feedback.acted_column not in frame:
-        return None
-    acted = frame[frame[feedback.acted_column].astype(str).str.strip().str.lower().isin(TRUTHY)]
-    return int(acted[eng.id_column].astype(str).isin(set(served_ids.astype(str))).sum())
+        return {"recorded": [], "rejected": []}
+    earliest = (day - dt.timedelta(days=ADOPTION_LOOKBACK_DAYS)).isoformat()
+    known = {r["prediction_date"]: r for r in adoption_history(paths, eng.id, through=day)}
+    recorded: list[dict[str, Any]] = []
+    rejected: list[dict[str, str]] = []
+    for served in store.select_rows(paths, store.predictions, {"engagement": eng.id}, order_by="prediction_date"):
+        pdate = served["prediction_date"]
+        path = paths.data_root / feedback.directory / feedback.pattern.format(date=pdate)
+        if not earliest <= pdate <= day.isoformat() or not path.is_file():
+            continue
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        if pdate in known and known[pdate]["sha256"] == sha and known[pdate]["recorded_on"] != day.isoformat():
+            continue
+        try:
+            frame = batches.read_batch(path, feedback.format)
+        except batches.BatchReadError as exc:
+            rejected.append({"file": str(path), "reason": f"unreadable: {exc}"})
+            continue
+        missing = [c for c in (eng.id_column, feedback.acted_column) if c not in frame]
+        if missing:
+            rejected.append({"file": str(path), "reason": f"no column {', '.join(missing)} (the engagement's "
+                                                          "id_column and business.adoption.acted_column)"})
+            continue
+        ids = set(pd.read_parquet(predictions.predictions_path(eng, paths, pdate), columns=[eng.id_column])
+                  [eng.id_column].astype(str))
+        frame = frame.assign(**{eng.id_column: frame[eng.id_column].astype(str)})
+        # the last answer per id counts (a client may correct itself in the same file)
+        frame = frame.drop_duplicates(eng.id_column, keep="last")
+        acted = frame[feedback.acted_column].astype(str).str.strip().str.lower().isin(TRUTHY)
+        row = {"engagement": eng.id, "prediction_date": pdate, "recorded_on": day.isoformat(),
+               "model_version": served["model_version"], "scored_rows": served["rows"],
+               "acted_rows": int((acted & frame[eng.id_column].isin(ids)).sum()), "feedback_rows": len(frame),
+               "unknown_ids": int((~frame[eng.id_column].isin(ids)).sum()), "sha256": sha}
+        store.replace_rows(paths, store.adoption, {"engagement": eng.id, "prediction_date": pdate,
+                                                   "recorded_on": day.isoformat()}, [row])
+        recorded.append(row)
+    return {"recorded": recorded, "rejected": rejected}
+
+def adoption_history(paths: StewardPaths, engagement_id: str, through: dt.date | None = None) -> list[dict[str, Any]]:
+    """Adoption per prediction date, as known on `through`."""
+    return store.latest_by_prediction_date(paths, store.adoption, engagement_id, through, known_on="recorded_on")
 
 
 def record(eng: Engagement, paths: StewardPaths, prediction_date: str, labels_through: str | dt.date,
-           labelled: pd.DataFrame, *, scored_rows: int, served_ids: pd.Series, model_version: int) -> dict[str, Any] | None:
+           labelled: pd.DataFrame, *, scored_rows: int, model_version: int) -> dict[str, Any] | None:
     """Price the date's labelled outcomes and store them; None when the engagement has no `business:` block."""
     if eng.business is None:
         return None
@@ -81,8 +121,7 @@ def record(eng: Engagement, paths: StewardPaths, prediction_date: str, labels_th
     row = {"engagement": eng.id, "prediction_date": prediction_date, "labels_through": through,
            "model_version": model_version, "currency": eng.business.currency, "scored_rows": scored_rows,
            "labelled_rows": int(len(labelled)), **counts, **price(eng, counts),
-           "minutes_saved": round(scored_rows * eng.business.minutes_saved_per_decision, 2),
-           "acted_rows": acted_rows(eng, paths, prediction_date, served_ids)}
+           "minutes_saved": round(scored_rows * eng.business.minutes_saved_per_decision, 2)}
     store.replace_rows(paths, store.business_value, {"engagement": eng.id, "prediction_date": prediction_date,
                                                      "labels_through": through}, [row])
     return row
@@ -93,19 +132,20 @@ def history(paths: StewardPaths, engagement_id: str, through: dt.date | None = N
     return store.latest_by_prediction_date(paths, store.business_value, engagement_id, through)
 
 
-def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Totals over some prediction dates: value, cost of errors, net, hours saved, adoption, pending rows."""
+def summary(rows: list[dict[str, Any]], adopted: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Totals over some prediction dates: value, cost of errors, net, hours saved, pending rows; adoption
+    (rows acted on / rows scored, over the dates with feedback) from `adopted` (adoption_history rows)."""
     scored = sum(r["scored_rows"] for r in rows)
     labelled = sum(r["labelled_rows"] for r in rows)
-    with_feedback = [r for r in rows if r["acted_rows"] is not None]
-    fed_rows = sum(r["scored_rows"] for r in with_feedback)
+    fed_rows = sum(r["scored_rows"] for r in adopted or [])
     value = round(sum(r["value_delivered"] for r in rows), 2)
     cost = round(sum(r["cost_of_errors"] for r in rows), 2)
     return {"dates": len(rows), "currency": rows[0]["currency"] if rows else None, "value_delivered": value,
             "cost_of_errors": cost, "net_value": round(value - cost, 2),
             "hours_saved": round(sum(r["minutes_saved"] for r in rows) / 60, 1), "scored_rows": scored,
             "labelled_rows": labelled, "pending_rows": scored - labelled,
-            "adoption": round(sum(r["acted_rows"] for r in with_feedback) / fed_rows, 4) if fed_rows else None}
+            "adoption": round(sum(r["acted_rows"] for r in adopted or []) / fed_rows, 4) if fed_rows else None,
+            "feedback_dates": len(adopted or [])}
 
 
 def period(eng: Engagement, paths: StewardPaths, start: dt.date, end: dt.date) -> dict[str, Any]:
@@ -117,7 +157,8 @@ def period(eng: Engagement, paths: StewardPaths, start: dt.date, end: dt.date) -
     priced = {r["prediction_date"] for r in rows}
     served = [r for r in store.select_rows(paths, store.predictions, {"engagement": eng.id})
               if lo <= r["prediction_date"] <= hi and r["prediction_date"] not in priced]
-    out = summary(rows)
+    adopted = [r for r in adoption_history(paths, eng.id, through=end) if lo <= r["prediction_date"] <= hi]
+    out = summary(rows, adopted)
     waiting = sum(r["rows"] for r in served)
     minutes = eng.business.minutes_saved_per_decision if eng.business else 0
     out.update(scored_rows=out["scored_rows"] + waiting, pending_rows=out["pending_rows"] + waiting,

@@ -219,6 +219,11 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             for p in result.get("performance") or []:
                 log.info("realised %s for %s: %s on %d rows (v%s; estimated %s)", p["metric"], p["prediction_date"],
                          p["realised_value"], p["labelled_rows"], p["model_version"], p["estimated_value"])
+            for a in result["adoption"]["recorded"]:
+                log.info("adoption %s: the client acted on %d of %d rows served (v%s; %d feedback ids never served)",
+                         a["prediction_date"], a["acted_rows"], a["scored_rows"], a["model_version"], a["unknown_ids"])
+            for r in result["adoption"]["rejected"]:
+                log.warning("feedback REJECTED %s: %s (kept as it is; adoption unknown for that date)", r["file"], r["reason"])
             return result
 
         @json_task(trigger_rule=TriggerRule.ALL_DONE)  # judged on the labels stored so far if tonight's failed
