@@ -15,7 +15,16 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SAFE_ID = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 MAX_CONFIG_BYTES = 256 * 1024
@@ -84,6 +93,7 @@ class _DatedFiles(_Strict):
 class DataSource(_DatedFiles):
     """Where nightly batches land: one file per logical date."""
 
+    source: Literal["files"] = "files"
     reference: str = Field(description="reference data file under the data root")
     wait_minutes: float = Field(0, ge=0, le=24 * 60, description="how long to wait for a late batch before skipping the night")
 
@@ -91,6 +101,91 @@ class DataSource(_DatedFiles):
     @classmethod
     def _reference_inside_data_root(cls, v: str) -> str:
         return _relative_path(v)
+
+
+CONN_ID = r"^[A-Za-z0-9_.-]{1,250}$"
+SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+SQL_TABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
+LOGICAL_DATE_PARAMETER = ":logical_date"
+
+
+class SqlSource(_Strict):
+    """Nightly batches in a database (ADR 0023), named by an Airflow connection id: the rows of a table whose
+    `date_column` is the logical date, or a `query` that takes the logical date as the bound parameter
+    `:logical_date` (never formatted into the text). Each night's rows are snapshotted into
+    `<staging_schema>` in the same database (the client's tables are only read) and checked there."""
+
+    source: Literal["sql"]
+    conn_id: str = Field(pattern=CONN_ID, description="Airflow connection id (Postgres)")
+    table: str | None = Field(None, pattern=SQL_TABLE, description="[schema.]table")
+    date_column: str | None = Field(None, pattern=SQL_NAME)
+    query: str | None = Field(None, min_length=1, description="SELECT ... WHERE day = :logical_date")
+    staging_schema: str = Field("steward", pattern=SQL_NAME,
+                                description="schema steward may create and write in: night snapshots, quarantine")
+    reference: str = Field(description="reference data file under the data root")
+    wait_minutes: float = Field(0, ge=0, le=24 * 60, description="how long to wait for a late batch before skipping the night")
+
+    format: Literal["parquet"] = Field("parquet", description="the landed copy's format (fixed)")
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_inside_data_root(cls, v: str) -> str:
+        return _relative_path(v)
+
+    @field_validator("query")
+    @classmethod
+    def _bound_query(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        text = v.strip().rstrip(";").strip()
+        if LOGICAL_DATE_PARAMETER not in text:
+            raise ValueError(f"must take the logical date as the bound parameter {LOGICAL_DATE_PARAMETER} "
+                             "(e.g. WHERE event_date = :logical_date)")
+        if ";" in text:
+            raise ValueError("must be one statement (no ';' inside)")
+        if not re.match(r"(?is)^\s*(select|with)\b", text):
+            raise ValueError("must be a SELECT (or WITH ... SELECT) query")
+        if re.search(r"\{[^}]*\}|%\(", text):
+            raise ValueError("must not carry {placeholders} or %(...)s: the only parameter is :logical_date, bound")
+        return text
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give either `table` (with `date_column`) or `query`, not both and not neither")
+        if self.table is not None and self.date_column is None:
+            raise ValueError("`date_column` is required with `table`: the column whose value is the logical date")
+        return self
+
+    @property
+    def pattern(self) -> str:  # the landed copy's name
+        return "{date}.parquet"
+
+    @property
+    def relation(self) -> str:
+        """What lineage and messages call the source: the table, or 'query'."""
+        return self.table or "query"
+
+
+def _source_kind(value: Any) -> str:
+    raw = value.get("source", "files") if isinstance(value, dict) else getattr(value, "source", "files")
+    return raw if raw in ("files", "sql") else "files"
+
+
+BatchSource = Annotated[
+    Annotated[DataSource, Tag("files")] | Annotated[SqlSource, Tag("sql")], Discriminator(_source_kind)]
+
+
+class PredictionsSink(_Strict):
+    """A table the client reads the night's predictions from (with the model version and logical date);
+    each night replaces its own rows in one transaction (ADR 0023)."""
+
+    conn_id: str = Field(pattern=CONN_ID, description="Airflow connection id (Postgres)")
+    table: str = Field(pattern=SQL_TABLE, description="[schema.]table; created when missing")
+
+
+class PredictionsOutput(_Strict):
+    sink: PredictionsSink | None = None
 
 
 class ColumnExpectations(_Strict):
@@ -449,7 +544,7 @@ class Engagement(_Strict):
     owner: str = Field(min_length=1)
     schedule: str = Field("0 2 * * *", description="cron expression")
     start_date: dt.date
-    data: DataSource
+    data: BatchSource
     id_column: str
     target: str
     target_classes: list[ClassValue] | None = Field(
@@ -474,6 +569,7 @@ class Engagement(_Strict):
     responses: Responses = Responses()
     alerts: Alerts = Alerts()
     business: BusinessValue | None = None
+    predictions: PredictionsOutput = PredictionsOutput()
 
     @field_validator("id")
     @classmethod
@@ -692,7 +788,8 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 def _loc(loc: tuple) -> str:
     """Dotted field path as written in YAML: pydantic inserts the union tag after 'estimator'."""
-    parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] == "estimator" and p in CLASSIFIERS | REGRESSORS)]
+    parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] == "estimator" and p in CLASSIFIERS | REGRESSORS)
+             and not (i and loc[i - 1] == "data" and p in ("files", "sql"))]  # the tags of data's two kinds
     return ".".join(parts) if parts else "(root)"
 
 

@@ -102,7 +102,12 @@ def _zulu(ts: str | dt.datetime) -> str:
 def _batch_dataset(eng: Engagement, paths: StewardPaths, record: dict[str, Any], with_quality: bool) -> InputDataset:
     batch = record["data"].get("batch") or {}
     profile = record["data"].get("profile") or {}
-    name = f"{eng.data.directory}/{eng.batch_filename(dt.date.fromisoformat(record['logical_date']))}"
+    staged = batch.get("sql")
+    if staged:  # the night's snapshot in the client's database (what was checked, scored and trained on)
+        namespace, name = staged["namespace"], f"{staged['database']}.{staged['schema']}.{_snapshot(staged['table'])}"
+    else:
+        namespace = f"file://{paths.data_root}"
+        name = f"{eng.data.directory}/{eng.batch_filename(dt.date.fromisoformat(record['logical_date']))}"
     facets: dict[str, Any] = {"version": dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=batch.get("sha256", "unknown"))}
     if profile:
         facets["schema"] = schema_dataset.SchemaDatasetFacet(
@@ -131,7 +136,33 @@ def _batch_dataset(eng: Engagement, paths: StewardPaths, record: dict[str, Any],
                 for c in quality["checks"]
             ]
         )
-    return InputDataset(namespace=f"file://{paths.data_root}", name=name, facets=facets, inputFacets=input_facets)
+    return InputDataset(namespace=namespace, name=name, facets=facets, inputFacets=input_facets)
+
+
+def _snapshot(table: str) -> str:
+    from steward.sql_source import QUARANTINED_SUFFIX
+
+    return table.removesuffix(QUARANTINED_SUFFIX)
+
+
+def _sql_datasets(record: dict[str, Any], task: str) -> tuple[list[InputDataset], list[OutputDataset]]:
+    """The client's tables a SQL night touched: the source it read (landing), the quarantine table it
+    wrote, and the predictions sink (OpenLineage naming: postgres://host:port, database.schema.table)."""
+    staged = ((record["data"].get("batch") or {}).get("sql")) if record.get("data") else None
+    inputs: list[InputDataset] = []
+    outputs: list[OutputDataset] = []
+    if staged and task == "land_batch":
+        if staged["source"] != "query":
+            inputs.append(InputDataset(namespace=staged["namespace"], name=staged["source"]))
+        outputs.append(OutputDataset(namespace=staged["namespace"],
+                                     name=f"{staged['database']}.{staged['schema']}.{_snapshot(staged['table'])}"))
+    quarantined = (record.get("quarantine") or {}).get("quarantine_table")
+    if staged and quarantined and task == "quarantine_batch":
+        outputs.append(OutputDataset(namespace=staged["namespace"], name=f"{staged['database']}.{quarantined}"))
+    sink = (record.get("predictions") or {}).get("sink")
+    if sink and task == "score_batch":
+        outputs.append(OutputDataset(namespace=sink["namespace"], name=sink["name"]))
+    return inputs, outputs
 
 
 def _reference_facet(ref: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -213,6 +244,10 @@ def build_events(eng: Engagement, paths: StewardPaths, record: dict[str, Any]) -
             inputs.append(reference)
         outputs = [_model_dataset(record["retraining"]["challenger"])] if task == "retrain_candidate" and record.get(
             "retraining") else []
+        sql_inputs, sql_outputs = _sql_datasets(record, task)
+        # landing a SQL night reads the client's table and writes the snapshot the later stages read
+        inputs = sql_inputs if task == "land_batch" and sql_outputs else [*sql_inputs, *inputs]
+        outputs = [*outputs, *sql_outputs]
         failed = states.get(task) == "failed"
         end_facets: dict[str, Any] = {"nominalTime": nominal, "parent": parent, **_stage_facets(record, task)}
         if failed:

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from steward import batches, faults, policy
-from steward.config import Engagement
+from steward.config import Engagement, SqlSource
 from steward.digests import frame_digest as _frame_digest
 from steward.digests import key as _key
 from steward.settings import StewardPaths
+from steward.sql_source import Connect
 from steward.training_set import TrainingSet, labelled_batch, training_window
 
 if TYPE_CHECKING:
@@ -61,23 +62,30 @@ def run_dir(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -
 
 
 @timed("land_batch")
-def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> Result:
-    """Land and fingerprint the batch. Raises BatchMissingError when there is no file for the date,
-    ResidencyError when the engagement's region is not the storage region."""
+def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, connect: Connect | None = None) -> Result:
+    """Land and fingerprint the batch. Raises BatchMissingError when there is no file (or no rows) for
+    the date, ResidencyError when the engagement's region is not the storage region. A SQL source is
+    snapshotted in its database first (steward.sql_source); `connect` opens its connection."""
     from steward.retention import check_residency
 
     check_residency(eng)
     day = _day(logical_date)
-    landed = batches.land_batch(eng, paths, day)
+    if isinstance(eng.data, SqlSource):
+        from steward import sql_source
+
+        landed, staged = sql_source.land(eng, paths, day, _connect(connect, eng.data.conn_id))
+        batch = {**landed.to_dict(), "sql": staged.to_dict()}
+    else:
+        batch = batches.land_batch(eng, paths, day).to_dict()
     ref = batches.reference_path(eng, paths)
     result: Result = {
-        "batch": landed.to_dict(),
+        "batch": batch,
         "reference": {"path": str(ref), "sha256": batches.sha256_file(ref)},
         "profile": None,
         "read_error": None,
     }
     try:
-        result["profile"] = batches.profile(batches.read_for(eng, landed.path))
+        result["profile"] = batches.profile(batches.read_for(eng, batch["path"]))
     except batches.BatchReadError as exc:
         result["read_error"] = str(exc)
     return result
@@ -86,12 +94,30 @@ def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> R
 # --- 2. validate / quarantine --------------------------------------------------------------------
 
 
+def _connect(connect: Connect | None, conn_id: str) -> Any:
+    if connect is None:
+        raise ValueError(f"connection {conn_id!r}: this stage reads SQL and was given no way to connect")
+    return connect(conn_id)
+
+
 @timed("validate_batch")
-def validate(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result) -> Result:
+def validate(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result,
+             connect: Connect | None = None) -> Result:
+    """The engagement's rules on the batch: in the database for a SQL source (its snapshot), else on the
+    landed file."""
     from steward import quality
 
     day = _day(logical_date)
-    if landed["read_error"]:
+    staged = landed["batch"].get("sql")
+    if staged:
+        from steward import sql_source
+
+        engine = _connect(connect, staged["conn_id"])
+        result = quality.validate_table(eng, engine, staged)
+        infinite = sql_source.non_finite_counts(eng, engine, staged, eng.numeric_features)
+        result = quality.with_check(result, "values_are_finite", not infinite,
+                                    f"infinite values: {infinite}" if infinite else None)
+    elif landed["read_error"]:
         result = quality.unreadable_result(landed["read_error"])
     else:
         df = batches.read_for(eng, landed["batch"]["path"])
@@ -126,9 +152,17 @@ def _resent_from(eng: Engagement, paths: StewardPaths, day: dt.date, sha256: str
 
 
 @timed("quarantine_batch")
-def quarantine(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result, quality: Result) -> Result:
+def quarantine(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result, quality: Result,
+               connect: Connect | None = None) -> Result:
+    """Set the batch aside with its reasons: the landed copy moves to the quarantine folder, a SQL
+    night's snapshot is renamed into its quarantine table (the client's table is never touched)."""
     day = _day(logical_date)
     dest = batches.quarantine_dir(eng, paths, day)
+    staged = landed["batch"].get("sql")
+    if staged:
+        from steward import sql_source
+
+        staged = sql_source.quarantine(eng, _connect(connect, staged["conn_id"]), staged)
     reasons = {
         "engagement": eng.id,
         "logical_date": day.isoformat(),
@@ -137,9 +171,12 @@ def quarantine(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date
         "quarantined_at": dt.datetime.now(dt.UTC).isoformat(),
         "failed_expectations": quality["failed"],
         "validation_report": quality["report_html"],
+        **({"sql": staged} if staged else {}),
     }
     moved = batches.quarantine(Path(landed["batch"]["path"]), dest, reasons)
     return {
+        **({"quarantine_table": f"{staged['schema']}.{staged['table']}", "key_range": staged["key_range"]}
+           if staged else {}),
         "quarantine_path": str(moved),
         "reasons_path": str(dest / "reasons.json"),
         "failed_checks": len(quality["failed"]),
@@ -282,15 +319,27 @@ def check_outcomes(eng: Engagement, paths: StewardPaths, logical_date: str | dt.
 
 
 @timed("score_batch")
-def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result, champion: Result) -> Result:
-    """Predictions the client consumes, stored with the model version (and the CBPE estimate)."""
+def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result, champion: Result,
+          connect: Connect | None = None) -> Result:
+    """Predictions the client consumes, stored with the model version (and the CBPE estimate), and
+    written to the engagement's predictions sink when it has one."""
     from steward import predictions, registry
 
     c = registry.client(paths)
     ref = registry.ModelRef(**champion["champion"])
     day = _day(logical_date)
-    return predictions.score_batch(eng, paths, day, batches.read_for(eng, landed["batch"]["path"]),
-                                   registry.load(c, ref), ref.version, calibration_rows(eng, paths, day))
+    result = predictions.score_batch(eng, paths, day, batches.read_for(eng, landed["batch"]["path"]),
+                                     registry.load(c, ref), ref.version, calibration_rows(eng, paths, day))
+    sink = eng.predictions.sink
+    if sink is not None:
+        import pandas as pd
+
+        from steward import sql_source
+
+        engine = _connect(connect, sink.conn_id)
+        rows = sql_source.write_predictions(eng, engine, sink.conn_id, sink.table, day, pd.read_parquet(result["path"]))
+        result["sink"] = {"conn_id": sink.conn_id, "table": sink.table, "rows": rows, **sql_source.dataset(engine, sink.table)}
+    return result
 
 
 def calibration_rows(eng: Engagement, paths: StewardPaths, day: dt.date) -> pd.DataFrame | None:

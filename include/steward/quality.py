@@ -101,7 +101,7 @@ def _rules_of(col: str, rules: Any, rows: int | None) -> list[Rule]:
     return out
 
 
-def _schema_expectations(eng: Engagement) -> list[Any]:
+def _schema_expectations(eng: Engagement, sql: bool = False) -> list[Any]:
     import great_expectations as gx
 
     from steward.schema import GX_TYPE_NAMES
@@ -113,6 +113,8 @@ def _schema_expectations(eng: Engagement) -> list[Any]:
         E.ExpectTableRowCountToBeBetween(min_value=eng.quality.row_count.min, max_value=eng.quality.row_count.max),
     ]
     out += [E.ExpectColumnToExist(column=col) for col in expected_columns]
+    if sql:  # GX compares a SQL column's type by its printed name (VARCHAR(20) is not VARCHAR): checked by
+        return out  # steward.sql_source.type_mismatches on the reflected types instead
     if eng.column_types:
         out += [E.ExpectColumnValuesToBeInTypeList(column=col, type_list=GX_TYPE_NAMES[eng.column_types[col]])
                 for col in expected_columns]
@@ -213,19 +215,50 @@ def validate_frame(eng: Engagement, df: pd.DataFrame) -> QualityResult:
     `success` is False only when a rule of severity `quarantine` failed; failed `warn` rules are listed
     under `warnings` and the batch proceeds.
     """
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context = _context()
     batch = (
         context.data_sources.add_pandas("steward")
         .add_dataframe_asset(name=eng.id)
         .add_batch_definition_whole_dataframe("nightly")
         .get_batch(batch_parameters={"dataframe": df})
     )
+    return _validate(eng, batch, rows=len(df), sql=False)
+
+
+def validate_table(eng: Engagement, engine: Any, staged: dict[str, Any]) -> QualityResult:
+    """The same suite on a SQL night's snapshot, evaluated in the database by GX's SQL data source: the
+    aggregates are one query per rule; a failed rule's sample of unexpected rows is a LIMITed query
+    (GX's SUMMARY result format), so no table comes back whole (ADR 0023)."""
+    context = _context()
+    batch = (
+        context.data_sources.add_postgres("steward", connection_string=engine.url.render_as_string(hide_password=False))
+        .add_table_asset(name=staged["table"], table_name=staged["table"], schema_name=staged["schema"])
+        .add_batch_definition_whole_table("nightly")
+        .get_batch()
+    )
+    from steward import sql_source
+
+    result = _validate(eng, batch, rows=staged["rows"], sql=True)
+    for col, m in sql_source.type_mismatches(eng, engine, staged).items():
+        result = with_check(result, "column_type_matches", False,
+                            f"is {m['found']} in the database, the engagement reads it as {m['expected']}", column=col)
+    return result
+
+
+def _context() -> Any:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _validate(eng: Engagement, batch: Any, *, rows: int, sql: bool) -> QualityResult:
+    import great_expectations as gx
+
     suite_name = f"{eng.id}.nightly"
-    schema, rules = _schema_expectations(eng), _column_rules(eng, rows=len(df))
+    schema, rules = _schema_expectations(eng, sql=sql), _column_rules(eng, rows=rows)
     results = _run(batch, suite_name, [*schema, *(rule.aggregate for rule in rules)])
     checks: list[Any] = [_summarise(r) for r in results[: len(schema)]]
     twins: list[tuple[Any, str]] = []  # (per-row expectation, severity), each once (min and max share one)
@@ -242,7 +275,8 @@ def validate_frame(eng: Engagement, df: pd.DataFrame) -> QualityResult:
                           _run(batch, f"{suite_name}.detail", [t for t, _ in twins]), strict=True))
         severity_of = {id(t): s for t, s in twins}
         checks = [_summarise(detail[id(c)], severity_of[id(c)]) if id(c) in detail else c for c in checks]
-    return _result(checks, engine=f"great_expectations {gx.__version__}", suite=suite_name)
+    return _result(checks, engine=f"great_expectations {gx.__version__}" + (" (in the database)" if sql else ""),
+                   suite=suite_name)
 
 
 def _result(checks: list[dict[str, Any]], *, engine: str, suite: str | None) -> QualityResult:

@@ -47,7 +47,7 @@ def json_task(fn: Any = None, **kwargs: Any) -> Any:
         def strict(*args: Any, **kw: Any) -> Any:
             from steward.finite import flagged
 
-            result = body(*args, **kw)
+            result = _fail_fast_on_configuration(body, *args, **kw)
             clean = flagged(result)
             if isinstance(clean, dict) and clean.get("non_finite_replaced"):
                 log.warning("non-finite values replaced by null in %s: %s", body.__name__,
@@ -57,6 +57,24 @@ def json_task(fn: Any = None, **kwargs: Any) -> Any:
         return task(multiple_outputs=False, **kwargs)(strict)
 
     return decorate(fn) if fn is not None else decorate
+
+def _fail_fast_on_configuration(body: Any, *args: Any, **kw: Any) -> Any:
+    """A SQL source or sink that is misconfigured (missing table, query error, permission denied, an
+    undefined connection) fails the task at once with its message: retrying cannot fix it. A database that
+    does not answer raises SqlSourceUnavailableError, which Airflow retries like any other error."""
+    try:
+        return body(*args, **kw)
+    except Exception as exc:
+        from steward.airflow.connections import ConnectionNotDefinedError
+        from steward.sql_source import SqlSourceError
+
+        if not isinstance(exc, SqlSourceError | ConnectionNotDefinedError):
+            raise
+        from airflow.sdk.exceptions import AirflowFailException
+
+        log.error("REFUSED: %s", exc)
+        raise AirflowFailException(str(exc)) from None
+
 
 DEFAULT_RETRIES = 2
 
@@ -100,7 +118,7 @@ def render_doc(eng: Engagement, config_path: Path) -> str:
 | owners (governance) | {", ".join(eng.governance.owners)} |
 | problem | {eng.problem_type}, target `{eng.target}`, id `{eng.id_column}` |
 | features | {feats} |
-| batches | `{eng.data.directory}/{eng.data.pattern}` ({eng.data.format}) |
+| batches | {_batches_doc(eng)} |
 | drift | {eng.drift.stattest} threshold {eng.drift.threshold}; per feature: {per_feature}; dataset drift at {eng.drift.drift_share:.0%} of features |
 | performance | {eng.performance.metric} threshold {eng.performance.threshold} (min {eng.performance.min_labelled_rows} labelled rows) |
 | retraining | triggers {", ".join(eng.retraining.triggers)}; window {eng.retraining.window_days} days; `{eng.retraining.estimator.name}` |
@@ -119,6 +137,15 @@ A quarantined batch skips monitoring and training; `export_audit` always runs an
 
 {eng.governance.decision_log or "_none_"}
 """
+
+
+def _batches_doc(eng: Engagement) -> str:
+    d = eng.data
+    if d.source == "sql":
+        where = f"`{d.table}` where `{d.date_column}` = the logical date" if d.table else "a query (`:logical_date` bound)"
+        sink = f"; predictions to `{eng.predictions.sink.table}`" if eng.predictions.sink else ""
+        return f"SQL: connection `{d.conn_id}`, {where}; checked in the database (snapshot in `{d.staging_schema}`){sink}"
+    return f"`{d.directory}/{d.pattern}` ({d.format})"
 
 
 def _shadow_doc(eng: Engagement) -> str:
@@ -166,6 +193,12 @@ def _paths():
     from steward.settings import StewardPaths
 
     return StewardPaths.from_env()
+
+
+def _connect(conn_id: str) -> Any:
+    from steward.airflow.connections import engine_for
+
+    return engine_for(conn_id)
 
 
 def _day() -> str:
@@ -252,7 +285,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             from steward.retention import ResidencyError
 
             try:
-                result = pipeline.land(eng, _paths(), _day())
+                result = pipeline.land(eng, _paths(), _day(), connect=_connect)
             except BatchMissingError as exc:
                 log.warning("SKIPPED: %s", exc)
                 raise AirflowSkipException(f"missing batch: {exc}") from None
@@ -269,7 +302,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Great Expectations suite built from the config; HTML report kept per run."""
             from steward import pipeline
 
-            result = pipeline.validate(eng, _paths(), _day(), landed)
+            result = pipeline.validate(eng, _paths(), _day(), landed, connect=_connect)
             log.info("quality %s: %d/%d checks failed; report %s", "PASSED" if result["success"] else "FAILED",
                      len(result["failed"]), result["evaluated"], result["report_html"])
             return result
@@ -283,7 +316,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Move the batch to quarantine with a reason file; monitoring and training are skipped."""
             from steward import pipeline
 
-            result = pipeline.quarantine(eng, _paths(), _day(), landed, quality)
+            result = pipeline.quarantine(eng, _paths(), _day(), landed, quality, connect=_connect)
             failed = "; ".join(f"{c['expectation']}({c['column'] or ''})" for c in quality["failed"])
             log.warning("QUARANTINED batch %s -> %s. Failed checks: %s", landed["batch"]["path"],
                         result["quarantine_path"], failed)
@@ -328,7 +361,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Predictions the client consumes, stored with the model version; CBPE estimate while labels are pending."""
             from steward import pipeline
 
-            result = pipeline.score(eng, _paths(), _day(), landed, champion)
+            result = pipeline.score(eng, _paths(), _day(), landed, champion, connect=_connect)
             log.info("scored %d rows with v%s -> %s%s", result["rows"], result["model_version"], result["path"],
                      f"; estimated {result['estimate']['metric']} {result['estimate']['value']}" if result["estimate"] else "")
             return result

@@ -1,0 +1,216 @@
+"""SQL sources and sinks on the machine's PostgreSQL (ADR 0023): the night snapshotted in the database and
+checked there, the client's table only read, a bad night quarantined into a table, predictions written back
+idempotently, every failure a message naming the engagement, the connection and the table (never the
+password); then three nights of an engagement on Postgres tables through the real DAG."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from steward import batches, demo, pipeline, sql_source
+from steward.config import load_engagement
+from tests.conftest import ENGAGEMENTS
+from tests.support import postgres
+
+pytestmark = pytest.mark.services
+
+NIGHTS = demo.night_dates(nights=3)
+BAD_NIGHT = NIGHTS[1]
+CONN_ID = "client_pg"
+SECRET = "s3cret-not-for-logs"
+
+
+def _night_frame(data_root, day: dt.date) -> pd.DataFrame:
+    frame = pd.read_csv(data_root / "churn_telco/incoming" / f"{day}.csv")
+    if day == BAD_NIGHT:  # what a broken export looks like in a table: negative tenures, missing ids
+        frame.loc[:199, "tenure_months"] = -5
+        frame.loc[300:304, "customer_id"] = None
+    return frame.assign(event_date=day)
+
+
+@pytest.fixture(scope="module")
+def client_db(tmp_path_factory):
+    """The client's database: crm.churn_events holds three nights of the demo's churn rows, one broken."""
+    import sqlalchemy as sa
+
+    data_root = tmp_path_factory.mktemp("sqldata")
+    demo.generate("churn_telco", data_root, nights=len(NIGHTS))
+    with postgres.scratch_database() as name:
+        engine = sa.create_engine(postgres.url(name))
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE SCHEMA crm")
+        frame = pd.concat([_night_frame(data_root, d) for d in NIGHTS], ignore_index=True)
+        frame.to_sql("churn_events", engine, schema="crm", index=False, dtype={"event_date": sa.Date()})
+        yield {"name": name, "engine": engine, "data_root": data_root}
+        engine.dispose()
+
+
+@pytest.fixture
+def home(paths, client_db):
+    """A private STEWARD_HOME whose data root holds the reference file (the batches are in the database)."""
+    import shutil
+
+    (paths.data_root / "churn_telco").mkdir(parents=True)
+    shutil.copy(client_db["data_root"] / "churn_telco/reference.csv", paths.data_root / "churn_telco/reference.csv")
+    return paths
+
+
+def _engagement_file(folder, *, data: dict, sink: str | None = "crm.churn_scores", eng_id: str = "churn_telco"):
+    raw = yaml.safe_load((ENGAGEMENTS / "churn_telco.yaml").read_text())
+    raw["id"] = eng_id
+    raw["data"] = {"source": "sql", "conn_id": CONN_ID, "reference": "churn_telco/reference.csv", **data}
+    raw["business"].pop("adoption")
+    if sink:
+        raw["predictions"] = {"sink": {"conn_id": CONN_ID, "table": sink}}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{eng_id}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+TABLE_SOURCE = {"table": "crm.churn_events", "date_column": "event_date"}
+
+
+def _client_table_state(engine) -> tuple:
+    with engine.connect() as conn:
+        return tuple(conn.exec_driver_sql(
+            "SELECT count(*), sum(hashtextextended(t::text, 0)) FROM crm.churn_events t").one())
+
+
+def test_a_night_is_snapshotted_checked_in_the_database_and_landed_without_touching_the_client_table(
+        client_db, tmp_path, home):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres.url(client_db["name"]))
+    eng = load_engagement(_engagement_file(tmp_path / "engagements", data=TABLE_SOURCE))
+    before = _client_table_state(engine)
+    day = NIGHTS[0]
+
+    landed = pipeline.land(eng, home, day, connect=lambda _: engine)
+    staged = landed["batch"]["sql"]
+    assert (staged["schema"], staged["table"], staged["state"]) == ("steward", "churn_telco__20260301", "staged")
+    assert staged["source"] == f"{client_db['name']}.crm.churn_events"
+    assert staged["key_range"] == {"column": "customer_id", "min": "C1000000", "max": "C1001499"}
+    copy = pd.read_parquet(landed["batch"]["path"])
+    source = pd.read_csv(client_db["data_root"] / "churn_telco/incoming" / f"{day}.csv")
+    assert list(copy.columns) == list(source.columns)  # the date column says which night; it is not a feature
+    pd.testing.assert_frame_equal(copy.astype(str), source.sort_values("customer_id").reset_index(drop=True).astype(str))
+
+    quality = pipeline.validate(eng, home, day, landed, connect=lambda _: engine)
+    assert quality["success"] and "in the database" in quality["engine"], quality["failed"]
+
+    again = pipeline.land(eng, home, day, connect=lambda _: engine)  # a rerun rewrites nothing
+    assert again["batch"]["sha256"] == landed["batch"]["sha256"] and again["batch"]["sql"] == staged
+    assert _client_table_state(engine) == before
+
+    with engine.begin() as conn:  # the client appends a late row to a night already landed
+        conn.exec_driver_sql("INSERT INTO crm.churn_events (customer_id, event_date) VALUES ('LATE1', '2026-03-01')")
+    try:
+        with pytest.raises(batches.BatchConflictError, match="changed after they were snapshotted"):
+            pipeline.land(eng, home, day, connect=lambda _: engine)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM crm.churn_events WHERE customer_id = 'LATE1'")
+    with pytest.raises(batches.BatchMissingError, match="no rows"):
+        pipeline.land(eng, home, dt.date(2026, 4, 1), connect=lambda _: engine)
+
+
+def test_a_bad_night_fails_in_the_database_and_is_quarantined_into_a_table(client_db, tmp_path, home):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres.url(client_db["name"]))
+    eng = load_engagement(_engagement_file(tmp_path / "engagements", data=TABLE_SOURCE))
+    before = _client_table_state(engine)
+    landed = pipeline.land(eng, home, BAD_NIGHT, connect=lambda _: engine)
+    quality = pipeline.validate(eng, home, BAD_NIGHT, landed, connect=lambda _: engine)
+    failed = {(c["expectation"], c["column"]): c for c in quality["failed"]}
+    assert not quality["success"]
+    negative = failed[("expect_column_values_to_be_between", "tenure_months")]
+    assert negative["unexpected_count"] == 200 and set(negative["sample_unexpected"]) == {-5}
+    assert ("expect_column_values_to_not_be_null", "customer_id") in failed
+
+    result = pipeline.quarantine(eng, home, BAD_NIGHT, landed, quality, connect=lambda _: engine)
+    assert result["quarantine_table"] == "steward.churn_telco__20260302__quarantined"
+    with engine.connect() as conn:
+        kept = conn.exec_driver_sql(f"SELECT count(*) FROM {result['quarantine_table']}").scalar()
+        snapshot_gone = not sa.inspect(conn).has_table("churn_telco__20260302", schema="steward")
+    assert kept == 1500 and snapshot_gone
+    reasons = json.loads((batches.quarantine_dir(eng, home, BAD_NIGHT) / "reasons.json").read_text())
+    assert reasons["sql"]["key_range"]["column"] == "customer_id" and reasons["failed_expectations"]
+    assert _client_table_state(engine) == before  # the client's table is never modified
+    rerun = pipeline.land(eng, home, BAD_NIGHT, connect=lambda _: engine)
+    assert rerun["batch"]["state"] == "quarantined" and rerun["batch"]["sql"]["state"] == "quarantined"
+
+
+def test_predictions_are_written_back_idempotently_per_night(client_db, tmp_path):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres.url(client_db["name"]))
+    eng = load_engagement(_engagement_file(tmp_path / "engagements", data=TABLE_SOURCE, sink="crm.scores_idem"))
+    night = pd.DataFrame({"customer_id": ["a", "b"], "prediction": [1, 0], "score": [0.9, 0.2], "model_version": 3})
+    for day in (NIGHTS[0], NIGHTS[0], NIGHTS[1]):  # the first night twice: a rerun replaces, never duplicates
+        assert sql_source.write_predictions(eng, engine, CONN_ID, "crm.scores_idem", day, night) == 2
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT logical_date, customer_id, prediction, score, model_version "
+                                    "FROM crm.scores_idem ORDER BY 1, 2").all()
+    assert [tuple(r) for r in rows] == [(NIGHTS[0], "a", "1", 0.9, 3), (NIGHTS[0], "b", "0", 0.2, 3),
+                                        (NIGHTS[1], "a", "1", 0.9, 3), (NIGHTS[1], "b", "0", 0.2, 3)]
+
+
+def test_bad_sources_get_a_clear_message_naming_engagement_connection_and_table(client_db, tmp_path, home):
+    import sqlalchemy as sa
+
+    name = client_db["name"]
+    folder = tmp_path / "engagements"
+    with sa.create_engine(postgres.url(name)).begin() as conn:
+        conn.exec_driver_sql("DROP ROLE IF EXISTS steward_no_access")
+        conn.exec_driver_sql("CREATE ROLE steward_no_access LOGIN")
+    cases = [
+        ({"table": "crm.no_such_table", "date_column": "event_date"}, postgres.url(name, password=SECRET),
+         sql_source.SqlSourceError, "table crm.no_such_table does not exist"),
+        ({"table": "crm.churn_events", "date_column": "day"}, postgres.url(name, password=SECRET),
+         sql_source.SqlSourceError, "has no column 'day'"),
+        ({"query": "SELECT customer_id, no_such_column FROM crm.churn_events WHERE event_date = :logical_date"},
+         postgres.url(name, password=SECRET), sql_source.SqlSourceError, "no_such_column"),
+        (TABLE_SOURCE, postgres.url(name, user="steward_no_access", password=SECRET), sql_source.SqlSourceError,
+         "permission denied"),
+        (TABLE_SOURCE, postgres.url(name, password=SECRET, port=1), sql_source.SqlSourceUnavailableError,
+         "database unreachable"),
+    ]
+    try:
+        for data, url, error, words in cases:
+            eng = load_engagement(_engagement_file(folder, data=data))
+            engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+            with pytest.raises(error) as caught:
+                pipeline.land(eng, home, NIGHTS[0], connect=lambda _, e=engine: e)
+            message = str(caught.value)
+            assert words in message, message
+            assert f"churn_telco: connection '{CONN_ID}'" in message and SECRET not in message, message
+            assert not batches.landed_path(eng, home, NIGHTS[0]).exists()  # nothing half-landed
+    finally:
+        with sa.create_engine(postgres.url(name)).begin() as conn:
+            conn.exec_driver_sql("DROP ROLE steward_no_access")
+
+
+def test_a_column_that_changed_type_is_quarantined_by_the_type_check(client_db, tmp_path, home):
+    """The client's export starts writing tenure as text: the night's snapshot has a text column where the
+    engagement expects numbers, and the suite in the database says so."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres.url(client_db["name"]))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE crm.churn_events_v2 AS SELECT * FROM crm.churn_events")
+        conn.exec_driver_sql("ALTER TABLE crm.churn_events_v2 ALTER COLUMN tenure_months TYPE text")
+    eng = load_engagement(_engagement_file(tmp_path / "engagements",
+                                           data={"table": "crm.churn_events_v2", "date_column": "event_date"},
+                                           eng_id="churn_typed"))
+    landed = pipeline.land(eng, home, NIGHTS[0], connect=lambda _: engine)
+    quality = pipeline.validate(eng, home, NIGHTS[0], landed, connect=lambda _: engine)
+    assert not quality["success"]
+    typed = [c for c in quality["failed"] if c["expectation"] == "column_type_matches"]
+    assert [c["column"] for c in typed] == ["tenure_months"], quality["failed"]
