@@ -214,3 +214,92 @@ def test_a_column_that_changed_type_is_quarantined_by_the_type_check(client_db, 
     assert not quality["success"]
     typed = [c for c in quality["failed"] if c["expectation"] == "column_type_matches"]
     assert [c["column"] for c in typed] == ["tenure_months"], quality["failed"]
+
+
+@pytest.mark.e2e
+def test_three_nights_on_postgres_tables_through_the_real_dag(client_db, tmp_path, home, monkeypatch):
+    """churn_sql reads crm.churn_events and writes crm.churn_sql_scores through the connection `client_pg`:
+    the broken night is quarantined into a table, the others are scored into the sink with the champion's
+    version, a rerun changes nothing, and the lineage names the tables as OpenLineage does."""
+    import sqlalchemy as sa
+
+    from steward import lineage
+    from steward.airflow.runner import run_night
+    from tests.support.openlineage_schema import EventValidator
+
+    name, engine = client_db["name"], client_db["engine"]
+    folder = tmp_path / "engagements"
+    _engagement_file(folder, data=TABLE_SOURCE, sink="crm.churn_sql_scores", eng_id="churn_sql")
+    monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(folder))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", f"postgresql://postgres:{SECRET}@127.0.0.1:5432/{name}")
+    before = _client_table_state(engine)
+
+    runs = {day: run_night("churn_sql", day) for day in NIGHTS}
+    outcomes = {day: r["audit"]["outcome"] for day, r in runs.items()}
+    assert outcomes == {NIGHTS[0]: "keep", BAD_NIGHT: "quarantine", NIGHTS[2]: "keep"}, outcomes
+    assert all(r["state"].endswith("success") for r in runs.values())
+    assert _client_table_state(engine) == before
+
+    with engine.connect() as conn:
+        served = dict(conn.exec_driver_sql("SELECT logical_date, count(*) FROM crm.churn_sql_scores GROUP BY 1").all())
+        versions = {r[0] for r in conn.exec_driver_sql("SELECT DISTINCT model_version FROM crm.churn_sql_scores")}
+        quarantined = conn.exec_driver_sql("SELECT count(*) FROM steward.churn_sql__20260302__quarantined").scalar()
+        negatives = conn.exec_driver_sql(
+            "SELECT count(*) FROM steward.churn_sql__20260302__quarantined WHERE tenure_months < 0").scalar()
+    assert served == {NIGHTS[0]: 1500, NIGHTS[2]: 1500} and versions == {1}
+    assert (quarantined, negatives) == (1500, 200)
+    record = runs[BAD_NIGHT]["audit"]
+    assert record["quarantine"]["quarantine_table"] == "steward.churn_sql__20260302__quarantined"
+
+    rerun = run_night("churn_sql", NIGHTS[0])  # idempotent per night: same batch, same sink rows
+    assert rerun["audit"]["data"]["batch"]["sha256"] == runs[NIGHTS[0]]["audit"]["data"]["batch"]["sha256"]
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM crm.churn_sql_scores").scalar() == 3000
+
+    events = lineage.read_events(home, "churn_sql")
+    validator = EventValidator()
+    for event in events:
+        validator.validate(event)
+    named = {(e["job"]["name"].split(".")[-1], side, d["namespace"], d["name"])
+             for e in events if e["eventType"] == "COMPLETE" for side in ("inputs", "outputs") for d in e.get(side) or []}
+    pg = "postgres://127.0.0.1:5432"
+    assert ("land_batch", "inputs", pg, f"{name}.crm.churn_events") in named
+    assert ("land_batch", "outputs", pg, f"{name}.steward.churn_sql__20260301") in named
+    assert ("validate_batch", "inputs", pg, f"{name}.steward.churn_sql__20260302") in named
+    assert ("quarantine_batch", "outputs", pg, f"{name}.steward.churn_sql__20260302__quarantined") in named
+    assert ("score_batch", "outputs", pg, f"{name}.crm.churn_sql_scores") in named
+    logs = "".join(p.read_text() for p in (home.home / "logs" / "churn_sql").glob("*.log"))
+    assert SECRET not in logs and SECRET not in json.dumps(events) and SECRET not in json.dumps(record)
+    assert sa.inspect(engine).has_table("churn_sql__20260301", schema="steward")
+
+
+@pytest.mark.e2e
+def test_onboard_from_a_table_writes_an_engagement_that_runs_a_night(client_db, tmp_path, home, monkeypatch):
+    """`steward onboard --sql CONN --table NAME`: the date column found by its type, the latest nights as the
+    reference, their volume as the row-count bounds; the file loads and its first night runs green."""
+    from typer.testing import CliRunner
+
+    from steward.airflow.runner import run_night
+    from steward.cli import app
+
+    with client_db["engine"].begin() as conn:  # the client's clean history (onboarding learns from it)
+        conn.exec_driver_sql("CREATE TABLE crm.churn_history AS SELECT * FROM crm.churn_events WHERE event_date <> "
+                             f"'{BAD_NIGHT}'")
+    folder = tmp_path / "engagements"
+    monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(folder))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", f"postgresql://postgres@127.0.0.1:5432/{client_db['name']}")
+    runner = CliRunner()
+    out = runner.invoke(app, ["onboard", "--sql", CONN_ID, "--table", "crm.churn_history", "--target", "churned",
+                              "--id", "churn_onboarded", "--id-column", "customer_id", "--start-date", "2026-03-01"])
+    assert out.exit_code == 0, out.output
+    eng = load_engagement(folder / "churn_onboarded.yaml")
+    assert (eng.data.source, eng.data.table, eng.data.date_column) == ("sql", "crm.churn_history", "event_date")
+    assert (eng.quality.row_count.min, eng.quality.row_count.max) == (375, 6000)  # 1,500 rows on each of 2 nights
+    reference = pd.read_parquet(home.data_root / eng.data.reference)
+    assert len(reference) == 3000 and "event_date" not in reference.columns
+    assert run_night("churn_onboarded", NIGHTS[2])["audit"]["outcome"] == "keep"
+
+    missing = runner.invoke(app, ["onboard", "--sql", CONN_ID, "--table", "crm.nope", "--target", "churned",
+                                  "--id", "churn_nope"])
+    assert missing.exit_code == 2 and "crm.nope does not exist" in " ".join(missing.output.split())
+    assert not (folder / "churn_nope.yaml").exists()

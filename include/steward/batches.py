@@ -143,7 +143,10 @@ def land_batch(eng: Engagement, paths: StewardPaths, logical_date: dt.date) -> L
 
 
 def read_for(eng: Engagement, path: Path | str, fmt: str | None = None) -> pd.DataFrame:
-    """Read a batch, label or reference file of `eng` with the engagement's declared column types."""
+    """Read a batch, label or reference file of `eng` with the engagement's declared column types. A SQL
+    engagement's landed copies are Parquet; its reference file is read by its suffix."""
+    if fmt is None and eng.data.source == "sql":
+        fmt = "parquet" if str(path).endswith(".parquet") else "csv"
     return read_batch(path, fmt or eng.data.format, eng.column_types)
 
 

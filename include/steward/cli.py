@@ -6,7 +6,7 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -236,9 +236,14 @@ def summary_cmd(engagement: Annotated[str, typer.Argument(help="engagement id")]
 
 @app.command("onboard")
 def onboard_cmd(
-    data: Annotated[Path, typer.Option("--data", help="reference data (.csv or .parquet)")],
     target: Annotated[str, typer.Option("--target", help="the column to predict")],
     engagement: Annotated[str, typer.Option("--id", help="engagement id (lowercase, digits, underscores)")],
+    data: Annotated[Path | None, typer.Option("--data", help="reference data (.csv or .parquet)")] = None,
+    sql: Annotated[str | None, typer.Option(
+        "--sql", help="an Airflow connection id (Postgres): the nightly rows come from --table in that database")] = None,
+    table: Annotated[str | None, typer.Option("--table", help="with --sql: [schema.]table")] = None,
+    date_column: Annotated[str | None, typer.Option(
+        "--date-column", help="with --sql: the column dating each row (default: the table's only date column)")] = None,
     client: Annotated[str, typer.Option(
         help="a client file's name (include/clients/NAME.yaml: the engagement inherits from it), else the "
         "client's display name")] = "TBD client",
@@ -257,23 +262,31 @@ def onboard_cmd(
         "--batches", help="folder of sample nightly batches: types, volume and file pattern are read from them")] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite an existing engagement file")] = False,
 ) -> None:
-    """Profile reference data and write a complete, commented include/engagements/<id>.yaml."""
+    """Profile reference data (a file, or a database table's latest nights) and write a complete, commented
+    include/engagements/<id>.yaml."""
+    import tempfile
+
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     from steward import onboard
     from steward.clients import clients_dir
     from steward.retention import storage_region
 
+    if (data is None) == (sql is None) or (sql is not None) != (table is not None):
+        _fail_usage("give either --data FILE, or --sql CONN_ID with --table NAME")
     client_file = clients_dir(engagements_dir() / f"{engagement}.yaml") / f"{client}.yaml"
-    req = onboard.Request(data=data, target=target, engagement_id=engagement, client=client, use_case=use_case,
+    req = onboard.Request(data=data or Path("reference.parquet"), target=target, engagement_id=engagement, client=client, use_case=use_case,
                           client_defaults=client if client_file.is_file() else None,
                           owner=owner, sensitive=list(sensitive or []), id_column=id_column, region=storage_region(),
                           start_date=_parse_date(start) if start else dt.date.today(), force=force,
                           labels=labels, label_delay=label_delay, rows_per_night=rows_per_night, batches=batches)
-    with Progress(TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(), console=err,
-                  transient=True) as progress:
-        task = progress.add_task(data.name, total=None)
+    with tempfile.TemporaryDirectory() as workdir, Progress(
+            TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(), console=err,
+            transient=True) as progress:
+        task = progress.add_task(table or req.data.name, total=None)
         try:
+            if sql is not None and table is not None:
+                req = onboard.from_table(req, _sql_engine(sql), sql, table, date_column, Path(workdir))
             result = onboard.onboard(req, engagements_dir(), StewardPaths.from_env().data_root,
                                      progress=lambda done, total: progress.update(task, completed=done, total=total))
         except onboard.OnboardError as exc:
@@ -286,6 +299,16 @@ def onboard_cmd(
     console.print(f"Nightly batches go to {result['batches']}/ (expected rows: {result['row_count']})"
                   + (f"; labels to {result['labels']}/, {result['label_delay']} night(s) later" if result["labels"] else "")
                   + f"\nfirst night: steward run {engagement} --date YYYY-MM-DD")
+
+
+def _sql_engine(conn_id: str) -> Any:
+    """The engine of an Airflow connection (as the nightly tasks resolve it), or a usage error."""
+    from steward.airflow.connections import ConnectionNotDefinedError, engine_for
+
+    try:
+        return engine_for(conn_id)
+    except ConnectionNotDefinedError as exc:
+        _fail_usage(str(exc))
 
 
 @app.command("status")

@@ -57,6 +57,34 @@ class Request:
     batches: Path | None = None          # a folder of sample nightly batches
     client_defaults: str | None = None   # a client file (include/clients/<name>.yaml) to inherit from
     inherited: frozenset[str] = frozenset()  # dotted fields the client file gives: not written again
+    sql: SqlTable | None = None          # a database table instead of files (steward onboard --sql)
+
+
+@dataclasses.dataclass(frozen=True)
+class SqlTable:
+    """Where a SQL engagement's nights come from, and what onboarding read of them (sql_source.sample_table)."""
+
+    conn_id: str
+    table: str
+    date_column: str
+    counts: list[int]
+    nights: list[str]
+
+
+def from_table(req: Request, engine: Any, conn_id: str, table: str, date_column: str | None, workdir: Path) -> Request:
+    """The request for an engagement on a database table: its latest nights become the reference (written
+    as Parquet in `workdir`, then copied under the data root like any reference) and their row counts give
+    the expected volume."""
+    from steward import sql_source
+
+    try:
+        sample = sql_source.sample_table(engine, table, date_column)
+    except (sql_source.SqlSourceError, sql_source.SqlSourceUnavailableError) as exc:
+        raise OnboardError(f"--sql {conn_id} --table {table}: {exc}") from None
+    reference = workdir / "reference.parquet"
+    sample["frame"].to_parquet(reference, index=False)
+    return dataclasses.replace(req, data=reference, sql=SqlTable(conn_id, table, sample["date_column"],
+                                                                 sample["counts"], sample["nights"]))
 
 
 def read_reference(path: Path, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
@@ -447,11 +475,7 @@ id: {req.engagement_id}
 {inherits}{own("client", f"client: {_yaml_value(req.client)}{chr(10)}")}use_case: {_yaml_value(req.use_case)}
 {own("owner", f"owner: {_yaml_value(req.owner)}{chr(10)}")}{own("schedule", 'schedule: "0 2 * * *"           # nightly at 02:00 UTC' + chr(10))}start_date: {req.start_date.isoformat()}   # first night that can run or be backfilled
 
-data:
-  directory: {nightly['directory']}   # nightly batches land here, under the data root
-  pattern: "{nightly['pattern']}"
-  format: csv
-  reference: {req.engagement_id}/{reference_name}
+{_data_block(req, nightly, reference_name)}
 {labels}
 id_column: {id_column}
 target: {req.target}
@@ -510,6 +534,23 @@ governance:{governance}
 """
 
 
+def _data_block(req: Request, nightly: dict[str, Any], reference_name: str) -> str:
+    if req.sql is not None:
+        return f"""data:                     # nightly rows from the client's database (ADR 0023)
+  source: sql
+  conn_id: {req.sql.conn_id}          # an Airflow connection (Postgres)
+  table: {req.sql.table}
+  date_column: {req.sql.date_column}      # a night's batch: the rows whose {req.sql.date_column} is the logical date
+  reference: {req.engagement_id}/{reference_name}   # the table's latest nights at onboarding ({', '.join(req.sql.nights[-1:] + req.sql.nights[:1])})
+# predictions:            # uncomment to write each night's predictions back to the database
+#   sink: {{conn_id: {req.sql.conn_id}, table: {req.sql.table.rpartition('.')[0] or 'public'}.{req.engagement_id}_predictions}}"""
+    return f"""data:
+  directory: {nightly['directory']}   # nightly batches land here, under the data root
+  pattern: "{nightly['pattern']}"
+  format: csv
+  reference: {req.engagement_id}/{reference_name}"""
+
+
 def nightly_files(req: Request, data_root: Path, inferred: dict[str, Any], counts: list[int] | None,
                   batch_pattern: str | None) -> dict[str, Any]:
     """Where batches and labels arrive, their patterns, the expected volume and the label delay."""
@@ -533,6 +574,9 @@ def nightly_files(req: Request, data_root: Path, inferred: dict[str, Any], count
             if delay is None:
                 delay, source = 3, "default: no sample batches and labels to measure it on; set it"
         labels = {"directory": label_dir, "pattern": pattern, "delay": delay, "delay_source": source}
+    if req.sql is not None:
+        row_count, row_source = row_bounds(req, req.sql.counts)
+        row_source = f"the table's latest {len(req.sql.counts)} nights: {min(req.sql.counts)} to {max(req.sql.counts)} rows"
     return {"directory": directory, "pattern": batch_pattern or "{date}.csv", "row_count": row_count,
             "row_source": row_source, "labels": labels}
 
@@ -579,7 +623,8 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
         eng = load_engagement(probe)
     reference_target = data_root / req.engagement_id / reference_name
     reference_target.parent.mkdir(parents=True, exist_ok=True)
-    (data_root / eng.data.directory).mkdir(parents=True, exist_ok=True)
+    if eng.data.source == "files":
+        (data_root / eng.data.directory).mkdir(parents=True, exist_ok=True)
     if eng.labels is not None:
         (data_root / eng.labels.directory).mkdir(parents=True, exist_ok=True)
     if req.data.resolve() != reference_target.resolve():
@@ -590,7 +635,9 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
     tmp_yaml.replace(target_yaml)
     return {"path": str(target_yaml), "reference": str(reference_target), "problem_type": eng.problem_type,
             "features": len(eng.features), "id_column": eng.id_column, "rows": inferred["rows"],
-            "carried": inferred["carried"], "batches": str(data_root / eng.data.directory),
+            "carried": inferred["carried"],
+            "batches": str(data_root / eng.data.directory) if eng.data.source == "files" else
+            f"{eng.data.relation} (connection {eng.data.conn_id}, rows where {eng.data.date_column} is the night)",
             "labels": str(data_root / eng.labels.directory) if eng.labels else None,
             "label_delay": eng.labels.expected_delay_days if eng.labels else None,
             "row_count": nightly["row_count"]}

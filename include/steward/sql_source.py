@@ -338,3 +338,43 @@ def land(eng: Engagement, paths: Any, day: dt.date, engine: sa.Engine) -> tuple[
     landed = batches.LandedBatch(eng.id, day.isoformat(), source, str(existing), batches.sha256_file(existing),
                                  existing.stat().st_size, state)
     return landed, staged
+
+
+def sample_table(engine: sa.Engine, table: str, date_column: str | None, *, nights: int = 7,
+                 max_rows: int = 200_000) -> dict[str, Any]:
+    """For onboarding: the table's date column (given, or its only date/timestamp column), the row counts of
+    its latest nights, and the rows of those nights (without the date column) as the reference."""
+    import pandas as pd
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy import inspect, text
+    from sqlalchemy import types as t
+
+    schema, _, name = table.rpartition(".")
+    try:
+        with engine.connect() as conn:
+            columns = {c["name"]: c["type"] for c in inspect(conn).get_columns(name, schema=schema or None)}
+            if date_column is None:
+                dated = [c for c, kind in columns.items() if isinstance(kind, t.Date | t.DateTime)]
+                if len(dated) != 1:
+                    raise SqlSourceError(f"{table}: cannot tell which column dates the rows ({', '.join(dated) or 'none'} "
+                                         "are dates): pass --date-column")
+                date_column = dated[0]
+            if date_column not in columns:
+                raise SqlSourceError(f"{table} has no column {date_column!r}; it has {', '.join(columns)}")
+            q_table, q_date = _quote(engine, table), _quote(engine, date_column)
+            counts = conn.execute(text(f"SELECT {q_date}, count(*) FROM {q_table} GROUP BY 1 ORDER BY 1 DESC "
+                                       "LIMIT :nights"), {"nights": nights}).all()
+            if not counts:
+                raise SqlSourceError(f"{table} has no rows to profile")
+            kept = ", ".join(_quote(engine, c) for c in columns if c != date_column)
+            frame = pd.read_sql(text(f"SELECT {kept} FROM {q_table} WHERE {q_date} >= :since "
+                                     f"ORDER BY {q_date} DESC LIMIT :rows"), conn,
+                                params={"since": counts[-1][0], "rows": max_rows})
+    except sa_exc.NoSuchTableError:
+        raise SqlSourceError(f"table {table} does not exist (or this connection's role cannot see it)") from None
+    except sa_exc.OperationalError as e:
+        raise SqlSourceUnavailableError(f"database unreachable while profiling {table}: {_first_line(e)}") from None
+    except sa_exc.DBAPIError as e:
+        raise SqlSourceError(f"profiling {table} failed: {_first_line(e)}") from None
+    return {"date_column": date_column, "counts": [int(n) for _, n in counts], "frame": frame,
+            "nights": [str(d)[:10] for d, _ in counts]}
