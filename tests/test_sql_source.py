@@ -303,3 +303,44 @@ def test_onboard_from_a_table_writes_an_engagement_that_runs_a_night(client_db, 
                                   "--id", "churn_nope"])
     assert missing.exit_code == 2 and "crm.nope does not exist" in " ".join(missing.output.split())
     assert not (folder / "churn_nope.yaml").exists()
+
+
+def test_a_night_larger_than_its_sample_is_checked_and_scored_whole_from_a_view(client_db, tmp_path, home):
+    """Warehouse shape: `snapshot: view` copies nothing, `sample_rows` lands a seeded sample drawn in the
+    database (same rows on a rerun), every row is still scored (in chunks, from the database) into the
+    Parquet file and the sink; a quarantined view night is copied into its quarantine table."""
+    import sqlalchemy as sa
+
+    engine = client_db["engine"]
+    eng = load_engagement(_engagement_file(tmp_path / "engagements", data={**TABLE_SOURCE, "snapshot": "view",
+                                                                            "sample_rows": 1000},
+                                           sink="crm.churn_big_scores", eng_id="churn_big"))
+    connect = lambda _: engine  # noqa: E731
+    day = NIGHTS[0]
+    landed = pipeline.land(eng, home, day, connect=connect)
+    staged, sample = landed["batch"]["sql"], landed["batch"]["sample"]
+    assert staged["kind"] == "view" and "churn_big__20260301" in sa.inspect(engine).get_view_names(schema="steward")
+    assert sample["of_rows"] == 1500 and 850 <= sample["rows"] <= 1150, sample
+    assert len(pd.read_parquet(landed["batch"]["path"])) == sample["rows"] == landed["profile"]["profiled_rows"]
+    assert landed["profile"]["rows"] == 1500
+    assert pipeline.land(eng, home, day, connect=connect)["batch"] == landed["batch"]  # same sample on a rerun
+
+    quality = pipeline.validate(eng, home, day, landed, connect=connect)
+    assert quality["success"], quality["failed"]
+    champion = pipeline.ensure_champion(eng, home, day, config_hash="test", run_tags={})
+    for _ in range(2):  # a rerun replaces the night's sink rows
+        scored = pipeline.score(eng, home, day, landed, champion, connect=connect)
+    assert scored["rows"] == 1500 and scored["sample"]["estimate_from_rows"] == sample["rows"]
+    served = pd.read_parquet(scored["path"])
+    assert len(served) == 1500 and served["customer_id"].is_unique and set(served["model_version"]) == {1}
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*), count(DISTINCT customer_id) FROM crm.churn_big_scores "
+                                    "WHERE logical_date = '2026-03-01'").one() == (1500, 1500)
+
+    bad = pipeline.land(eng, home, BAD_NIGHT, connect=connect)
+    quality = pipeline.validate(eng, home, BAD_NIGHT, bad, connect=connect)
+    assert not quality["success"]
+    result = pipeline.quarantine(eng, home, BAD_NIGHT, bad, quality, connect=connect)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT count(*) FROM {result['quarantine_table']}").scalar() == 1500
+    assert "churn_big__20260302" not in sa.inspect(engine).get_view_names(schema="steward")

@@ -73,8 +73,8 @@ def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, conn
     if isinstance(eng.data, SqlSource):
         from steward import sql_source
 
-        landed, staged = sql_source.land(eng, paths, day, _connect(connect, eng.data.conn_id))
-        batch = {**landed.to_dict(), "sql": staged.to_dict()}
+        landed, staged, sample = sql_source.land(eng, paths, day, _connect(connect, eng.data.conn_id))
+        batch = {**landed.to_dict(), "sql": staged.to_dict(), "sample": sample}
     else:
         batch = batches.land_batch(eng, paths, day).to_dict()
     ref = batches.reference_path(eng, paths)
@@ -88,6 +88,8 @@ def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, conn
         result["profile"] = batches.profile(batches.read_for(eng, batch["path"]))
     except batches.BatchReadError as exc:
         result["read_error"] = str(exc)
+    if batch.get("sample") and result["profile"]:  # the profile is of the sample; the night is larger
+        result["profile"].update(rows=batch["sql"]["rows"], profiled_rows=batch["sample"]["rows"])
     return result
 
 
@@ -268,6 +270,7 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
     if eng.labels is None:  # labels came inside the batch: tonight's outcomes are known and priced tonight
         from steward import value
 
+        # a sampled SQL night is priced on its landed sample (ADR 0023)
         value.record(eng, paths, day.isoformat(), day, labelled, scored_rows=len(batch),
                      model_version=champion["champion"]["version"])
     return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled)}
@@ -328,9 +331,12 @@ def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, lan
     c = registry.client(paths)
     ref = registry.ModelRef(**champion["champion"])
     day = _day(logical_date)
-    result = predictions.score_batch(eng, paths, day, batches.read_for(eng, landed["batch"]["path"]),
-                                     registry.load(c, ref), ref.version, calibration_rows(eng, paths, day))
+    model = registry.load(c, ref)
     sink = eng.predictions.sink
+    if landed["batch"].get("sample"):  # a night larger than its landed sample: scored whole, from the database
+        return _score_from_database(eng, paths, day, landed, model, ref.version, connect)
+    result = predictions.score_batch(eng, paths, day, batches.read_for(eng, landed["batch"]["path"]),
+                                     model, ref.version, calibration_rows(eng, paths, day))
     if sink is not None:
         import pandas as pd
 
@@ -339,6 +345,34 @@ def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, lan
         engine = _connect(connect, sink.conn_id)
         rows = sql_source.write_predictions(eng, engine, sink.conn_id, sink.table, day, pd.read_parquet(result["path"]))
         result["sink"] = {"conn_id": sink.conn_id, "table": sink.table, "rows": rows, **sql_source.dataset(engine, sink.table)}
+    return result
+
+
+def _score_from_database(eng: Engagement, paths: StewardPaths, day: dt.date, landed: Result, model: Any,
+                         version: int, connect: Connect | None) -> Result:
+    """Every row of the night scored in chunks from its snapshot; the CBPE estimate from the landed sample
+    (a seeded sample of the same night: the estimate of a share needs no more)."""
+    from contextlib import nullcontext
+
+    from steward import predictions, sql_source
+
+    staged = landed["batch"]["sql"]
+    engine = _connect(connect, staged["conn_id"])
+    path = predictions.predictions_path(eng, paths, day)
+    sink = eng.predictions.sink
+    sink_engine = _connect(connect, sink.conn_id) if sink is not None else None
+    writer = sql_source.Sink(eng, sink_engine, sink.conn_id, sink.table, day) if sink is not None else nullcontext()
+    with writer as open_sink:
+        rows = sql_source.score_night(eng, engine, staged, model, version, path, open_sink)
+    calibration = calibration_rows(eng, paths, day)
+    estimated = None if calibration is None else predictions.estimate_night(
+        eng, model, calibration, predictions.served_frame(eng, batches.read_for(eng, landed["batch"]["path"]), model,
+                                                          version))
+    result = predictions.record(eng, paths, day, path, version, rows, estimated)
+    result["sample"] = {"estimate_from_rows": landed["batch"]["sample"]["rows"]}
+    if sink is not None:
+        result["sink"] = {"conn_id": sink.conn_id, "table": sink.table, "rows": rows,
+                          **sql_source.dataset(sink_engine, sink.table)}
     return result
 
 

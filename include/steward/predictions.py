@@ -33,9 +33,8 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(tmp, index=False)
 
 
-def score_batch(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.DataFrame, model: Any,
-                version: int, calibration: pd.DataFrame | None) -> dict[str, Any]:
-    """`calibration`: labelled rows the model was not trained on, for the CBPE estimate (None: no estimate)."""
+def served_frame(eng: Engagement, batch: pd.DataFrame, model: Any, version: int) -> pd.DataFrame:
+    """What the client consumes for some rows: the id, the prediction, the score (binary) and the version."""
     import pandas as pd
 
     from steward import drift, training
@@ -45,15 +44,28 @@ def score_batch(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.Da
     if drift.PROBA in scored:
         frame[SCORE] = scored[drift.PROBA].astype(float)
     frame[VERSION] = version
+    return frame
+
+
+def score_batch(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.DataFrame, model: Any,
+                version: int, calibration: pd.DataFrame | None) -> dict[str, Any]:
+    """`calibration`: labelled rows the model was not trained on, for the CBPE estimate (None: no estimate)."""
+    frame = served_frame(eng, batch, model, version)
     path = predictions_path(eng, paths, day)
     write_frame(frame, path)
     estimated = None if calibration is None else estimate_night(eng, model, calibration, frame)
-    row = {"engagement": eng.id, "prediction_date": day.isoformat(), "model_version": version, "rows": len(frame),
+    return record(eng, paths, day, path, version, len(frame), estimated)
+
+
+def record(eng: Engagement, paths: StewardPaths, day: dt.date, path: Path, version: int, rows: int,
+           estimated: dict[str, Any] | None) -> dict[str, Any]:
+    """Index the night's predictions file (and its CBPE estimate) in `steward_predictions`."""
+    row = {"engagement": eng.id, "prediction_date": day.isoformat(), "model_version": version, "rows": rows,
            "path": str(path), "sha256": batches.sha256_file(path),
            "estimated_metric": estimated["metric"] if estimated else None,
            "estimated_value": estimated["value"] if estimated else None}
     store.replace_rows(paths, store.predictions, {"engagement": eng.id, "prediction_date": day.isoformat()}, [row])
-    return {"path": str(path), "sha256": row["sha256"], "rows": len(frame), "model_version": version,
+    return {"path": str(path), "sha256": row["sha256"], "rows": rows, "model_version": version,
             "estimate": estimated}
 
 

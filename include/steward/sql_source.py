@@ -55,6 +55,7 @@ class Staged:
     fingerprint: str  # count and sum of the rows' hashes, computed in the database
     key_range: dict[str, Any]
     state: str  # staged | quarantined
+    kind: str = "table"  # table (a copy of the night) | view (over the client's table)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,12 +142,31 @@ def _first_line(e: Exception) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _fingerprint(conn: Any, relation_sql: str, params: dict[str, Any]) -> tuple[int, str]:
+def _fingerprint(conn: Any, relation_sql: str, params: dict[str, Any], by: str | None = None) -> tuple[int, str]:
+    """Row count and the sum of the rows' hashes, in the database: of whole rows, or (`by`: a quoted
+    column, for nights too large to hash row by row in time) of that column's values."""
     from sqlalchemy import text
 
-    row = conn.execute(text(f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text "
+    hashed = f"t.{by}::text" if by else "t::text"
+    row = conn.execute(text(f"SELECT count(*), coalesce(sum(hashtextextended({hashed}, 0)), 0)::text "
                             f"FROM ({relation_sql}) AS t"), params).one()
     return int(row[0]), f"{int(row[0])}:{row[1]}"
+
+
+def _relations(conn: Any, schema: str) -> set[str]:
+    from sqlalchemy import inspect
+
+    found = inspect(conn)
+    return set(found.get_table_names(schema=schema)) | set(found.get_view_names(schema=schema))
+
+
+def _literal_select(engine: sa.Engine, select: str, day: dt.date) -> str:
+    """The night's SELECT with the logical date rendered as a SQL literal by the dialect (a view's definition
+    cannot take a parameter; the date comes from Airflow, never from YAML)."""
+    from sqlalchemy import Date, bindparam, text
+
+    clause = text(select).bindparams(bindparam("logical_date", value=day, type_=Date))
+    return str(clause.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
 def stage(eng: Engagement, engine: sa.Engine, day: dt.date) -> Staged:
@@ -162,13 +182,15 @@ def stage(eng: Engagement, engine: sa.Engine, day: dt.date) -> Staged:
     src = source_of(eng)
     params = {"logical_date": day}
     schema, name = src.staging_schema, snapshot_name(eng, day)
+    by = _quote(engine, eng.id_column) if src.snapshot == "view" else None
     with errors_named(eng, engine, "reading the night's rows"), engine.begin() as conn:
         select = night_select(eng, engine, conn)
-        rows, fingerprint = _fingerprint(conn, select, params)
-        existing = [t for t in (name, name + QUARANTINED_SUFFIX) if inspect(conn).has_table(t, schema=schema)]
+        rows, fingerprint = _fingerprint(conn, select, params, by)
+        present = _relations(conn, schema) if inspect(conn).has_schema(schema) else set()
+        existing = [t for t in (name, name + QUARANTINED_SUFFIX) if t in present]
         if existing:
             table = existing[0]
-            kept_rows, kept = _fingerprint(conn, f"SELECT * FROM {_quote(engine, f'{schema}.{table}')}", {})
+            kept_rows, kept = _fingerprint(conn, f"SELECT * FROM {_quote(engine, f'{schema}.{table}')}", {}, by)
             if kept != fingerprint:
                 raise BatchConflictError(
                     f"{describe(eng, engine)}: the rows of {day} changed after they were snapshotted ({kept_rows} rows "
@@ -179,13 +201,17 @@ def stage(eng: Engagement, engine: sa.Engine, day: dt.date) -> Staged:
                 raise BatchMissingError(f"no batch for {eng.id} on {day}: {src.relation} has no rows for it "
                                         f"(connection {src.conn_id!r})")
             conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {_quote(engine, schema)}"))
-            conn.execute(text(f"CREATE TABLE {_quote(engine, f'{schema}.{name}')} AS {select}"), params)
+            if src.snapshot == "view":
+                conn.execute(text(f"CREATE VIEW {_quote(engine, f'{schema}.{name}')} AS "
+                                  f"{_literal_select(engine, select, day)}"))
+            else:
+                conn.execute(text(f"CREATE TABLE {_quote(engine, f'{schema}.{name}')} AS {select}"), params)
             table, state = name, "staged"
         key_range = _key_range(conn, engine, eng, f"{schema}.{table}")
     source = dataset(engine, src.table)["name"] if src.table else "query"
     return Staged(conn_id=src.conn_id, namespace=dataset(engine, name)["namespace"], database=engine.url.database or "",
                   source=source, schema=schema, table=table, rows=rows, fingerprint=fingerprint, key_range=key_range,
-                  state=state)
+                  state=state, kind="view" if src.snapshot == "view" and state == "staged" else "table")
 
 
 def _key_range(conn: Any, engine: sa.Engine, eng: Engagement, relation: str) -> dict[str, Any]:
@@ -197,21 +223,28 @@ def _key_range(conn: Any, engine: sa.Engine, eng: Engagement, relation: str) -> 
 
 
 def quarantine(eng: Engagement, engine: sa.Engine, staged: dict[str, Any]) -> dict[str, Any]:
-    """Rename the night's snapshot into its quarantine table (no row is copied twice or lost; the
-    client's table is never touched). Idempotent."""
-    from sqlalchemy import inspect, text
+    """Rename the night's snapshot into its quarantine table, or copy a view's rows into it (the client's
+    table is never touched). Idempotent."""
+    from sqlalchemy import text
 
     schema, table = staged["schema"], staged["table"]
     target = table if table.endswith(QUARANTINED_SUFFIX) else table + QUARANTINED_SUFFIX
+    relation, quarantined = _quote(engine, f"{schema}.{table}"), _quote(engine, f"{schema}.{target}")
     with errors_named(eng, engine, "quarantining the night's snapshot"), engine.begin() as conn:
-        if not inspect(conn).has_table(target, schema=schema):
-            conn.execute(text(f"ALTER TABLE {_quote(engine, f'{schema}.{table}')} RENAME TO {_quote(engine, target)}"))
-    return {**staged, "table": target, "state": "quarantined"}
+        if target not in _relations(conn, schema):
+            if staged.get("kind") == "view":  # the rows are copied now: a quarantined night is kept whole
+                conn.execute(text(f"CREATE TABLE {quarantined} AS SELECT * FROM {relation}"))
+                conn.execute(text(f"DROP VIEW {relation}"))
+            else:
+                conn.execute(text(f"ALTER TABLE {relation} RENAME TO {_quote(engine, target)}"))
+    return {**staged, "table": target, "state": "quarantined", "kind": "table"}
 
 
-def export_parquet(eng: Engagement, engine: sa.Engine, staged: Staged, path: Path) -> None:
-    """Stream the snapshot, ordered by the id column, into a Parquet file (CHUNK_ROWS at a time, so the
-    worker holds one chunk); the Arrow schema comes from the table's column types, so every chunk agrees."""
+def export_parquet(eng: Engagement, engine: sa.Engine, staged: Staged, path: Path, where: str = "",
+                   params: dict[str, Any] | None = None) -> None:
+    """Stream the snapshot (or its rows matching `where`), ordered by the id column, into a Parquet file
+    (CHUNK_ROWS at a time, so the worker holds one chunk); the Arrow schema comes from the table's column
+    types, so every chunk agrees."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -223,10 +256,10 @@ def export_parquet(eng: Engagement, engine: sa.Engine, staged: Staged, path: Pat
     with errors_named(eng, engine, "copying the night's snapshot"), engine.connect() as conn:
         columns = inspect(conn).get_columns(staged.table, schema=staged.schema)
         schema = pa.schema([(c["name"], _arrow_type(c["type"])) for c in columns])
-        query = text(f"SELECT * FROM {relation} ORDER BY {_quote(engine, eng.id_column)}")
+        query = text(f"SELECT * FROM {relation} {where} ORDER BY {_quote(engine, eng.id_column)}")
         stream = conn.execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS)
         with batches.atomic_target(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-            for chunk in pd.read_sql(query, stream, chunksize=CHUNK_ROWS):
+            for chunk in pd.read_sql(query, stream, chunksize=CHUNK_ROWS, params=params or {}):
                 writer.write_table(pa.Table.from_pandas(_conform(chunk, schema), schema=schema, preserve_index=False))
 
 
@@ -301,43 +334,180 @@ def non_finite_counts(eng: Engagement, engine: sa.Engine, staged: dict[str, Any]
     return {c: int(n) for c, n in zip(floats, counts, strict=True) if n}
 
 
+def _sink_table(eng: Engagement, table: str) -> Any:
+    from sqlalchemy import Column, Date, Float, Integer, MetaData, String, Table
+
+    schema, _, name = table.rpartition(".")
+    return Table(name, MetaData(), Column("logical_date", Date, nullable=False, index=True),
+                 Column(eng.id_column, String, nullable=False), Column("prediction", String, nullable=False),
+                 Column("score", Float), Column("model_version", Integer, nullable=False), schema=schema or None)
+
+
+def _sink_rows(eng: Engagement, day: dt.date, frame: pd.DataFrame) -> Any:
+    """A chunk of predictions as the sink's Arrow table (types as the sink's columns)."""
+    import pyarrow as pa
+
+    score = frame["score"].astype(float) if "score" in frame else None
+    return pa.table({"logical_date": pa.array([day] * len(frame), pa.date32()),
+                     eng.id_column: pa.array(frame[eng.id_column].astype(str), pa.string()),
+                     "prediction": pa.array(frame["prediction"].astype(str), pa.string()),
+                     "score": pa.array(score, pa.float64(), from_pandas=True) if score is not None
+                     else pa.nulls(len(frame), pa.float64()),
+                     "model_version": pa.array(frame["model_version"].astype("int32"), pa.int32())})
+
+
 def write_predictions(eng: Engagement, engine: sa.Engine, conn_id: str, table: str, day: dt.date,
                       frame: pd.DataFrame) -> int:
     """Replace the night's rows of the predictions sink in one transaction (created when missing): the
     client reads every night's predictions with the model version that made them."""
-    from sqlalchemy import Column, Date, Float, Integer, MetaData, String, Table, delete
-
-    schema, _, name = table.rpartition(".")
-    sink = Table(name, MetaData(), Column("logical_date", Date, nullable=False, index=True),
-                 Column(eng.id_column, String, nullable=False), Column("prediction", String, nullable=False),
-                 Column("score", Float), Column("model_version", Integer, nullable=False), schema=schema or None)
-    rows = [{"logical_date": day, eng.id_column: str(r[eng.id_column]), "prediction": str(r["prediction"]),
-             "score": None if "score" not in frame or frame["score"].isna().iloc[i] else float(r["score"]),
-             "model_version": int(r["model_version"])} for i, r in enumerate(frame.to_dict("records"))]
-    with errors_named(eng, engine, "writing the night's predictions", conn_id, table), engine.begin() as conn:
-        sink.create(conn, checkfirst=True)
-        conn.execute(delete(sink).where(sink.c.logical_date == day))
-        if rows:
-            conn.execute(sink.insert(), rows)
-    return len(rows)
+    with Sink(eng, engine, conn_id, table, day) as sink:
+        sink.append(frame)
+    return len(frame)
 
 
-def land(eng: Engagement, paths: Any, day: dt.date, engine: sa.Engine) -> tuple[Any, Staged]:
-    """Snapshot the night in the database, then land its Parquet copy (each step idempotent: a rerun
-    finds the snapshot and the copy, checks the source has not changed, and rewrites nothing)."""
+class Sink:
+    """The night's predictions written to the sink table in one transaction: the night's earlier rows
+    deleted, then chunks appended with COPY (ADBC bulk ingest), committed together on exit (rolled back on
+    an error: the client never sees half a night)."""
+
+    def __init__(self, eng: Engagement, engine: sa.Engine, conn_id: str, table: str, day: dt.date):
+        self.eng, self.engine, self.conn_id, self.table, self.day = eng, engine, conn_id, table, day
+        self.rows = 0
+
+    def __enter__(self) -> Sink:
+        import adbc_driver_postgresql.dbapi as adbc
+        from sqlalchemy import delete
+
+        with errors_named(self.eng, self.engine, "writing the night's predictions", self.conn_id, self.table):
+            sink = _sink_table(self.eng, self.table)
+            with self.engine.begin() as conn:
+                sink.create(conn, checkfirst=True)
+            self._conn = adbc.connect(_adbc_uri(self.engine))
+            self._cur = self._conn.cursor()
+            night = delete(sink).where(sink.c.logical_date == self.day)
+            self._cur.execute(str(night.compile(dialect=self.engine.dialect, compile_kwargs={"literal_binds": True})))
+        return self
+
+    def append(self, frame: pd.DataFrame) -> None:
+        schema, _, name = self.table.rpartition(".")
+        with _adbc_errors(self.eng, self.engine, "writing the night's predictions", self.conn_id, self.table):
+            self._cur.adbc_ingest(name, _sink_rows(self.eng, self.day, frame), mode="append",
+                                  db_schema_name=schema or None)
+        self.rows += len(frame)
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        try:
+            with _adbc_errors(self.eng, self.engine, "writing the night's predictions", self.conn_id, self.table):
+                if kind is None:
+                    self._conn.commit()
+                else:
+                    self._conn.rollback()
+        finally:
+            self._cur.close()
+            self._conn.close()
+
+
+def _adbc_uri(engine: sa.Engine) -> str:
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def _adbc_errors(eng: Engagement, engine: sa.Engine, doing: str, conn_id: str | None = None,
+                 relation: str | None = None) -> Iterator[None]:
+    """ADBC's errors (DB-API, not SQLAlchemy) as steward's two kinds."""
+    import adbc_driver_manager
+
+    try:
+        yield
+    except adbc_driver_manager.OperationalError as e:
+        raise SqlSourceUnavailableError(f"{describe(eng, engine, conn_id, relation)}: database unreachable while "
+                                        f"{doing}: {_first_line(e)}") from None
+    except adbc_driver_manager.Error as e:
+        raise SqlSourceError(f"{describe(eng, engine, conn_id, relation)}: {doing} failed: {_first_line(e)}") from None
+
+
+def score_night(eng: Engagement, engine: sa.Engine, staged: dict[str, Any], model: Any, version: int, path: Path,
+                sink: Sink | None) -> int:
+    """Score the whole night straight from its snapshot in the database, one Arrow batch at a time (ADBC:
+    the rows arrive as columns, never as Python objects): predictions to the Parquet file the client and the
+    labels join read, and to the sink. The worker holds one batch and the model."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from steward import batches, predictions, schema
+
+    relation = _quote(engine, f"{staged['schema']}.{staged['table']}")
+    rows = 0
+    writer = None
+    with _adbc_errors(eng, engine, "scoring the night"), adbc.connect(_adbc_uri(engine)) as conn, \
+            conn.cursor() as cur, batches.atomic_target(path) as tmp:
+        cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(16 << 20)})
+        cur.execute(f"SELECT * FROM {relation}")
+        try:
+            for chunk in cur.fetch_record_batch():
+                frame = chunk.to_pandas()
+                if eng.column_types:
+                    frame = schema.cast(frame, eng.column_types)
+                served = predictions.served_frame(eng, frame, model, version)
+                table = pa.Table.from_pandas(served, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+                if sink is not None:
+                    sink.append(served)
+                rows += len(served)
+        finally:
+            if writer is not None:
+                writer.close()
+    return rows
+
+
+SAMPLE_BUCKETS = 1 << 20
+
+
+def sample_of(eng: Engagement, staged: Staged, day: dt.date) -> dict[str, Any] | None:
+    """How a night larger than `data.sample_rows` is sampled in the database: rows whose seeded hash of
+    the id falls in the first `threshold` of SAMPLE_BUCKETS buckets (deterministic for the night's rows)."""
+    from steward import sampling
+
+    limit = source_of(eng).sample_rows
+    if staged.rows <= limit:
+        return None
+    seed = sampling.seed_for(eng.id, day.isoformat(), staged.fingerprint)
+    threshold = -(-limit * SAMPLE_BUCKETS // staged.rows)
+    return {"method": f"in the database: hashtextextended({eng.id_column}, seed) mod {SAMPLE_BUCKETS} < threshold",
+            "seed": seed, "threshold": threshold, "of_rows": staged.rows, "target_rows": limit}
+
+
+def land(eng: Engagement, paths: Any, day: dt.date, engine: sa.Engine) -> tuple[Any, Staged, dict[str, Any] | None]:
+    """Snapshot the night in the database, then land its Parquet copy, or a seeded sample of it drawn in the
+    database for a night larger than `data.sample_rows` (each step idempotent: a rerun finds the snapshot and
+    the copy, checks the source has not changed, and rewrites nothing)."""
     from steward import batches
 
     staged = stage(eng, engine, day)
+    sample = sample_of(eng, staged, day)
     target = batches.landed_path(eng, paths, day)
     quarantined = batches.quarantine_dir(eng, paths, day) / target.name
     source = f"{staged.namespace}/{staged.database}.{staged.schema}.{staged.table}"
     existing, state = (quarantined, "quarantined") if quarantined.is_file() else (target, "landed")
     if not existing.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        export_parquet(eng, engine, staged, target)
+        if sample is None:
+            export_parquet(eng, engine, staged, target)
+        else:
+            column = _quote(engine, eng.id_column)
+            export_parquet(eng, engine, staged, target,
+                           f"WHERE (hashtextextended({column}::text, :seed) & {SAMPLE_BUCKETS - 1}) < :threshold",
+                           {"seed": sample["seed"], "threshold": sample["threshold"]})
+    if sample is not None:
+        import pyarrow.parquet as pq
+
+        sample["rows"] = pq.ParquetFile(existing).metadata.num_rows
     landed = batches.LandedBatch(eng.id, day.isoformat(), source, str(existing), batches.sha256_file(existing),
                                  existing.stat().st_size, state)
-    return landed, staged
+    return landed, staged, sample
 
 
 def sample_table(engine: sa.Engine, table: str, date_column: str | None, *, nights: int = 7,
