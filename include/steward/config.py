@@ -127,7 +127,7 @@ class SqlSource(_Strict):
         "reruns exact); view: a view over the client's table (nothing copied: warehouse scale; a changed "
         "source is still detected, and a quarantined night is copied)")
     sample_rows: int = Field(
-        200_000, ge=1_000, description="a larger night lands a seeded sample drawn in the database (drift, "
+        100_000, ge=1_000, description="a larger night lands a seeded sample drawn in the database (drift, "
         "training); it is checked and scored whole, in the database and in chunks")
     reference: str = Field(description="reference data file under the data root")
     wait_minutes: float = Field(0, ge=0, le=24 * 60, description="how long to wait for a late batch before skipping the night")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 Connect = Callable[[str], "sa.Engine"]
-CHUNK_ROWS = 100_000
+BATCH_BYTES = 32 << 20  # Arrow batches of about this size from the database (~100,000 rows of 30 columns)
 QUARANTINED_SUFFIX = "__quarantined"
 
 
@@ -240,27 +240,45 @@ def quarantine(eng: Engagement, engine: sa.Engine, staged: dict[str, Any]) -> di
     return {**staged, "table": target, "state": "quarantined", "kind": "table"}
 
 
-def export_parquet(eng: Engagement, engine: sa.Engine, staged: Staged, path: Path, where: str = "",
-                   params: dict[str, Any] | None = None) -> None:
-    """Stream the snapshot (or its rows matching `where`), ordered by the id column, into a Parquet file
-    (CHUNK_ROWS at a time, so the worker holds one chunk); the Arrow schema comes from the table's column
-    types, so every chunk agrees."""
-    import pandas as pd
-    import pyarrow as pa
+def export_parquet(eng: Engagement, engine: sa.Engine, staged: Staged, path: Path, where: str = "") -> None:
+    """Stream the snapshot (or its rows matching `where`, steward's own SQL), ordered by the id column, into a
+    Parquet file, one Arrow batch at a time (the worker holds one batch)."""
     import pyarrow.parquet as pq
-    from sqlalchemy import inspect, text
 
     from steward import batches
 
-    relation = _quote(engine, f"{staged.schema}.{staged.table}")
-    with errors_named(eng, engine, "copying the night's snapshot"), engine.connect() as conn:
-        columns = inspect(conn).get_columns(staged.table, schema=staged.schema)
-        schema = pa.schema([(c["name"], _arrow_type(c["type"])) for c in columns])
-        query = text(f"SELECT * FROM {relation} {where} ORDER BY {_quote(engine, eng.id_column)}")
-        stream = conn.execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS)
-        with batches.atomic_target(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-            for chunk in pd.read_sql(query, stream, chunksize=CHUNK_ROWS, params=params or {}):
-                writer.write_table(pa.Table.from_pandas(_conform(chunk, schema), schema=schema, preserve_index=False))
+    order = f"{where} ORDER BY {_quote(engine, eng.id_column)}"
+    with batches.atomic_target(path) as tmp:
+        writer = None
+        try:
+            for batch in arrow_batches(eng, engine, staged, order, "copying the night's snapshot"):
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, batch.schema)
+                writer.write_batch(batch)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+def arrow_batches(eng: Engagement, engine: sa.Engine, staged: dict[str, Any] | Staged, tail: str = "",
+                  doing: str = "reading the night") -> Iterator[Any]:
+    """The snapshot's rows as Arrow record batches straight from the database (ADBC: columns, never Python
+    row objects), cast to the Arrow types of the table's columns so every batch agrees (NUMERIC as float)."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import pyarrow as pa
+    from sqlalchemy import inspect
+
+    where = staged if isinstance(staged, dict) else staged.to_dict()
+    relation = _quote(engine, f"{where['schema']}.{where['table']}")
+    with errors_named(eng, engine, doing), engine.connect() as conn:
+        columns = inspect(conn).get_columns(where["table"], schema=where["schema"])
+    schema = pa.schema([(c["name"], _arrow_type(c["type"])) for c in columns])
+    with _adbc_errors(eng, engine, doing), adbc.connect(_adbc_uri(engine)) as conn, conn.cursor() as cur:
+        cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
+        cur.execute(f"SELECT * FROM {relation} {tail}")
+        for batch in cur.fetch_record_batch():
+            yield pa.RecordBatch.from_arrays([batch.column(i).cast(field.type) for i, field in enumerate(schema)],
+                                             schema=schema)
 
 
 def _arrow_type(sql_type: Any) -> Any:
@@ -272,23 +290,6 @@ def _arrow_type(sql_type: Any) -> Any:
         if isinstance(sql_type, kind):
             return arrow
     return pa.string()
-
-
-def _conform(chunk: pd.DataFrame, schema: Any) -> pd.DataFrame:
-    """A chunk as the Arrow schema wants it (a chunk whose integers hold a null arrives as floats)."""
-    import pandas as pd
-    import pyarrow as pa
-
-    for field in schema:
-        if pa.types.is_integer(field.type):
-            chunk[field.name] = chunk[field.name].astype("Int64")
-        elif pa.types.is_string(field.type):
-            chunk[field.name] = chunk[field.name].astype("string")
-        elif pa.types.is_boolean(field.type):
-            chunk[field.name] = chunk[field.name].astype("boolean")
-        elif pa.types.is_timestamp(field.type):
-            chunk[field.name] = pd.to_datetime(chunk[field.name])
-    return chunk
 
 
 def _sql_kinds() -> dict[str, tuple[Any, ...]]:
@@ -428,25 +429,25 @@ def _adbc_errors(eng: Engagement, engine: sa.Engine, doing: str, conn_id: str | 
 
 def score_night(eng: Engagement, engine: sa.Engine, staged: dict[str, Any], model: Any, version: int, path: Path,
                 sink: Sink | None) -> int:
-    """Score the whole night straight from its snapshot in the database, one Arrow batch at a time (ADBC:
-    the rows arrive as columns, never as Python objects): predictions to the Parquet file the client and the
-    labels join read, and to the sink. The worker holds one batch and the model."""
-    import adbc_driver_postgresql.dbapi as adbc
+    """Score the whole night straight from its snapshot in the database, one Arrow batch at a time:
+    predictions to the Parquet file the client and the labels join read, and to the sink. The next batch
+    is read and the previous one written to the sink while this one is scored (two threads beside the
+    model: the database's reading and writing overlap the scoring); the worker holds a few batches."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from steward import batches, predictions, schema
 
-    relation = _quote(engine, f"{staged['schema']}.{staged['table']}")
     rows = 0
     writer = None
-    with _adbc_errors(eng, engine, "scoring the night"), adbc.connect(_adbc_uri(engine)) as conn, \
-            conn.cursor() as cur, batches.atomic_target(path) as tmp:
-        cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(16 << 20)})
-        cur.execute(f"SELECT * FROM {relation}")
+    batches_in = _prefetched(arrow_batches(eng, engine, staged, doing="scoring the night"))
+    with batches.atomic_target(path) as tmp, ThreadPoolExecutor(max_workers=1) as sink_thread:
+        pending = None
         try:
-            for chunk in cur.fetch_record_batch():
-                frame = chunk.to_pandas()
+            for batch in batches_in:
+                frame = batch.to_pandas()
                 if eng.column_types:
                     frame = schema.cast(frame, eng.column_types)
                 served = predictions.served_frame(eng, frame, model, version)
@@ -455,12 +456,42 @@ def score_night(eng: Engagement, engine: sa.Engine, staged: dict[str, Any], mode
                     writer = pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table.cast(writer.schema))
                 if sink is not None:
-                    sink.append(served)
+                    if pending is not None:
+                        pending.result()  # one write in flight, in order
+                    pending = sink_thread.submit(sink.append, served)
                 rows += len(served)
+            if pending is not None:
+                pending.result()
         finally:
             if writer is not None:
                 writer.close()
     return rows
+
+
+def _prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """The items of `items`, produced by a thread up to `depth` ahead (its errors re-raised here)."""
+    import queue
+    import threading
+
+    done = object()
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for item in items:
+                buffer.put(item)
+            buffer.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            buffer.put(exc)
+
+    threading.Thread(target=produce, daemon=True, name="steward-sql-prefetch").start()
+    while True:
+        item = buffer.get()
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 SAMPLE_BUCKETS = 1 << 20
@@ -497,10 +528,9 @@ def land(eng: Engagement, paths: Any, day: dt.date, engine: sa.Engine) -> tuple[
         if sample is None:
             export_parquet(eng, engine, staged, target)
         else:
-            column = _quote(engine, eng.id_column)
-            export_parquet(eng, engine, staged, target,
-                           f"WHERE (hashtextextended({column}::text, :seed) & {SAMPLE_BUCKETS - 1}) < :threshold",
-                           {"seed": sample["seed"], "threshold": sample["threshold"]})
+            column = _quote(engine, eng.id_column)  # seed and threshold are steward's integers
+            export_parquet(eng, engine, staged, target, f"WHERE (hashtextextended({column}::text, {int(sample['seed'])})"
+                           f" & {SAMPLE_BUCKETS - 1}) < {int(sample['threshold'])}")
     if sample is not None:
         import pyarrow.parquet as pq
 

@@ -185,6 +185,12 @@ def predict(eng: Engagement, model: Pipeline, df: pd.DataFrame) -> pd.DataFrame:
 
     out = df.copy()
     x = features_of(eng, df)
+    if eng.problem_type == "binary_classification" and list(getattr(model, "classes_", [])) == [0, 1]:
+        # one pass through the pipeline: every allowed classifier predicts the class of the higher probability
+        scores = metrics.positive_scores(model, x)
+        out[PREDICTION] = (scores > 0.5).astype(int)
+        out[PROBA] = scores
+        return out
     out[PREDICTION] = model.predict(x)
     if eng.problem_type == "binary_classification":
         out[PROBA] = metrics.positive_scores(model, x)
