@@ -34,6 +34,8 @@ TASK_LIBRARIES = (
     # the production shape: MLflow through its tracking server, steward's tables in Postgres
     "mlflow.store.tracking.rest_store", "mlflow.store.model_registry.rest_store",
     "mlflow.store.artifact.mlflow_artifacts_repo", "sqlalchemy.dialects.postgresql.psycopg2",
+    # SQL sources and sinks (ADR 0023): the Postgres provider's hook, psycopg 3, ADBC
+    "airflow.providers.postgres.hooks.postgres", "sqlalchemy.dialects.postgresql.psycopg", "adbc_driver_postgresql.dbapi",
 )
 
 # steward modules no task imports: the command line, the in-process runner, this module
