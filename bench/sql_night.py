@@ -287,7 +287,7 @@ def write_docs(results: list[dict]) -> None:
     body = f"""## A warehouse-scale night on PostgreSQL (issue 15)
 
 `bench/sql_night.py`, 2-core machine, PostgreSQL 15 on the same machine (sharing the two cores). The night:
-rows x 30 columns in `crm.events` (20 float, 5 integer and 3 categorical features, an id and the target;
+the rows below x 30 columns in `crm.events` (20 float, 5 integer and 3 categorical features, an id and the target;
 generated in the database from a fixed seed in {head['setup_seconds']:.0f} s, untimed), a {head['quality_checks']}-check
 suite (every feature's range or allowed values, the id not null and unique, the target's classes), drift of 28
 features against the champion's reference, a logistic-regression champion, predictions written back.

@@ -15,7 +15,7 @@ import yaml
 from steward import batches, demo, pipeline, sql_source
 from steward.config import load_engagement
 from tests.conftest import ENGAGEMENTS
-from tests.support import postgres
+from tests.support import logs, postgres
 
 pytestmark = pytest.mark.services
 
@@ -74,6 +74,15 @@ def _engagement_file(folder, *, data: dict, sink: str | None = "crm.churn_scores
 
 
 TABLE_SOURCE = {"table": "crm.churn_events", "date_column": "event_date"}
+
+
+def _tries(dag_id: str, run_id: str) -> int:
+    """How many times land_batch ran in that run (Airflow's metadata database)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, task_id="land_batch").one().try_number
 
 
 def _client_table_state(engine) -> tuple:
@@ -234,7 +243,8 @@ def test_three_nights_on_postgres_tables_through_the_real_dag(client_db, tmp_pat
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", f"postgresql://postgres:{SECRET}@127.0.0.1:5432/{name}")
     before = _client_table_state(engine)
 
-    runs = {day: run_night("churn_sql", day) for day in NIGHTS}
+    with logs.caught("steward.airflow.dag_builder") as caught:
+        runs = {day: run_night("churn_sql", day) for day in NIGHTS}
     outcomes = {day: r["audit"]["outcome"] for day, r in runs.items()}
     assert outcomes == {NIGHTS[0]: "keep", BAD_NIGHT: "quarantine", NIGHTS[2]: "keep"}, outcomes
     assert all(r["state"].endswith("success") for r in runs.values())
@@ -268,8 +278,9 @@ def test_three_nights_on_postgres_tables_through_the_real_dag(client_db, tmp_pat
     assert ("validate_batch", "inputs", pg, f"{name}.steward.churn_sql__20260302") in named
     assert ("quarantine_batch", "outputs", pg, f"{name}.steward.churn_sql__20260302__quarantined") in named
     assert ("score_batch", "outputs", pg, f"{name}.crm.churn_sql_scores") in named
-    logs = "".join(p.read_text() for p in (home.home / "logs" / "churn_sql").glob("*.log"))
-    assert SECRET not in logs and SECRET not in json.dumps(events) and SECRET not in json.dumps(record)
+    assert any("QUARANTINED" in line for line in caught.lines)  # the caught lines are the task logs' lines
+    assert not any(SECRET in line for line in caught.lines)
+    assert SECRET not in json.dumps(events) and SECRET not in json.dumps(record)
     assert sa.inspect(engine).has_table("churn_sql__20260301", schema="steward")
 
 
@@ -344,3 +355,42 @@ def test_a_night_larger_than_its_sample_is_checked_and_scored_whole_from_a_view(
     with engine.connect() as conn:
         assert conn.exec_driver_sql(f"SELECT count(*) FROM {result['quarantine_table']}").scalar() == 1500
     assert "churn_big__20260302" not in sa.inspect(engine).get_view_names(schema="steward")
+
+
+@pytest.mark.e2e
+def test_a_database_that_is_down_is_retried_then_a_failed_night_is_recorded(client_db, tmp_path, home, monkeypatch):
+    """The connection points at a port nobody listens on: land_batch is retried, then the night fails and its
+    audit record says so; a missing table fails at once (retrying cannot fix it); the engagement reading
+    from a healthy database the same night is untouched."""
+    from steward import ledger
+    from steward.airflow.runner import run_night
+
+    folder = tmp_path / "engagements"
+    _engagement_file(folder, data=TABLE_SOURCE, sink=None, eng_id="churn_down")
+    _engagement_file(folder, data={"table": "crm.gone", "date_column": "event_date"}, sink=None, eng_id="churn_gone")
+    _engagement_file(folder, data=TABLE_SOURCE, sink=None, eng_id="churn_up")
+    for eng_id in ("churn_down", "churn_gone", "churn_up"):
+        text = (folder / f"{eng_id}.yaml").read_text().replace(f"conn_id: {CONN_ID}", f"conn_id: pg_{eng_id}")
+        (folder / f"{eng_id}.yaml").write_text(text)
+    monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(folder))
+    monkeypatch.setenv("STEWARD_RETRY_DELAY_SECONDS", "0")
+    up = f"postgresql://postgres@127.0.0.1:5432/{client_db['name']}"
+    monkeypatch.setenv("AIRFLOW_CONN_PG_CHURN_UP", up)
+    monkeypatch.setenv("AIRFLOW_CONN_PG_CHURN_GONE", up)
+    monkeypatch.setenv("AIRFLOW_CONN_PG_CHURN_DOWN", f"postgresql://postgres:{SECRET}@127.0.0.1:1/{client_db['name']}")
+
+    with logs.caught("steward.airflow.dag_builder") as caught:
+        down = run_night("churn_down", NIGHTS[0])
+        gone = run_night("churn_gone", NIGHTS[0])
+        healthy = run_night("churn_up", NIGHTS[0])
+    assert down["audit"]["outcome"] == gone["audit"]["outcome"] == "failed"
+    assert down["audit"]["task_states"]["land_batch"] == gone["audit"]["task_states"]["land_batch"] == "failed"
+    assert healthy["audit"]["outcome"] == "keep"
+    assert _tries("churn_down", down["run_id"]) == 3  # the first try and two retries
+    assert _tries("churn_gone", gone["run_id"]) == 1  # refused at once: retrying cannot create a table
+    refused = [line for line in caught.lines if "REFUSED" in line]
+    assert any("churn_gone: connection 'pg_churn_gone'" in line and "table crm.gone does not exist" in line
+               for line in refused), refused
+    assert caught.lines and not any(SECRET in line for line in caught.lines)
+    for eng_id in ("churn_down", "churn_gone"):
+        assert ledger.verify(home, eng_id).ok
