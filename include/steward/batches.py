@@ -35,6 +35,11 @@ class BatchConflictError(RuntimeError):
     """The incoming file changed after it was landed: refuse rather than rewrite history."""
 
 
+class SourceConfigurationError(RuntimeError):
+    """A source that cannot be read as configured (missing table or object store permission, a query error):
+    retrying cannot fix it, so the task fails at once with this message."""
+
+
 class BatchReadError(ValueError):
     """The file exists but cannot be parsed as the declared format."""
 
@@ -145,7 +150,7 @@ def land_batch(eng: Engagement, paths: StewardPaths, logical_date: dt.date) -> L
 def read_for(eng: Engagement, path: Path | str, fmt: str | None = None) -> pd.DataFrame:
     """Read a batch, label or reference file of `eng` with the engagement's declared column types. A SQL
     engagement's landed copies are Parquet; its reference file is read by its suffix."""
-    if fmt is None and eng.data.source == "sql":
+    if fmt is None and eng.data.source != "files":  # landed copies by their own suffix, the reference too
         fmt = "parquet" if str(path).endswith(".parquet") else "csv"
     return read_batch(path, fmt or eng.data.format, eng.column_types)
 

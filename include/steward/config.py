@@ -174,13 +174,51 @@ class SqlSource(_Strict):
         return self.table or "query"
 
 
+class ObjectStorageSource(_Strict):
+    """Nightly batches in object storage (S3, or `file://` for a mounted share), read through Airflow's
+    ObjectStoragePath with an Airflow connection id: one object per night, named by a URL with `{date}`
+    (a partition such as `s3://bucket/exports/dt={date}/part-0.parquet`). Landed byte for byte (ADR 0023)."""
+
+    source: Literal["object_storage"]
+    url: str = Field(description="scheme://bucket/path with {date} (YYYY-MM-DD), one object per night")
+    conn_id: str | None = Field(None, pattern=CONN_ID, description="Airflow connection id (aws for s3://)")
+    format: Literal["csv", "parquet"] = "parquet"
+    reference: str = Field(description="reference data file under the data root")
+    wait_minutes: float = Field(0, ge=0, le=24 * 60, description="how long to wait for a late batch before skipping the night")
+
+    @field_validator("url")
+    @classmethod
+    def _dated_object(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9+]*://[^\s]+", v):
+            raise ValueError(f"must be a URL such as s3://bucket/exports/dt={{date}}/part-0.parquet, got {v!r}")
+        if v.count("{date}") != 1 or re.search(r"\{(?!date\})[^}]*\}", v):
+            raise ValueError("must contain {date} once and no other {placeholder}")
+        if v.endswith("/") or "/../" in v or v.endswith("/.."):
+            raise ValueError("must name one object per night (not a folder), without '..'")
+        return v
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_inside_data_root(cls, v: str) -> str:
+        return _relative_path(v)
+
+    @property
+    def pattern(self) -> str:  # the landed copy's name
+        return "{date}." + self.format
+
+    @property
+    def relation(self) -> str:
+        return self.url
+
+
 def _source_kind(value: Any) -> str:
     raw = value.get("source", "files") if isinstance(value, dict) else getattr(value, "source", "files")
-    return raw if raw in ("files", "sql") else "files"
+    return raw if raw in ("files", "sql", "object_storage") else "files"
 
 
 BatchSource = Annotated[
-    Annotated[DataSource, Tag("files")] | Annotated[SqlSource, Tag("sql")], Discriminator(_source_kind)]
+    Annotated[DataSource, Tag("files")] | Annotated[SqlSource, Tag("sql")]
+    | Annotated[ObjectStorageSource, Tag("object_storage")], Discriminator(_source_kind)]
 
 
 class PredictionsSink(_Strict):
@@ -796,7 +834,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 def _loc(loc: tuple) -> str:
     """Dotted field path as written in YAML: pydantic inserts the union tag after 'estimator'."""
     parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] == "estimator" and p in CLASSIFIERS | REGRESSORS)
-             and not (i and loc[i - 1] == "data" and p in ("files", "sql"))]  # the tags of data's two kinds
+             and not (i and loc[i - 1] == "data" and p in ("files", "sql", "object_storage"))]  # data's kinds
     return ".".join(parts) if parts else "(root)"
 
 

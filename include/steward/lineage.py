@@ -105,6 +105,8 @@ def _batch_dataset(eng: Engagement, paths: StewardPaths, record: dict[str, Any],
     staged = batch.get("sql")
     if staged:  # the night's snapshot in the client's database (what was checked, scored and trained on)
         namespace, name = staged["namespace"], f"{staged['database']}.{staged['schema']}.{_snapshot(staged['table'])}"
+    elif batch.get("object"):  # the client's object (s3://bucket + key), landed byte for byte
+        namespace, name = batch["object"]["namespace"], batch["object"]["name"]
     else:
         namespace = f"file://{paths.data_root}"
         name = f"{eng.data.directory}/{eng.batch_filename(dt.date.fromisoformat(record['logical_date']))}"

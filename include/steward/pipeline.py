@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from steward import batches, faults, policy
-from steward.config import Engagement, SqlSource
+from steward.config import Engagement, ObjectStorageSource, SqlSource
 from steward.digests import frame_digest as _frame_digest
 from steward.digests import key as _key
+from steward.object_source import Open
 from steward.settings import StewardPaths
 from steward.sql_source import Connect
 from steward.training_set import TrainingSet, labelled_batch, training_window
@@ -62,7 +63,8 @@ def run_dir(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -
 
 
 @timed("land_batch")
-def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, connect: Connect | None = None) -> Result:
+def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, connect: Connect | None = None,
+         open_path: Open | None = None) -> Result:
     """Land and fingerprint the batch. Raises BatchMissingError when there is no file (or no rows) for
     the date, ResidencyError when the engagement's region is not the storage region. A SQL source is
     snapshotted in its database first (steward.sql_source); `connect` opens its connection."""
@@ -75,6 +77,13 @@ def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, conn
 
         landed, staged, sample = sql_source.land(eng, paths, day, _connect(connect, eng.data.conn_id))
         batch = {**landed.to_dict(), "sql": staged.to_dict(), "sample": sample}
+    elif isinstance(eng.data, ObjectStorageSource):
+        from steward import object_source
+
+        if open_path is None:
+            raise ValueError(f"{eng.id}: {eng.data.url}: this stage reads object storage and was given no way to open it")
+        batch = {**object_source.land(eng, paths, day, open_path).to_dict(), "object": object_source.dataset(
+            object_source.night_url(eng, day))}
     else:
         batch = batches.land_batch(eng, paths, day).to_dict()
     ref = batches.reference_path(eng, paths)
@@ -94,6 +103,22 @@ def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, conn
 
 
 # --- 2. validate / quarantine --------------------------------------------------------------------
+
+
+def batch_arrived(eng: Engagement, paths: StewardPaths, day: dt.date, connect: Connect | None = None,
+                  open_path: Open | None = None) -> bool:
+    """Whether the night's batch is there yet (the late-batch sensor's question), for every kind of source."""
+    if isinstance(eng.data, SqlSource):
+        from steward import sql_source
+
+        return sql_source.has_rows(eng, _connect(connect, eng.data.conn_id), day)
+    if isinstance(eng.data, ObjectStorageSource):
+        from steward import object_source
+
+        if open_path is None:
+            raise ValueError(f"{eng.id}: {eng.data.url}: no way to open object storage was given")
+        return object_source.arrived(eng, day, open_path)
+    return batches.incoming_path(eng, paths, day).is_file()
 
 
 def _connect(connect: Connect | None, conn_id: str) -> Any:

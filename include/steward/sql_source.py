@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from steward.batches import BatchConflictError, BatchMissingError
+from steward.batches import BatchConflictError, BatchMissingError, SourceConfigurationError
 from steward.config import Engagement, SqlSource
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ BATCH_BYTES = 32 << 20  # Arrow batches of about this size from the database (~1
 QUARANTINED_SUFFIX = "__quarantined"
 
 
-class SqlSourceError(RuntimeError):
+class SqlSourceError(SourceConfigurationError):
     """The source cannot be read as configured (missing table, query error, permission denied, a changed
     type the database refuses): retrying cannot fix it."""
 
@@ -167,6 +167,15 @@ def _literal_select(engine: sa.Engine, select: str, day: dt.date) -> str:
 
     clause = text(select).bindparams(bindparam("logical_date", value=day, type_=Date))
     return str(clause.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def has_rows(eng: Engagement, engine: sa.Engine, day: dt.date) -> bool:
+    """Whether the night has any row yet (the late-batch sensor), or was snapshotted already."""
+    from sqlalchemy import text
+
+    with errors_named(eng, engine, "looking for the night's rows"), engine.connect() as conn:
+        select = night_select(eng, engine, conn)
+        return conn.execute(text(f"SELECT EXISTS ({select})"), {"logical_date": day}).scalar() or False
 
 
 def stage(eng: Engagement, engine: sa.Engine, day: dt.date) -> Staged:

@@ -66,9 +66,9 @@ def _fail_fast_on_configuration(body: Any, *args: Any, **kw: Any) -> Any:
         return body(*args, **kw)
     except Exception as exc:
         from steward.airflow.connections import ConnectionNotDefinedError
-        from steward.sql_source import SqlSourceError
+        from steward.batches import SourceConfigurationError
 
-        if not isinstance(exc, SqlSourceError | ConnectionNotDefinedError):
+        if not isinstance(exc, SourceConfigurationError | ConnectionNotDefinedError):
             raise
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -141,6 +141,8 @@ A quarantined batch skips monitoring and training; `export_audit` always runs an
 
 def _batches_doc(eng: Engagement) -> str:
     d = eng.data
+    if d.source == "object_storage":
+        return f"object storage: `{d.url}` ({d.format})" + (f", connection `{d.conn_id}`" if d.conn_id else "")
     if d.source == "sql":
         where = f"`{d.table}` where `{d.date_column}` = the logical date" if d.table else "a query (`:logical_date` bound)"
         sink = f"; predictions to `{eng.predictions.sink.table}`" if eng.predictions.sink else ""
@@ -199,6 +201,18 @@ def _connect(conn_id: str) -> Any:
     from steward.airflow.connections import engine_for
 
     return engine_for(conn_id)
+
+
+def _opener(eng: Engagement) -> Any:
+    """url -> Airflow's ObjectStoragePath with the engagement's connection (object storage sources only)."""
+    conn_id = getattr(eng.data, "conn_id", None) if eng.data.source == "object_storage" else None
+
+    def open_path(url: str) -> Any:
+        from airflow.sdk import ObjectStoragePath
+
+        return ObjectStoragePath(url, conn_id=conn_id)
+
+    return open_path
 
 
 def _day() -> str:
@@ -285,7 +299,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             from steward.retention import ResidencyError
 
             try:
-                result = pipeline.land(eng, _paths(), _day(), connect=_connect)
+                result = pipeline.land(eng, _paths(), _day(), connect=_connect, open_path=_opener(eng))
             except BatchMissingError as exc:
                 log.warning("SKIPPED: %s", exc)
                 raise AirflowSkipException(f"missing batch: {exc}") from None
@@ -479,10 +493,10 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             @task.sensor(poke_interval=max(5.0, min(60.0, eng.data.wait_minutes * 15)), timeout=eng.data.wait_minutes * 60, mode="reschedule", soft_fail=True)
             def wait_for_batch() -> PokeReturnValue:
                 """Wait (up to data.wait_minutes) for a late batch; the freshness Deadline Alert fires meanwhile."""
-                from steward import batches
+                from steward import pipeline
 
-                path = batches.incoming_path(eng, _paths(), dt.date.fromisoformat(_day()))
-                return PokeReturnValue(is_done=path.is_file())
+                return PokeReturnValue(is_done=pipeline.batch_arrived(
+                    eng, _paths(), dt.date.fromisoformat(_day()), connect=_connect, open_path=_opener(eng)))
 
             waited = [wait_for_batch()]
             waited[0] >> landed
