@@ -394,3 +394,74 @@ def test_a_database_that_is_down_is_retried_then_a_failed_night_is_recorded(clie
     assert caught.lines and not any(SECRET in line for line in caught.lines)
     for eng_id in ("churn_down", "churn_gone"):
         assert ledger.verify(home, eng_id).ok
+
+
+@pytest.mark.e2e
+def test_labels_from_a_table_are_landed_and_joined_through_the_real_dag(client_db, tmp_path, home, monkeypatch):
+    """Batches from a query without the target, labels from crm.churn_labels two nights later: the third night
+    lands the labels that arrived (kept as its file), joins them to the first night's predictions and records
+    realised performance; a later change to the label rows does not change a rerun of that night."""
+    from steward import labels
+    from steward.airflow.runner import run_night
+
+    engine = client_db["engine"]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE crm.churn_labels AS SELECT customer_id, churned, event_date + 2 AS arrived_on "
+                             "FROM crm.churn_events")
+    features = "customer_id, tenure_months, monthly_charges, support_calls, data_usage_gb, contract, payment_method"
+    folder = tmp_path / "engagements"
+    path = _engagement_file(folder, data={"query": f"SELECT {features} FROM crm.churn_events WHERE event_date = :logical_date"},
+                            sink=None, eng_id="churn_late")
+    raw = yaml.safe_load(path.read_text())
+    raw["labels"] = {"source": "sql", "conn_id": CONN_ID, "table": "crm.churn_labels", "date_column": "arrived_on",
+                     "expected_delay_days": 2}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(folder))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", f"postgresql://postgres@127.0.0.1:5432/{client_db['name']}")
+
+    runs = {day: run_night("churn_late", day) for day in NIGHTS}
+    assert [r["audit"]["outcome"] for r in runs.values()] == ["keep", "quarantine", "keep"]
+    eng = load_engagement(path)
+    arrived = labels.label_file(eng, home, NIGHTS[2])
+    assert len(pd.read_parquet(arrived)) == 1500 and not labels.label_file(eng, home, NIGHTS[0]).exists()
+    joined = runs[NIGHTS[2]]["audit"]["labels"]
+    assert joined["prediction_dates"] == [str(NIGHTS[0])] and joined["joined"] == 1500
+    realised = {r["prediction_date"]: r for r in labels.history(home, "churn_late")}
+    assert realised[str(NIGHTS[0])]["labelled_rows"] == 1500 and realised[str(NIGHTS[0])]["realised_value"] > 0.7
+
+    before = arrived.read_bytes()
+    with engine.begin() as conn:  # the client rewrites those labels afterwards
+        conn.exec_driver_sql(f"UPDATE crm.churn_labels SET churned = 1 - churned WHERE arrived_on = '{NIGHTS[2]}'")
+    run_night("churn_late", NIGHTS[2])
+    assert arrived.read_bytes() == before
+    again = {r["prediction_date"]: r for r in labels.history(home, "churn_late")}
+    assert again[str(NIGHTS[0])]["realised_value"] == realised[str(NIGHTS[0])]["realised_value"]
+
+
+def test_retention_drops_expired_snapshots_and_records_them(client_db, tmp_path, home):
+    """Past governance.retention_days, the night snapshots and quarantine tables steward made in the client's
+    database are listed in a ledger purge entry, then dropped; the client's table is untouched."""
+    import sqlalchemy as sa
+
+    from steward import ledger, retention
+
+    engine = client_db["engine"]
+    eng = load_engagement(_engagement_file(tmp_path / "engagements", data=TABLE_SOURCE, sink=None, eng_id="churn_old"))
+    connect = lambda _: engine  # noqa: E731
+    pipeline.land(eng, home, NIGHTS[0], connect=connect)
+    bad = pipeline.land(eng, home, BAD_NIGHT, connect=connect)
+    pipeline.quarantine(eng, home, BAD_NIGHT, bad, pipeline.validate(eng, home, BAD_NIGHT, bad, connect=connect),
+                        connect=connect)
+    before = _client_table_state(engine)
+    today = BAD_NIGHT + dt.timedelta(days=eng.governance.retention_days)  # night 1 expired, night 2 not yet
+    first = retention.purge(eng, home, today, connect=connect)
+    assert first["dropped_snapshots"] == 1
+    later = retention.purge(eng, home, today + dt.timedelta(days=1), connect=connect)
+    assert later["dropped_snapshots"] == 1
+    assert retention.purge(eng, home, today + dt.timedelta(days=2), connect=connect)["ledger_seq"] is None
+    purges = [e["detail"]["snapshots"] for e in ledger.read_entries(home, "churn_old") if e["type"] == "purge"]
+    assert purges == [[{"relation": "steward.churn_old__20260301", "rows": 1500}],
+                      [{"relation": "steward.churn_old__20260302__quarantined", "rows": 1500}]]
+    left = [t for t in sa.inspect(engine).get_table_names(schema="steward") if t.startswith("churn_old__")]
+    assert left == [] and _client_table_state(engine) == before
+    assert ledger.verify(home, "churn_old").ok

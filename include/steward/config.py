@@ -109,6 +109,30 @@ SQL_TABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
 LOGICAL_DATE_PARAMETER = ":logical_date"
 
 
+def _check_bound_query(v: str | None) -> str | None:
+    """A SQL query from YAML: one SELECT that takes the logical date as the bound parameter, nothing else."""
+    if v is None:
+        return v
+    text = v.strip().rstrip(";").strip()
+    if LOGICAL_DATE_PARAMETER not in text:
+        raise ValueError(f"must take the logical date as the bound parameter {LOGICAL_DATE_PARAMETER} "
+                         "(e.g. WHERE event_date = :logical_date)")
+    if ";" in text:
+        raise ValueError("must be one statement (no ';' inside)")
+    if not re.match(r"(?is)^\s*(select|with)\b", text):
+        raise ValueError("must be a SELECT (or WITH ... SELECT) query")
+    if re.search(r"\{[^}]*\}|%\(", text):
+        raise ValueError("must not carry {placeholders} or %(...)s: the only parameter is :logical_date, bound")
+    return text
+
+
+def _one_relation(table: str | None, date_column: str | None, query: str | None) -> None:
+    if (table is None) == (query is None):
+        raise ValueError("give either `table` (with `date_column`) or `query`, not both and not neither")
+    if table is not None and date_column is None:
+        raise ValueError("`date_column` is required with `table`: the column whose value is the night")
+
+
 class SqlSource(_Strict):
     """Nightly batches in a database (ADR 0023), named by an Airflow connection id: the rows of a table whose
     `date_column` is the logical date, or a `query` that takes the logical date as the bound parameter
@@ -142,26 +166,11 @@ class SqlSource(_Strict):
     @field_validator("query")
     @classmethod
     def _bound_query(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        text = v.strip().rstrip(";").strip()
-        if LOGICAL_DATE_PARAMETER not in text:
-            raise ValueError(f"must take the logical date as the bound parameter {LOGICAL_DATE_PARAMETER} "
-                             "(e.g. WHERE event_date = :logical_date)")
-        if ";" in text:
-            raise ValueError("must be one statement (no ';' inside)")
-        if not re.match(r"(?is)^\s*(select|with)\b", text):
-            raise ValueError("must be a SELECT (or WITH ... SELECT) query")
-        if re.search(r"\{[^}]*\}|%\(", text):
-            raise ValueError("must not carry {placeholders} or %(...)s: the only parameter is :logical_date, bound")
-        return text
+        return _check_bound_query(v)
 
     @model_validator(mode="after")
     def _table_or_query(self) -> SqlSource:
-        if (self.table is None) == (self.query is None):
-            raise ValueError("give either `table` (with `date_column`) or `query`, not both and not neither")
-        if self.table is not None and self.date_column is None:
-            raise ValueError("`date_column` is required with `table`: the column whose value is the logical date")
+        _one_relation(self.table, self.date_column, self.query)
         return self
 
     @property
@@ -480,8 +489,42 @@ class LabelsSource(_DatedFiles):
     A label file holds the id column and the target. The nightly batch may then leave the target out.
     """
 
+    source: Literal["files"] = "files"
     expected_delay_days: int = Field(3, ge=0, le=90, description="typical delay; nights younger are 'pending'")
     lookback_days: int = Field(60, ge=1, le=730, description="oldest prediction date a label may still belong to")
+
+
+class SqlLabelsSource(_Strict):
+    """Ground truth in a database (ADR 0023): the rows of `table` whose `date_column` is the arrival night
+    (or a `query` taking `:logical_date`), holding the id column and the target. Each night's rows are landed
+    as a Parquet file under STEWARD_HOME/labels (kept as the raw input) and joined like a label file."""
+
+    source: Literal["sql"]
+    conn_id: str = Field(pattern=CONN_ID, description="Airflow connection id (Postgres)")
+    table: str | None = Field(None, pattern=SQL_TABLE, description="[schema.]table")
+    date_column: str | None = Field(None, pattern=SQL_NAME, description="the night the label arrived")
+    query: str | None = Field(None, min_length=1, description="SELECT id, target ... WHERE arrived = :logical_date")
+    expected_delay_days: int = Field(3, ge=0, le=90, description="typical delay; nights younger are 'pending'")
+    lookback_days: int = Field(60, ge=1, le=730, description="oldest prediction date a label may still belong to")
+    format: Literal["parquet"] = Field("parquet", description="the landed copy's format (fixed)")
+
+    @field_validator("query")
+    @classmethod
+    def _bound_query(cls, v: str | None) -> str | None:
+        return _check_bound_query(v)
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlLabelsSource:
+        _one_relation(self.table, self.date_column, self.query)
+        return self
+
+    @property
+    def relation(self) -> str:
+        return self.table or "query"
+
+
+LabelsKind = Annotated[Annotated[LabelsSource, Tag("files")] | Annotated[SqlLabelsSource, Tag("sql")],
+                       Discriminator(_source_kind)]
 
 
 class PerformanceSLA(_Strict):
@@ -609,7 +652,7 @@ class Engagement(_Strict):
     promotion: PromotionGate
     governance: Governance
     execution: Execution = Execution()
-    labels: LabelsSource | None = None
+    labels: LabelsKind | None = None
     sla: ServiceLevels = ServiceLevels()
     responses: Responses = Responses()
     alerts: Alerts = Alerts()
@@ -834,7 +877,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 def _loc(loc: tuple) -> str:
     """Dotted field path as written in YAML: pydantic inserts the union tag after 'estimator'."""
     parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] == "estimator" and p in CLASSIFIERS | REGRESSORS)
-             and not (i and loc[i - 1] == "data" and p in ("files", "sql", "object_storage"))]  # data's kinds
+             and not (i and loc[i - 1] in ("data", "labels") and p in ("files", "sql", "object_storage"))]
     return ".".join(parts) if parts else "(root)"
 
 

@@ -40,8 +40,11 @@ class LabelsNotConfiguredError(ValueError):
 
 
 def label_file(eng: Engagement, paths: StewardPaths, day: dt.date) -> Path:
+    """The night's label file: in the data root, or, for labels in a database, the night's rows as landed."""
     if eng.labels is None:
         raise LabelsNotConfiguredError(f"{eng.id} declares no labels source")
+    if eng.labels.source == "sql":
+        return _labels_root(eng, paths) / "arrived" / f"{day.isoformat()}.parquet"
     return inside(paths.data_root, f"{eng.labels.directory}/{eng.labels.pattern.format(date=day.isoformat())}")
 
 
@@ -91,12 +94,17 @@ def _quarantined_ids(eng: Engagement, paths: StewardPaths, day: dt.date, lookbac
     return out
 
 
-def join(eng: Engagement, paths: StewardPaths, day: dt.date, out_dir: Path) -> dict[str, Any]:
-    """Join tonight's label file (if any) and recompute realised performance for the dates it touched."""
+def join(eng: Engagement, paths: StewardPaths, day: dt.date, out_dir: Path, engine: Any = None) -> dict[str, Any]:
+    """Join tonight's label file (if any) and recompute realised performance for the dates it touched.
+    Labels in a database (`engine`) are first landed as the night's file (kept: a rerun joins the same rows)."""
 
     if eng.labels is None:
         return {"configured": False}
     source = label_file(eng, paths, day)
+    if eng.labels.source == "sql" and not source.is_file():
+        from steward import sql_source
+
+        sql_source.land_labels(eng, engine, day, source)
     result: dict[str, Any] = {"configured": True, "file": str(source), "arrived": source.is_file()}
     if not source.is_file():
         result["performance"] = []

@@ -327,13 +327,14 @@ def _store_night_history(eng: Engagement, paths: StewardPaths, day: dt.date, dri
 
 
 @timed("join_labels")
-def join_labels(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> Result:
+def join_labels(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, connect: Connect | None = None) -> Result:
     """Join the labels that arrived tonight to the predictions they belong to; realised performance; the
     client's feedback on what it acted on (adoption)."""
     from steward import labels, value
 
     day = _day(logical_date)
-    result = labels.join(eng, paths, day, run_dir(eng, paths, day))
+    engine = _connect(connect, eng.labels.conn_id) if eng.labels is not None and eng.labels.source == "sql" else None
+    result = labels.join(eng, paths, day, run_dir(eng, paths, day), engine)
     result["adoption"] = value.record_adoption(eng, paths, day)
     return result
 

@@ -58,17 +58,32 @@ def expired_folders(eng: Engagement, paths: StewardPaths, today: dt.date) -> lis
     return out
 
 
-def purge(eng: Engagement, paths: StewardPaths, today: dt.date) -> dict[str, Any]:
-    """Record, then delete, everything past retention. Idempotent: nothing expired, nothing recorded."""
+def purge(eng: Engagement, paths: StewardPaths, today: dt.date, connect: Any = None) -> dict[str, Any]:
+    """Record, then delete, everything past retention: the per-night folders, and for a SQL source the night
+    snapshots and quarantine tables steward made in the client's database (`connect` opens it). Idempotent:
+    nothing expired, nothing recorded."""
     folders = expired_folders(eng, paths, today)
     files = [f for folder in folders for f in sorted(folder.rglob("*")) if f.is_file()]
-    if not files:
-        return {"engagement": eng.id, "purged_files": 0, "ledger_seq": None}
+    snapshots: list[dict[str, Any]] = []
+    engine = None
+    if eng.data.source == "sql" and connect is not None:
+        from steward import sql_source
+
+        engine = connect(eng.data.conn_id)
+        snapshots = sql_source.expired_snapshots(eng, engine, today - dt.timedelta(days=eng.governance.retention_days))
+    if not files and not snapshots:
+        return {"engagement": eng.id, "purged_files": 0, "dropped_snapshots": 0, "ledger_seq": None}
     hashes = {ledger.artifact_key(paths, f): sha256_file(f) for f in files}
     entry = ledger.append(paths, eng.id, "purge", logical_date=today.isoformat(), artifacts=hashes, detail={
         "reason": f"retention: older than {eng.governance.retention_days} days before {today}",
         "folders": [ledger.artifact_key(paths, f) for f in folders],
+        **({"snapshots": snapshots} if snapshots else {}),
     })
     for folder in folders:
         shutil.rmtree(folder)
-    return {"engagement": eng.id, "purged_files": len(files), "folders": len(folders), "ledger_seq": entry["seq"]}
+    if snapshots:
+        from steward import sql_source
+
+        sql_source.drop_snapshots(eng, engine, snapshots)
+    return {"engagement": eng.id, "purged_files": len(files), "folders": len(folders),
+            "dropped_snapshots": len(snapshots), "ledger_seq": entry["seq"]}

@@ -169,6 +169,60 @@ def _literal_select(engine: sa.Engine, select: str, day: dt.date) -> str:
     return str(clause.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
+def land_labels(eng: Engagement, engine: sa.Engine, day: dt.date, path: Path) -> int:
+    """The label rows that arrived on `day` (the id column and the target) as a Parquet file at `path`; no
+    file when none arrived. Label nights are small: read whole."""
+    import pandas as pd
+    from sqlalchemy import text
+
+    from steward import predictions
+
+    src = eng.labels
+    assert src is not None and src.source == "sql"
+    if src.table:
+        columns = ", ".join(_quote(engine, c) for c in (eng.id_column, eng.target))
+        select = f"SELECT {columns} FROM {_quote(engine, src.table)} WHERE {_quote(engine, src.date_column or '')} = :logical_date"
+    else:
+        select = f"SELECT * FROM ({src.query}) AS steward_labels"
+    with errors_named(eng, engine, "reading the night's labels", src.conn_id, src.relation), engine.connect() as conn:
+        frame = pd.read_sql(text(select), conn, params={"logical_date": day})
+    if frame.empty:
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    predictions.write_frame(frame, path)
+    return len(frame)
+
+
+def expired_snapshots(eng: Engagement, engine: sa.Engine, cutoff: dt.date) -> list[dict[str, Any]]:
+    """The engagement's night snapshots and quarantine tables older than `cutoff` (retention), with their
+    row counts, in night order."""
+    import re
+
+    from sqlalchemy import text
+
+    src = source_of(eng)
+    pattern = re.compile(rf"^{re.escape(eng.id)}__(\d{{8}})({QUARANTINED_SUFFIX})?$")
+    found = []
+    with errors_named(eng, engine, "listing the night snapshots"), engine.connect() as conn:
+        for name in sorted(_relations(conn, src.staging_schema)):
+            match = pattern.match(name)
+            if match and dt.datetime.strptime(match.group(1), "%Y%m%d").date() < cutoff:
+                rows = conn.execute(text(f"SELECT count(*) FROM {_quote(engine, f'{src.staging_schema}.{name}')}")).scalar()
+                found.append({"relation": f"{src.staging_schema}.{name}", "rows": int(rows or 0)})
+    return found
+
+
+def drop_snapshots(eng: Engagement, engine: sa.Engine, expired: list[dict[str, Any]]) -> None:
+    from sqlalchemy import inspect, text
+
+    schema = source_of(eng).staging_schema
+    with errors_named(eng, engine, "dropping expired night snapshots"), engine.begin() as conn:
+        views = set(inspect(conn).get_view_names(schema=schema))
+        for item in expired:
+            kind = "VIEW" if item["relation"].split(".", 1)[1] in views else "TABLE"
+            conn.execute(text(f"DROP {kind} IF EXISTS {_quote(engine, item['relation'])}"))
+
+
 def has_rows(eng: Engagement, engine: sa.Engine, day: dt.date) -> bool:
     """Whether the night has any row yet (the late-batch sensor), or was snapshotted already."""
     from sqlalchemy import text

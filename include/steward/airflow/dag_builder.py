@@ -159,7 +159,9 @@ def _shadow_doc(eng: Engagement) -> str:
 def _labels_doc(eng: Engagement) -> str:
     if eng.labels is None:
         return "inside each batch (same night)"
-    return (f"`{eng.labels.directory}/{eng.labels.pattern}`, typically {eng.labels.expected_delay_days} nights late, "
+    where = (f"SQL: connection `{eng.labels.conn_id}`, {eng.labels.relation}" if eng.labels.source == "sql"
+             else f"`{eng.labels.directory}/{eng.labels.pattern}`")
+    return (f"{where}, typically {eng.labels.expected_delay_days} nights late, "
             f"joined on `{eng.id_column}`")
 
 
@@ -257,7 +259,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Join the labels that arrived tonight to the predictions they belong to; realised performance."""
             from steward import pipeline
 
-            result = pipeline.join_labels(eng, _paths(), _day())
+            result = pipeline.join_labels(eng, _paths(), _day(), connect=_connect)
             if result.get("arrived"):
                 log.info("labels %s: %s rows, %s joined to %s, %s unknown ids, %s duplicates, %s for quarantined "
                          "batches%s", result["file"], result.get("rows"), result.get("joined"),
@@ -548,9 +550,9 @@ def build_retention_dag(engagement_ids: list[str]) -> DAG:
             from steward.settings import engagements_dir
 
             eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
-            result = retention.purge(eng, _paths(), dt.date.fromisoformat(_day()))
-            log.info("retention %s: purged %d files (ledger entry %s)", engagement_id, result["purged_files"],
-                     result["ledger_seq"])
+            result = retention.purge(eng, _paths(), dt.date.fromisoformat(_day()), connect=_connect)
+            log.info("retention %s: purged %d files and %d night snapshots (ledger entry %s)", engagement_id,
+                     result["purged_files"], result["dropped_snapshots"], result["ledger_seq"])
             return result
 
         purge_expired.expand(engagement_id=engagement_ids)
