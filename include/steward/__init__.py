@@ -6,7 +6,8 @@ libraries (pandas, great_expectations, evidently, mlflow, sklearn) are imported 
 The modules by what they own (one flat package on purpose, ADR 0014):
 
 - the night: `pipeline` (the stages, plain functions the DAG wires), `policy` (decide and gate rules);
-- data in: `config`, `clients`, `schema`, `batches`, `quality`, `sampling`, `labels`, `faults`;
+- data in: `config`, `clients`, `schema`, `batches`, `sql_source` (PostgreSQL nights and the predictions
+  sink, ADR 0023), `object_source` (S3 / file:// objects), `quality`, `sampling`, `labels`, `faults`;
 - monitoring: `drift`, `monitoring` (windows, persistence), `reference` (what drift is judged against),
   `outcomes` and `estimate` (realised and estimated performance), `metrics`, `finite`;
 - models: `training`, `training_set` (window and holdout), `registry` (MLflow), `shadow` (the nights
