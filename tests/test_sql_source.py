@@ -347,6 +347,17 @@ def test_a_night_larger_than_its_sample_is_checked_and_scored_whole_from_a_view(
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*), count(DISTINCT customer_id) FROM crm.churn_big_scores "
                                     "WHERE logical_date = '2026-03-01'").one() == (1500, 1500)
+        truth = pd.read_sql("SELECT customer_id, churned FROM crm.churn_events WHERE event_date = '2026-03-01'", conn)
+    # the night is priced on every row while it is scored, not on its landed sample (recomputed by hand)
+    from steward import value
+
+    priced = value.history(home, "churn_big")[0]
+    both = served.merge(truth, on="customer_id")
+    by_hand = {"true_positives": int(((both.prediction == 1) & (both.churned == 1)).sum()),
+               "false_positives": int(((both.prediction == 1) & (both.churned == 0)).sum()),
+               "false_negatives": int(((both.prediction == 0) & (both.churned == 1)).sum())}
+    assert (priced["scored_rows"], priced["labelled_rows"]) == (1500, 1500)
+    assert {k: priced[k] for k in by_hand} == by_hand
 
     bad = pipeline.land(eng, home, BAD_NIGHT, connect=connect)
     quality = pipeline.validate(eng, home, BAD_NIGHT, bad, connect=connect)

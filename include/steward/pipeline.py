@@ -292,10 +292,11 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
         {"metrics": {}, "not_computable": {}, "rows": 0}
     performance["champion_version"] = champion["champion"]["version"]
     _store_night_history(eng, paths, _day(logical_date), drift_result, performance)
-    if eng.labels is None:  # labels came inside the batch: tonight's outcomes are known and priced tonight
+    if eng.labels is None and not landed["batch"].get("sample"):
+        # labels came inside the batch: tonight's outcomes are known and priced tonight (a night larger than its
+        # landed sample was priced whole while it was scored from the database)
         from steward import value
 
-        # a sampled SQL night is priced on its landed sample (ADR 0023)
         value.record(eng, paths, day.isoformat(), day, labelled, scored_rows=len(batch),
                      model_version=champion["champion"]["version"])
     return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled)}
@@ -389,7 +390,13 @@ def _score_from_database(eng: Engagement, paths: StewardPaths, day: dt.date, lan
     sink_engine = _connect(connect, sink.conn_id) if sink is not None else None
     writer = sql_source.Sink(eng, sink_engine, sink.conn_id, sink.table, day) if sink is not None else nullcontext()
     with writer as open_sink:
-        rows = sql_source.score_night(eng, engine, staged, model, version, path, open_sink)
+        scored = sql_source.score_night(eng, engine, staged, model, version, path, open_sink)
+    rows = scored["rows"]
+    if eng.labels is None and eng.business is not None:  # every row's outcome is known tonight: priced whole
+        from steward import value
+
+        value.record_counts(eng, paths, day.isoformat(), day, scored["counts"], labelled_rows=scored["labelled_rows"],
+                            scored_rows=rows, model_version=version)
     calibration = calibration_rows(eng, paths, day)
     estimated = None if calibration is None else predictions.estimate_night(
         eng, model, calibration, predictions.served_frame(eng, batches.read_for(eng, landed["batch"]["path"]), model,

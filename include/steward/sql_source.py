@@ -491,7 +491,7 @@ def _adbc_errors(eng: Engagement, engine: sa.Engine, doing: str, conn_id: str | 
 
 
 def score_night(eng: Engagement, engine: sa.Engine, staged: dict[str, Any], model: Any, version: int, path: Path,
-                sink: Sink | None) -> int:
+                sink: Sink | None) -> dict[str, Any]:
     """Score the whole night straight from its snapshot in the database, one Arrow batch at a time:
     predictions to the Parquet file the client and the labels join read, and to the sink. The next batch
     is read and the previous one written to the sink while this one is scored (two threads beside the
@@ -501,9 +501,10 @@ def score_night(eng: Engagement, engine: sa.Engine, staged: dict[str, Any], mode
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from steward import batches, predictions, schema
+    from steward import batches, predictions, schema, training, value
 
-    rows = 0
+    rows = labelled_rows = 0
+    counts = value.empty_counts(eng)  # labels inside the batch: every row's outcome, priced (steward.value)
     writer = None
     batches_in = _prefetched(arrow_batches(eng, engine, staged, doing="scoring the night"))
     with batches.atomic_target(path) as tmp, ThreadPoolExecutor(max_workers=1) as sink_thread:
@@ -514,6 +515,13 @@ def score_night(eng: Engagement, engine: sa.Engine, staged: dict[str, Any], mode
                 if eng.column_types:
                     frame = schema.cast(frame, eng.column_types)
                 served = predictions.served_frame(eng, frame, model, version)
+                if eng.labels is None and eng.target in frame:
+                    from steward import drift
+
+                    outcomes = training.labelled(eng, frame.assign(**{drift.PREDICTION: served["prediction"].to_numpy()}))
+                    if len(outcomes):
+                        counts = value.add_counts(counts, value.outcome_counts(eng, outcomes))
+                        labelled_rows += len(outcomes)
                 table = pa.Table.from_pandas(served, preserve_index=False)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
@@ -528,7 +536,7 @@ def score_night(eng: Engagement, engine: sa.Engine, staged: dict[str, Any], mode
         finally:
             if writer is not None:
                 writer.close()
-    return rows
+    return {"rows": rows, "labelled_rows": labelled_rows, "counts": counts}
 
 
 def _prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:

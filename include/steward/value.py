@@ -114,13 +114,30 @@ def record(eng: Engagement, paths: StewardPaths, prediction_date: str, labels_th
     """Price the date's labelled outcomes and store them; None when the engagement has no `business:` block."""
     if eng.business is None:
         return None
-    counts = outcome_counts(eng, labelled) if len(labelled) else (
-        {"absolute_error": 0.0} if eng.problem_type == "regression" else
-        {"true_positives": 0, "false_positives": 0, "false_negatives": 0, "true_negatives": 0})
+    return record_counts(eng, paths, prediction_date, labels_through, outcome_counts(eng, labelled) if len(labelled)
+                         else empty_counts(eng), labelled_rows=len(labelled), scored_rows=scored_rows,
+                         model_version=model_version)
+
+
+def empty_counts(eng: Engagement) -> dict[str, Any]:
+    return {"absolute_error": 0.0} if eng.problem_type == "regression" else {
+        "true_positives": 0, "false_positives": 0, "false_negatives": 0, "true_negatives": 0}
+
+
+def add_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Outcome counts of two sets of rows together (a night scored in chunks)."""
+    return {k: a[k] + b[k] for k in a}
+
+
+def record_counts(eng: Engagement, paths: StewardPaths, prediction_date: str, labels_through: str | dt.date,
+                  counts: dict[str, Any], *, labelled_rows: int, scored_rows: int, model_version: int) -> dict[str, Any] | None:
+    """Price outcome counts already made (outcome_counts, possibly summed over chunks) and store them."""
+    if eng.business is None:
+        return None
     through = labels_through if isinstance(labels_through, str) else labels_through.isoformat()
     row = {"engagement": eng.id, "prediction_date": prediction_date, "labels_through": through,
            "model_version": model_version, "currency": eng.business.currency, "scored_rows": scored_rows,
-           "labelled_rows": int(len(labelled)), **counts, **price(eng, counts),
+           "labelled_rows": int(labelled_rows), **counts, **price(eng, counts),
            "minutes_saved": round(scored_rows * eng.business.minutes_saved_per_decision, 2)}
     store.replace_rows(paths, store.business_value, {"engagement": eng.id, "prediction_date": prediction_date,
                                                      "labels_through": through}, [row])
