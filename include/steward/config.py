@@ -126,24 +126,41 @@ def _check_bound_query(v: str | None) -> str | None:
     return text
 
 
-def _one_relation(table: str | None, date_column: str | None, query: str | None) -> None:
-    if (table is None) == (query is None):
-        raise ValueError("give either `table` (with `date_column`) or `query`, not both and not neither")
-    if table is not None and date_column is None:
-        raise ValueError("`date_column` is required with `table`: the column whose value is the night")
+class _SqlRelation(_Strict):
+    """Rows of one night in a database: a table's rows whose date column is the night, or a query with the
+    night bound as `:logical_date`, through an Airflow connection id."""
+
+    conn_id: str = Field(pattern=CONN_ID, description="Airflow connection id (Postgres)")
+    table: str | None = Field(None, pattern=SQL_TABLE, description="[schema.]table")
+    date_column: str | None = Field(None, pattern=SQL_NAME, description="the column whose value is the night")
+    query: str | None = Field(None, min_length=1, description="SELECT ... WHERE day = :logical_date")
+
+    @field_validator("query")
+    @classmethod
+    def _bound_query(cls, v: str | None) -> str | None:
+        return _check_bound_query(v)
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> _SqlRelation:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give either `table` (with `date_column`) or `query`, not both and not neither")
+        if self.table is not None and self.date_column is None:
+            raise ValueError("`date_column` is required with `table`: the column whose value is the night")
+        return self
+
+    @property
+    def relation(self) -> str:
+        """What lineage and messages call the source: the table, or 'query'."""
+        return self.table or "query"
 
 
-class SqlSource(_Strict):
+class SqlSource(_SqlRelation):
     """Nightly batches in a database (ADR 0023), named by an Airflow connection id: the rows of a table whose
     `date_column` is the logical date, or a `query` that takes the logical date as the bound parameter
     `:logical_date` (never formatted into the text). Each night's rows are snapshotted into
     `<staging_schema>` in the same database (the client's tables are only read) and checked there."""
 
     source: Literal["sql"]
-    conn_id: str = Field(pattern=CONN_ID, description="Airflow connection id (Postgres)")
-    table: str | None = Field(None, pattern=SQL_TABLE, description="[schema.]table")
-    date_column: str | None = Field(None, pattern=SQL_NAME)
-    query: str | None = Field(None, min_length=1, description="SELECT ... WHERE day = :logical_date")
     staging_schema: str = Field("steward", pattern=SQL_NAME,
                                 description="schema steward may create and write in: night snapshots, quarantine")
     snapshot: Literal["copy", "view"] = Field(
@@ -163,24 +180,9 @@ class SqlSource(_Strict):
     def _reference_inside_data_root(cls, v: str) -> str:
         return _relative_path(v)
 
-    @field_validator("query")
-    @classmethod
-    def _bound_query(cls, v: str | None) -> str | None:
-        return _check_bound_query(v)
-
-    @model_validator(mode="after")
-    def _table_or_query(self) -> SqlSource:
-        _one_relation(self.table, self.date_column, self.query)
-        return self
-
     @property
     def pattern(self) -> str:  # the landed copy's name
         return "{date}.parquet"
-
-    @property
-    def relation(self) -> str:
-        """What lineage and messages call the source: the table, or 'query'."""
-        return self.table or "query"
 
 
 class ObjectStorageSource(_Strict):
@@ -494,33 +496,15 @@ class LabelsSource(_DatedFiles):
     lookback_days: int = Field(60, ge=1, le=730, description="oldest prediction date a label may still belong to")
 
 
-class SqlLabelsSource(_Strict):
+class SqlLabelsSource(_SqlRelation):
     """Ground truth in a database (ADR 0023): the rows of `table` whose `date_column` is the arrival night
     (or a `query` taking `:logical_date`), holding the id column and the target. Each night's rows are landed
     as a Parquet file under STEWARD_HOME/labels (kept as the raw input) and joined like a label file."""
 
     source: Literal["sql"]
-    conn_id: str = Field(pattern=CONN_ID, description="Airflow connection id (Postgres)")
-    table: str | None = Field(None, pattern=SQL_TABLE, description="[schema.]table")
-    date_column: str | None = Field(None, pattern=SQL_NAME, description="the night the label arrived")
-    query: str | None = Field(None, min_length=1, description="SELECT id, target ... WHERE arrived = :logical_date")
     expected_delay_days: int = Field(3, ge=0, le=90, description="typical delay; nights younger are 'pending'")
     lookback_days: int = Field(60, ge=1, le=730, description="oldest prediction date a label may still belong to")
     format: Literal["parquet"] = Field("parquet", description="the landed copy's format (fixed)")
-
-    @field_validator("query")
-    @classmethod
-    def _bound_query(cls, v: str | None) -> str | None:
-        return _check_bound_query(v)
-
-    @model_validator(mode="after")
-    def _table_or_query(self) -> SqlLabelsSource:
-        _one_relation(self.table, self.date_column, self.query)
-        return self
-
-    @property
-    def relation(self) -> str:
-        return self.table or "query"
 
 
 LabelsKind = Annotated[Annotated[LabelsSource, Tag("files")] | Annotated[SqlLabelsSource, Tag("sql")],

@@ -116,24 +116,33 @@ def night_select(eng: Engagement, engine: sa.Engine, conn: Any) -> str:
 @contextmanager
 def errors_named(eng: Engagement, engine: sa.Engine, doing: str, conn_id: str | None = None,
                  relation: str | None = None) -> Iterator[None]:
-    """Database errors as steward's two kinds, with a message that names what was being done."""
+    """Database errors as steward's two kinds, with a message naming the engagement, connection and relation."""
+    with _database_errors(lambda: describe(eng, engine, conn_id, relation), doing):
+        yield
+
+
+@contextmanager
+def _database_errors(where: Callable[[], str], doing: str) -> Iterator[None]:
+    """SQLAlchemy's and ADBC's errors (both DB-API) as SqlSourceError (retrying cannot fix it) or
+    SqlSourceUnavailableError (the database did not answer: the task retries)."""
+    import adbc_driver_manager
     from sqlalchemy import exc
 
     try:
         yield
-    except exc.OperationalError as e:
-        where = describe(eng, engine, conn_id, relation)
+    except (exc.OperationalError, adbc_driver_manager.OperationalError) as e:
         if _is_sql_error(e):
-            raise SqlSourceError(f"{where}: {doing} failed: {_first_line(e)}") from None
-        raise SqlSourceUnavailableError(f"{where}: database unreachable while {doing}: {_first_line(e)}") from None
-    except exc.DBAPIError as e:
-        raise SqlSourceError(f"{describe(eng, engine, conn_id, relation)}: {doing} failed: {_first_line(e)}") from None
+            raise SqlSourceError(f"{where()}: {doing} failed: {_first_line(e)}") from None
+        raise SqlSourceUnavailableError(f"{where()}: database unreachable while {doing}: {_first_line(e)}") from None
+    except (exc.DBAPIError, adbc_driver_manager.Error) as e:
+        raise SqlSourceError(f"{where()}: {doing} failed: {_first_line(e)}") from None
 
 
 def _is_sql_error(e: Exception) -> bool:
-    """psycopg reports some statement errors as OperationalError: a SQLSTATE outside class 08
-    (connection exception) and 57P (operator intervention) is a statement error, not an outage."""
-    state = getattr(getattr(e, "orig", None), "sqlstate", None) or getattr(getattr(e, "orig", None), "pgcode", None)
+    """Drivers report some statement errors as OperationalError: a SQLSTATE outside class 08 (connection
+    exception) and 57P (operator intervention) is a statement error, not an outage."""
+    error = getattr(e, "orig", None) or e
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
     return bool(state) and not str(state).startswith(("08", "57P"))
 
 
@@ -336,7 +345,7 @@ def arrow_batches(eng: Engagement, engine: sa.Engine, staged: dict[str, Any] | S
     with errors_named(eng, engine, doing), engine.connect() as conn:
         columns = inspect(conn).get_columns(where["table"], schema=where["schema"])
     schema = pa.schema([(c["name"], _arrow_type(c["type"])) for c in columns])
-    with _adbc_errors(eng, engine, doing), adbc.connect(_adbc_uri(engine)) as conn, conn.cursor() as cur:
+    with errors_named(eng, engine, doing), adbc.connect(_adbc_uri(engine)) as conn, conn.cursor() as cur:
         cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
         cur.execute(f"SELECT * FROM {relation} {tail}")
         for batch in cur.fetch_record_batch():
@@ -454,14 +463,14 @@ class Sink:
 
     def append(self, frame: pd.DataFrame) -> None:
         schema, _, name = self.table.rpartition(".")
-        with _adbc_errors(self.eng, self.engine, "writing the night's predictions", self.conn_id, self.table):
+        with errors_named(self.eng, self.engine, "writing the night's predictions", self.conn_id, self.table):
             self._cur.adbc_ingest(name, _sink_rows(self.eng, self.day, frame), mode="append",
                                   db_schema_name=schema or None)
         self.rows += len(frame)
 
     def __exit__(self, kind: Any, *_: Any) -> None:
         try:
-            with _adbc_errors(self.eng, self.engine, "writing the night's predictions", self.conn_id, self.table):
+            with errors_named(self.eng, self.engine, "writing the night's predictions", self.conn_id, self.table):
                 if kind is None:
                     self._conn.commit()
                 else:
@@ -473,21 +482,6 @@ class Sink:
 
 def _adbc_uri(engine: sa.Engine) -> str:
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextmanager
-def _adbc_errors(eng: Engagement, engine: sa.Engine, doing: str, conn_id: str | None = None,
-                 relation: str | None = None) -> Iterator[None]:
-    """ADBC's errors (DB-API, not SQLAlchemy) as steward's two kinds."""
-    import adbc_driver_manager
-
-    try:
-        yield
-    except adbc_driver_manager.OperationalError as e:
-        raise SqlSourceUnavailableError(f"{describe(eng, engine, conn_id, relation)}: database unreachable while "
-                                        f"{doing}: {_first_line(e)}") from None
-    except adbc_driver_manager.Error as e:
-        raise SqlSourceError(f"{describe(eng, engine, conn_id, relation)}: {doing} failed: {_first_line(e)}") from None
 
 
 def score_night(eng: Engagement, engine: sa.Engine, staged: dict[str, Any], model: Any, version: int, path: Path,
@@ -622,7 +616,7 @@ def sample_table(engine: sa.Engine, table: str, date_column: str | None, *, nigh
 
     schema, _, name = table.rpartition(".")
     try:
-        with engine.connect() as conn:
+        with _database_errors(lambda: table, "profiling"), engine.connect() as conn:
             columns = {c["name"]: c["type"] for c in inspect(conn).get_columns(name, schema=schema or None)}
             if date_column is None:
                 dated = [c for c, kind in columns.items() if isinstance(kind, t.Date | t.DateTime)]
@@ -643,9 +637,5 @@ def sample_table(engine: sa.Engine, table: str, date_column: str | None, *, nigh
                                 params={"since": counts[-1][0], "rows": max_rows})
     except sa_exc.NoSuchTableError:
         raise SqlSourceError(f"table {table} does not exist (or this connection's role cannot see it)") from None
-    except sa_exc.OperationalError as e:
-        raise SqlSourceUnavailableError(f"database unreachable while profiling {table}: {_first_line(e)}") from None
-    except sa_exc.DBAPIError as e:
-        raise SqlSourceError(f"profiling {table} failed: {_first_line(e)}") from None
     return {"date_column": date_column, "counts": [int(n) for _, n in counts], "frame": frame,
             "nights": [str(d)[:10] for d, _ in counts]}
