@@ -846,16 +846,19 @@ def config_hash(path: Path) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader without anchors/aliases: an alias bomb is refused before it expands."""
+def _safe_load_without_aliases(text: str) -> Any:
+    """YAML's safe subset without anchors/aliases: an alias bomb is refused before anything expands.
 
-    def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+    libyaml's C parser does both passes (the event scan, then the load): a tenth of the pure-Python loader's
+    time, which every task pays when it parses its DAG file.
+    """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
             raise yaml.constructor.ConstructorError(
                 None, None, "YAML aliases are not allowed in engagement files", event.start_mark
             )
-        return super().compose_node(parent, index)
+    return yaml.load(text, Loader=loader)  # noqa: S506 - libyaml's SafeLoader
 
 
 def _loc(loc: tuple) -> str:
@@ -878,7 +881,7 @@ def read_mapping(path: Path) -> tuple[dict[str, Any], bytes]:
     if len(raw_bytes) > MAX_CONFIG_BYTES:
         raise EngagementConfigError(path, "(file)", f"larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        raw = yaml.load(raw_bytes.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - SafeLoader subclass
+        raw = _safe_load_without_aliases(raw_bytes.decode("utf-8"))
     except UnicodeDecodeError:
         raise EngagementConfigError(path, "(file)", "is not UTF-8 text") from None
     except yaml.YAMLError as exc:

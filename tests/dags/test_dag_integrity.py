@@ -110,7 +110,8 @@ def test_execution_queue_and_pool_reach_every_task(tmp_path):
 def test_the_preloading_executor_keeps_the_scheduler_light_and_its_workers_loaded():
     """The scheduler imports the executor class and the Celery configuration: neither may pull in the task
     libraries; a LocalExecutor worker imports them once before its first task (ADR 0019), and a Celery worker
-    when Celery sends `import_modules`, before it forks its pool (ADR 0020)."""
+    when Celery sends `import_modules`, before it forks its pool (ADR 0020). Both also fill MLflow's map of
+    installed distributions, which every task that logs a model would otherwise build again."""
     import subprocess
     import sys
 
@@ -120,10 +121,12 @@ def test_the_preloading_executor_keeps_the_scheduler_light_and_its_workers_loade
         probe = ("import sys, steward.airflow.executor as e, steward.airflow.celery_config; "
                  "from celery.signals import import_modules; "
                  f"print([m for m in {heavy!r} if m in sys.modules]); {preload}; "
-                 f"print([m for m in {heavy!r} if m not in sys.modules])")
+                 f"print([m for m in {heavy!r} if m not in sys.modules]); "
+                 "from mlflow.utils import requirements_utils as r; print('map', r._PACKAGES_TO_MODULES is not None)")
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
         at_import, missing_after_preload = [line for line in out.stdout.splitlines() if line.startswith("[")][-2:]
         assert at_import == "[]" and missing_after_preload == "[]", (preload, out.stdout)
+        assert "map True" in out.stdout.splitlines(), (preload, out.stdout)
 
 
 def test_every_launcher_runs_the_scheduler_settings_of_the_embedded_default():
