@@ -58,8 +58,8 @@ def detect_drift(
     """Per-feature drift and prediction drift: an effect size AND a significance test (ADR 0012).
 
     Both frames must carry the champion's predictions in column `prediction`. Per column, two Evidently
-    ValueDrift metrics: a distance (the effect size: the configured stattest, or Wasserstein / Jensen-Shannon
-    when the stattest is a p-value test) and a p-value test (KS numeric, chi-square categorical, or the
+    tests: a distance as a ValueDrift metric in the report (the effect size: the configured stattest, or
+    Wasserstein / Jensen-Shannon when the stattest is a p-value test) and a p-value test (`_p_value`) (KS numeric, chi-square categorical, or the
     configured p-value stattest). The features' p-values are corrected for multiple testing
     (Benjamini-Hochberg by default); a feature drifts when its corrected p-value is under the level and its
     effect reaches the minimum. Small samples thus do not drift on noise, huge ones not on trivia.

@@ -117,16 +117,20 @@ def test_the_preloading_executor_keeps_the_scheduler_light_and_its_workers_loade
 
     heavy = ("pandas", "great_expectations", "evidently", "mlflow", "sklearn", "matplotlib.pyplot",
              "mlflow.store.tracking.sqlalchemy_store", "steward.pipeline")
-    for preload in ("e.preload()", "import_modules.send(sender=None)"):
+    probes = {}
+    for preload in ("e.preload()", "import_modules.send(sender=None)"):  # two fresh processes, side by side
         probe = ("import sys, steward.airflow.executor as e, steward.airflow.celery_config; "
                  "from celery.signals import import_modules; "
                  f"print([m for m in {heavy!r} if m in sys.modules]); {preload}; "
                  f"print([m for m in {heavy!r} if m not in sys.modules]); "
                  "from mlflow.utils import requirements_utils as r; print('map', r._PACKAGES_TO_MODULES is not None)")
-        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
-        at_import, missing_after_preload = [line for line in out.stdout.splitlines() if line.startswith("[")][-2:]
-        assert at_import == "[]" and missing_after_preload == "[]", (preload, out.stdout)
-        assert "map True" in out.stdout.splitlines(), (preload, out.stdout)
+        probes[preload] = subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE, text=True)
+    for preload, proc in probes.items():
+        stdout, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, (preload, stdout)
+        at_import, missing_after_preload = [line for line in stdout.splitlines() if line.startswith("[")][-2:]
+        assert at_import == "[]" and missing_after_preload == "[]", (preload, stdout)
+        assert "map True" in stdout.splitlines(), (preload, stdout)
 
 
 def test_every_launcher_runs_the_scheduler_settings_of_the_embedded_default():
