@@ -59,10 +59,11 @@ def detect_drift(
 
     Both frames must carry the champion's predictions in column `prediction`. Per column, two Evidently
     tests: a distance as a ValueDrift metric in the report (the effect size: the configured stattest, or
-    Wasserstein / Jensen-Shannon when the stattest is a p-value test) and a p-value test (`_p_value`) (KS numeric, chi-square categorical, or the
-    configured p-value stattest). The features' p-values are corrected for multiple testing
-    (Benjamini-Hochberg by default); a feature drifts when its corrected p-value is under the level and its
-    effect reaches the minimum. Small samples thus do not drift on noise, huge ones not on trivia.
+    Wasserstein / Jensen-Shannon when the stattest is a p-value test) and a p-value test (`_p_value`: KS
+    numeric, chi-square categorical, or the configured p-value stattest). The features' p-values are
+    corrected for multiple testing (Benjamini-Hochberg by default); a feature drifts when its corrected
+    p-value is under the level and its effect reaches the minimum. Small samples thus do not drift on noise,
+    huge ones not on trivia.
     """
     from evidently import Dataset, Report
     from evidently.metrics import ValueDrift
@@ -81,11 +82,11 @@ def detect_drift(
     # again (drawing was a fifth of a night's drift task).
     metrics = [ValueDrift(column=c, method=tests[c]["effect_method"], threshold=tests[c]["min_effect"]) for c in measured]
     snapshot = Report(metrics).run(current_data=current_set, reference_data=reference_set)
-    values: dict[tuple[str, str], float | None] = {}
+    effects: dict[str, float | None] = {}  # one ValueDrift per column: the effect size
     for m in snapshot.dict()["metrics"]:
         cfg = m.get("config", {})
         if cfg.get("type", "").endswith(":ValueDrift"):
-            values[(cfg["column"], str(cfg.get("method")))] = finite_or_none(_value(m["value"]))
+            effects[cfg["column"]] = finite_or_none(_value(m["value"]))
     raw_p = {c: _p_value(reference_set, current_set, c, tests[c]["test"], tests[c]["level"]) for c in measured}
     adjusted = correct([raw_p[c] for c in measured if c != PREDICTION and raw_p[c] is not None], policy.correction)
     adjusted_p = dict(zip([c for c in measured if c != PREDICTION and raw_p[c] is not None], adjusted, strict=True))
@@ -99,7 +100,7 @@ def detect_drift(
         if column in not_computable:
             entry["not_computable"] = not_computable[column]
         else:
-            effect, p, q = values.get((column, t["effect_method"])), raw_p[column], adjusted_p.get(column)
+            effect, p, q = effects.get(column), raw_p[column], adjusted_p.get(column)
             entry.update(score=effect, p_value=p, p_value_corrected=q)
             if effect is None or q is None:
                 entry["not_computable"] = f"{t['effect_method'] if effect is None else t['test']} gave no finite value"
