@@ -45,14 +45,16 @@ def paths(tmp_path, monkeypatch) -> StewardPaths:
     return StewardPaths.from_env()
 
 
-# The slowest files first: with two workers (`make test`, xdist --dist loadfile) the long ones then run side
-# by side instead of one of them starting last and running alone.
-# Longest first (measured with --durations; the Makefile passes --no-loadscope-reorder, or xdist would put the
-# files with the most tests first and leave the two longest single-test files to run side by side at the end).
-SLOW_FIRST = ("test_production_shape.py", "test_monitoring_months.py", "realdata/test_realdata.py", "test_faults.py",
-              "test_e2e.py", "test_managed_service.py", "badinput/test_catalogue.py", "badinput/test_shapes.py",
-              "test_ui_browser.py", "test_secrets.py", "test_outages.py", "test_deadlines.py", "test_config_fuzz.py",
-              "test_cli.py")
+# Longest first, as measured per file with the whole suite running (2026-11-28): with three workers
+# (`make test`, xdist --dist loadfile) the long files start at once and the short ones fill the end, instead of
+# a long file starting last and running alone. The Makefile passes --no-loadscope-reorder, or xdist would put
+# the files with the most tests first.
+SLOW_FIRST = ("test_production_shape.py", "test_standalone.py", "test_monitoring_months.py",
+              "realdata/test_realdata.py", "test_managed_service.py", "test_e2e.py", "badinput/test_catalogue.py",
+              "test_outages.py", "badinput/test_shapes.py", "test_secrets.py", "test_sql_source.py", "dags/test_dag_integrity.py", "test_clients.py",
+              "test_object_source.py", "test_cli.py", "test_onboard.py", "test_labels_never_stop_the_night.py",
+              "test_rollback.py", "test_monitoring.py", "test_training_registry.py", "test_config_fuzz.py",
+              "test_sampling.py", "test_servers_support.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,8 +103,4 @@ def stack(root: Path, home: Path, engagements_dir: Path, *, redis_db: int,
 
 def token(base: str) -> str:
     """A JWT for the REST API, from the admin's password."""
-    req = urllib.request.Request(f"{base}/auth/token", method="POST",
-                                 data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())["access_token"]
+    return servers.token(base, "admin", PASSWORD)

@@ -68,10 +68,15 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def standalone_env(home: Path, engagements: Path, airflow_home: Path, port: int, **extra: str) -> dict[str, str]:
+def standalone_env(home: Path, engagements: Path, airflow_home: Path, port: int, *, workers: int | None = None,
+                   **extra: str) -> dict[str, str]:
     """Environment for `airflow standalone` on this project's dags/ and plugins/, with its own SQLite DB,
     steward state under `home` and engagement files from `engagements`; DAGs start unpaused. Task processes
-    report to the API server's execution API, so its URL follows the (non-default) port."""
+    report to the API server's execution API, so its URL follows the (non-default) port.
+
+    `workers`: how many tasks the suite runs at once. The LocalExecutor forks all its workers when the
+    scheduler starts and each preloading worker imports the task libraries at once (about 10 s of CPU each,
+    measured): a suite that runs one task at a time does not pay for four."""
     root = Path(__file__).resolve().parents[2]
     return {
         "STEWARD_HOME": str(home), "STEWARD_ENGAGEMENTS_DIR": str(engagements), "AIRFLOW_HOME": str(airflow_home),
@@ -82,17 +87,18 @@ def standalone_env(home: Path, engagements: Path, airflow_home: Path, port: int,
         "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         **EMBEDDED_SCHEDULER,  # as `make airflow-ui` runs it (ADR 0019, 0020)
+        **({} if workers is None else {"AIRFLOW__CORE__PARALLELISM": str(workers)}),
         **extra,
     }
 
 
-def rest(url: str, body: dict | None = None, method: str | None = None) -> dict:
-    """Call Airflow's REST API on a standalone whose users are all admins (no login). Polling through the
-    `airflow` CLI instead would start a Python process with Airflow imported every few seconds, on the two
-    cores the nights need."""
+def rest(url: str, body: dict | None = None, method: str | None = None, token: str | None = None) -> dict:
+    """Call Airflow's REST API, with a JWT from `token(...)` (or none on a standalone whose users are all
+    admins). Polling through the `airflow` CLI instead would start a Python process with Airflow imported
+    every few seconds, on the two cores the nights need."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
     req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                 method=method or ("GET" if body is None else "POST"),
-                                 headers={"Content-Type": "application/json"})
+                                 method=method or ("GET" if body is None else "POST"), headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return json.loads(resp.read())
@@ -100,16 +106,24 @@ def rest(url: str, body: dict | None = None, method: str | None = None) -> dict:
         raise AssertionError(f"{req.method} {url}: {exc.code} {exc.read()[:2000]!r}") from exc
 
 
-def rest_patch(url: str, body: dict) -> dict:
-    return rest(url, body, method="PATCH")
+def rest_patch(url: str, body: dict, token: str | None = None) -> dict:
+    return rest(url, body, method="PATCH", token=token)
 
 
-def trigger_run(api: str, dag_id: str, run_id: str, logical_date: str) -> None:
+def token(base: str, username: str, password: str) -> str:
+    """A JWT for Airflow's REST API from a user's password (simple auth manager)."""
+    req = urllib.request.Request(f"{base}/auth/token", data=json.dumps({"username": username, "password": password}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())["access_token"]
+
+
+def trigger_run(api: str, dag_id: str, run_id: str, logical_date: str, token: str | None = None) -> None:
     """Trigger a DAG run. SQLite under a busy scheduler can answer "database is locked" (HTTP 500, nothing
     written): try again; a 409 means an earlier attempt did create the run."""
     for attempt in range(10):
         try:
-            rest(f"{api}/dags/{dag_id}/dagRuns", {"dag_run_id": run_id, "logical_date": logical_date})
+            rest(f"{api}/dags/{dag_id}/dagRuns", {"dag_run_id": run_id, "logical_date": logical_date}, token=token)
             return
         except AssertionError as exc:
             if ": 409 " in str(exc):
