@@ -112,8 +112,9 @@ def rest_patch(url: str, body: dict, token: str | None = None) -> dict:
 
 def token(base: str, username: str, password: str) -> str:
     """A JWT for Airflow's REST API from a user's password (simple auth manager)."""
-    req = urllib.request.Request(f"{base}/auth/token", data=json.dumps({"username": username, "password": password}).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    body = json.dumps({"username": username, "password": password}).encode()
+    req = urllib.request.Request(f"{base}/auth/token", data=body, headers={"Content-Type": "application/json"},
+                                 method="POST")
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())["access_token"]
 
