@@ -18,7 +18,8 @@ mkdir -p "$AIRFLOW_HOME" "$STEWARD_HOME/mlflow" "$STEWARD_HOME/logs"
 
 airflow standalone > "$STEWARD_HOME/logs/airflow-standalone.log" 2>&1 &
 airflow_pid=$!
-mlflow ui --backend-store-uri "sqlite:///$STEWARD_HOME/mlflow/mlflow.db" --host 127.0.0.1 --port 5000 \
+# without the GenAI job runner, as in docker-compose.yaml (ADR 0018)
+MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri "sqlite:///$STEWARD_HOME/mlflow/mlflow.db" --host 127.0.0.1 --port 5000 \
   > "$STEWARD_HOME/logs/mlflow-ui.log" 2>&1 &
 mlflow_pid=$!
 trap 'kill $airflow_pid $mlflow_pid 2>/dev/null; wait' INT TERM EXIT

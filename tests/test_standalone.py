@@ -102,7 +102,8 @@ def stack(tmp_path_factory):
         airflow = servers.start([str(Path(sys.executable).with_name("airflow")), "standalone"], env, log)
         mlflow = servers.start([str(Path(sys.executable).with_name("mlflow")), "ui", "--backend-store-uri",
                                 paths.tracking_uri, "--host", "127.0.0.1", "--port", str(mlflow_port),
-                                "--workers", "1"], env, mlflow_log)  # one browser: one worker, not four
+                                "--workers", "1"],  # one browser: one worker, not four
+                               {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, mlflow_log)
         url = f"http://127.0.0.1:{port}"
         s = {"url": url, "api": f"{url}/api/v2", "mlflow": f"http://127.0.0.1:{mlflow_port}", "home": home,
              "engagements": engagements, "paths": paths, "proc": airflow, "log": log}

@@ -224,6 +224,13 @@ def _day() -> str:
     return when.date().isoformat()
 
 
+def _pull(ti: Any, task_id: str, key: str = "return_value") -> Any:
+    """One upstream task's XCom. No steward task is mapped, so ask for map index -1: without it Airflow
+    fetches every map index through the execution API's slice route, several times the cost (measured:
+    6.7 % of a night's CPU for the 15 pulls of a night)."""
+    return ti.xcom_pull(task_ids=task_id, key=key, map_indexes=-1)
+
+
 def _run_tags() -> dict[str, str]:
     ctx = get_current_context()
     return {"steward.dag_id": ctx["dag"].dag_id, "steward.airflow_run_id": ctx["run_id"]}
@@ -366,7 +373,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Policy: retrain on drift, performance breach or scheduled refresh; reasons recorded."""
             from steward import pipeline
 
-            outcome = get_current_context()["ti"].xcom_pull(task_ids="check_outcomes")
+            outcome = _pull(get_current_context()["ti"], "check_outcomes")
             decision = pipeline.decide(eng, _paths(), _day(), monitoring, champion, outcome)
             get_current_context()["ti"].xcom_push(key="decision", value=decision)
             log.info("decision: %s: %s", decision["action"], " | ".join(decision["reasons"]))
@@ -389,7 +396,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Train a challenger on the window, log it to MLflow, register it with alias `challenger`."""
             from steward import pipeline
 
-            decision = get_current_context()["ti"].xcom_pull(task_ids="decide_retrain", key="decision")
+            decision = _pull(get_current_context()["ti"], "decide_retrain", key="decision")
             result = pipeline.retrain(eng, _paths(), _day(), champion, decision, config_hash=digest,
                                       run_tags=_run_tags())
             log.info("challenger v%s (%s): %s", result["challenger"]["version"],
@@ -425,8 +432,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             from steward.airflow import notifiers
 
             ctx = get_current_context()
-            results = {t: ctx["ti"].xcom_pull(task_ids=t) for t in ("land_batch", "validate_batch", "detect_drift",
-                                                                    "score_batch")}
+            results = {t: _pull(ctx["ti"], t) for t in ("land_batch", "validate_batch", "detect_drift", "score_batch")}
             result = pipeline.raise_alerts(eng, _paths(), _day(), results)
             result["delivery"] = notifiers.deliver(eng, ctx)
             for c in result["conditions"]:
@@ -447,8 +453,8 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             ti = ctx["ti"]
 
             def gather() -> tuple[dict[str, Any], dict[str, str]]:
-                results = {t: ti.xcom_pull(task_ids=t) for t in audit.STAGES if t != "decide_retrain"}
-                results["decide_retrain"] = ti.xcom_pull(task_ids="decide_retrain", key="decision")
+                results = {t: _pull(ti, t) for t in audit.STAGES if t != "decide_retrain"}
+                results["decide_retrain"] = _pull(ti, "decide_retrain", key="decision")
                 states = RuntimeTaskInstance.get_task_states(dag_id=eng.id, task_ids=list(WORK_TASKS),
                                                              run_ids=[ctx["run_id"]])
                 return results, {k: str(v) for k, v in (states.get(ctx["run_id"]) or {}).items()}
