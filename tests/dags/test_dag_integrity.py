@@ -148,3 +148,18 @@ def test_every_launcher_runs_the_scheduler_settings_of_the_embedded_default():
     compose_env = yaml.safe_load((PROJECT_ROOT / "docker-compose.yaml").read_text())["x-airflow-common"]["environment"]
     for key, value in PRODUCTION_TUNING.items():
         assert str(compose_env.get(key)) == value, key
+
+
+def test_every_mlflow_ui_launcher_runs_without_the_genai_job_runner():
+    """MLflow's job runner (huey consumers polling a queue) costs CPU all the time and steward runs no GenAI
+    jobs: every place that starts `mlflow ui` turns it off (ADR 0018, point 7)."""
+    import re
+
+    from steward.settings import PROJECT_ROOT
+
+    for launcher in ("Makefile", "scripts/up.sh"):
+        lines = [line for line in (PROJECT_ROOT / launcher).read_text().splitlines()
+                 if re.search(r"mlflow ui\b", line) and not line.lstrip().startswith("#")]
+        assert lines, launcher
+        for line in lines:
+            assert re.search(r"MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false\s+\S*mlflow ui", line), (launcher, line)
