@@ -30,8 +30,8 @@ def test_biased_candidate_is_refused_by_the_gate(churn, frame):
     scored[PREDICTION] = np.where(scored["payment_method"] == "electronic_check", 1, scored[PREDICTION])
     gap = fairness.worst_gap(churn, fairness.group_metrics(churn, scored))
     assert gap[0] == "payment_method" and gap[1] > churn.governance.fairness.max_gap
-    decision = policy.gate(churn, champion_version=1, champion_score=0.70, challenger_version=2,
-                           challenger_score=0.90, holdout_rows=len(scored), fairness_gap=gap)
+    decision = policy.gate(churn, champion_version=1, challenger_version=2, evidence=_clear_gain(churn),
+                           holdout_rows=len(scored), fairness_gap=gap)
     assert decision.action == "refuse"
     assert "fairness" in decision.reasons[0] and "payment_method" in decision.reasons[0]
 
@@ -40,8 +40,16 @@ def test_fair_candidate_passes(churn, frame):
     model = training.train(churn, frame)
     gap = fairness.worst_gap(churn, fairness.group_metrics(churn, training.predict(churn, model, frame)))
     assert gap[1] < churn.governance.fairness.max_gap
-    assert policy.gate(churn, champion_version=1, champion_score=0.70, challenger_version=2, challenger_score=0.90,
+    assert policy.gate(churn, champion_version=1, challenger_version=2, evidence=_clear_gain(churn),
                        holdout_rows=1, fairness_gap=gap).action == "promote"
+
+
+def _clear_gain(eng):
+    """Evidence of a gain of +0.2 ROC AUC no test could doubt: only fairness can refuse it."""
+    from steward import evidence
+
+    return evidence.judged(eng, evidence.Evidence(metric="roc_auc", rows=1000, nights=3, challenger=0.9,
+                                                  champion=0.7, gain=0.2, se=0.01, method="test"))
 
 
 def test_no_sensitive_attributes_no_fairness(demand):

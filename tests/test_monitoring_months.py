@@ -71,7 +71,12 @@ def test_a_persistent_shift_retrains_once_not_every_night(tmp_path, monkeypatch)
     holdout = records[3]["retraining"]["holdout"]
     assert holdout["method"] == "newest_nights" and holdout["batches"] == ["2026-03-03", "2026-03-04"]
     assert set(holdout["scores_by_batch"]) == {"2026-03-03", "2026-03-04"}
-    assert records[3]["retraining"]["training"]["train_rows"] == 1500
+    training = records[3]["retraining"]["training"]  # expanding (ADR 0024): the champion's 4000 rows + night 1, 2
+    assert training["mode"] == "expanding" and training["champion_rows"] == 4000
+    assert training["nights"] == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
+    assert training["train_rows"] == 4000 + 2 * 1500 and training["champion_source"]["kind"] == "reference file"
+    gate = records[3]["retraining"]["evidence"]  # the holdout's paired test, with what its rows could detect
+    assert gate["rows"] == 3000 and gate["nights"] == 2 and gate["bounds"]["mde"] > 0
     for night in (4, 5):  # the drift persists, but it was acted on: the same drift is no new information
         decision = records[night]["decision"]
         assert records[night]["drift"]["persistent"] and decision["action"] == "keep"
@@ -182,7 +187,10 @@ def test_a_challenger_serves_in_shadow_until_unseen_nights_confirm_it(tmp_path, 
     assert _shadow_state(paths) == (version, None, {version: "promoted"})
     cells = {r["date"]: r["shadow"] for r in summary.rows(paths, "churn_telco")}  # what `steward summary` shows
     day = [(START + dt.timedelta(days=gate_night + k)).isoformat() for k in range(3)]
-    assert [cells[d] for d in day] == ["in shadow", f"shadow v{version}: 1/2 won", f"shadow v{version}: confirmed"]
+    pooled = waiting["promotion"]["shadow"]["pooled"]  # the gate's held-out rows and the first night after it
+    assert pooled["rows"] > 1500 and pooled["bounds"]["lower"] > 0.01
+    assert [cells[d] for d in day] == ["in shadow", f"shadow v{version}: {pooled['rows']} rows pooled",
+                                       f"shadow v{version}: confirmed"]
     # a rerun of the confirming night decides the same and moves nothing
     from steward.airflow.runner import run_night
 
@@ -193,14 +201,19 @@ def test_a_challenger_serves_in_shadow_until_unseen_nights_confirm_it(tmp_path, 
 
 def test_a_challenger_for_a_shift_that_ends_is_retired_in_shadow(tmp_path, monkeypatch):
     paths = _setup(tmp_path, monkeypatch, shadow_nights=2)
-    for night in range(6):  # the concept shifts on nights 2 and 3 only (a competitor's offer that ends)
+    for night in range(8):  # the concept shifts on nights 2 and 3 only (a competitor's offer that ends)
         _write_night(paths, night, 1500, 1.0 if night in (2, 3) else 0.0, shifted=night in (2, 3))
-    records = _run(range(6))
+    records = _run(range(8))
 
     entered = [n for n, r in records.items() if (r.get("promotion") or {}).get("action") == "shadow"]
     assert len(entered) == 1, {n: (r.get("promotion") or {}).get("action") for n, r in records.items()}
     version = records[entered[0]]["retraining"]["challenger"]["version"]
-    retired = records[entered[0] + 1]
-    assert retired["promotion"]["action"] == "refuse" and "it lost" in retired["promotion"]["reasons"][0]
+    # pooled with the night it won, the nights after the offer refute it: not on one lost night (the evidence is
+    # clustered by night), but once the nights that disagree with the gate outweigh it (ADR 0024)
+    verdicts = {n: (records[n].get("promotion") or {}).get("action") for n in range(entered[0] + 1, 8)}
+    assert "refuse" in verdicts.values() and "promote" not in verdicts.values(), verdicts
+    retired = records[next(n for n, v in verdicts.items() if v == "refuse")]
+    assert "rules out a gain" in retired["promotion"]["reasons"][0], retired["promotion"]["reasons"]
+    assert retired["promotion"]["shadow"]["pooled"]["gain"] < 0
     assert all(r["models"]["champion_after"] == 1 for r in records.values())  # the champion never moved
     assert _shadow_state(paths) == (1, None, {version: "retired"})

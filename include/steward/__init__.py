@@ -10,8 +10,8 @@ The modules by what they own (one flat package on purpose, ADR 0014):
   sink, ADR 0023), `object_source` (S3 / file:// objects), `quality`, `sampling`, `labels`, `faults`;
 - monitoring: `drift`, `monitoring` (windows, persistence), `reference` (what drift is judged against),
   `outcomes` and `estimate` (realised and estimated performance), `metrics`, `finite`;
-- models: `training`, `training_set` (window and holdout), `registry` (MLflow), `shadow` (the nights
-  after the gate, ADR 0015), `model_card` (and each version's documents), `explain`, `fairness`,
+- models: `training`, `training_set` (window and holdout, ADR 0024), `evidence` (the gate's paired test,
+  pooled over nights), `registry` (MLflow), `shadow` (the nights after the gate, ADR 0015), `model_card` (and each version's documents), `explain`, `fairness`,
   `predictions`, `rollback`, `digests`;
 - governance: `audit` (the record), `export` (the night's record written, chained, signed, emitted),
   `ledger`, `signing` (checkpoints of its head, ADR 0017), `lineage`, `bundle`, `retention`;

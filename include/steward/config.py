@@ -417,7 +417,22 @@ class RetrainingPolicy(_Strict):
     triggers: list[RetrainTrigger] = ["drift", "performance", "schedule"]
     refresh_every_days: int = Field(
         30, ge=1, description="scheduled refresh: days since the last model was trained (champion or candidate)")
-    window_days: int = Field(3, ge=1, le=365, description="accepted batches (by logical date) used for training")
+    window: Literal["expanding", "sliding"] = Field(
+        "expanding",
+        description="what a candidate learns from (ADR 0024): `expanding`, the champion's own training rows plus "
+        "every accepted labelled night since (so a candidate never knows less than the champion); `sliding`, the "
+        "newest `window_rows` labelled rows (nights newest first, then the champion's rows), or without "
+        "`window_rows` the newest `window_days` nights only")
+    window_days: int = Field(3, ge=1, le=365, description="sliding window without `window_rows`: the newest "
+                             "accepted labelled nights used for training")
+    window_rows: int | None = Field(
+        None, ge=10, le=50_000_000,
+        description="rows a candidate learns from, newest first: the size of a sliding window; the cap of an "
+        "expanding one (the champion's oldest rows drop first). Onboarding sizes it from the volume it sees")
+    recency_half_life_days: float | None = Field(
+        None, gt=0, le=3650,
+        description="weight each training row by 0.5 ** (its age in nights / this), passed to the estimator as "
+        "`sample_weight` (the champion's rows are as old as the champion); unset: every row weighs the same")
     breach_window_days: int = Field(
         1, ge=1, le=365,
         description="window when performance breached the floor: older batches describe a concept that no longer holds",
@@ -437,17 +452,26 @@ class RetrainingPolicy(_Strict):
 class PromotionGate(_Strict):
     metric: Metric
     min_improvement: float = Field(0.0, ge=0, description="required gain over the champion on the same holdout")
-    min_win_share: float = Field(
-        0.9, ge=0.5, le=1.0, description="the challenger must also score better on this share of paired bootstrap "
-        "resamples of the holdout: a gain a small holdout cannot confirm is noise (ADR 0012)")
+    min_win_share: float | None = Field(
+        None, ge=0.5, le=1.0, description="no longer used (ADR 0024 replaced the bootstrap win share with a paired "
+        "test pooled over nights, `promotion.alpha`); accepted so that files written before still validate")
+    alpha: float = Field(
+        0.1, gt=0, lt=0.5,
+        description="the chance, over the whole judging period, of promoting a challenger whose true gain does not "
+        "exceed `min_improvement` (one-sided; split evenly over the looks: the gate and each shadow night)")
+    detectable_gain: float | None = Field(
+        None, gt=0,
+        description="the gain worth finding, in the metric's units: the evidence is pooled until it could detect "
+        "this gain (power 80%), then the challenger is promoted or retired. Unset: 0.02 for bounded metrics "
+        "(ROC AUC, accuracy, F1, R²), 2% of the champion's error for error metrics (RMSE, MAE, MAPE)")
     shadow_nights: int = Field(
         0, ge=0, le=14,
-        description="a challenger that passes the gate serves in shadow until it has beaten the champion on this "
-        "many labelled nights it never saw, then is promoted; a loss on any of them retires it (ADR 0015). 0 "
-        "promotes as soon as the gate passes. Onboarding writes 2.")
+        description="the fewest labelled nights after the gate a challenger is judged on before it may be promoted "
+        "(ADR 0015, 0024): until then, and while the pooled evidence is not conclusive, it serves in shadow. 0 "
+        "promotes at the gate when the holdout alone is conclusive. Onboarding writes 2.")
     shadow_max_days: int = Field(
         14, ge=1, le=90,
-        description="a challenger still in shadow this many days after the gate (labels never came) is retired")
+        description="a challenger whose evidence is still not conclusive this many days after the gate is retired")
 
     @model_validator(mode="after")
     def _shadow_fits(self) -> PromotionGate:

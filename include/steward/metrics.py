@@ -201,41 +201,6 @@ def of_model(eng: Engagement, model: Any, frame: pd.DataFrame, names: list[str])
     return compute_all(eng, names, encode_target(eng, frame[eng.target]), y_pred, proba)
 
 
-def win_share(eng: Engagement, metric: str, challenger: Any, champion: Any, frame: pd.DataFrame,
-              resamples: int = 200, seed: int = 0) -> float | None:
-    """Share of paired bootstrap resamples of `frame` on which the challenger scores better than the champion.
-
-    Both models are scored on the same resampled rows each time, so the share says how sure the holdout is
-    that the challenger is better, not only by how much on this one draw (ADR 0012). None when the metric
-    cannot be computed on the frame at all.
-    """
-    import numpy as np
-
-    from steward import training
-    from steward.config import LOWER_IS_BETTER
-
-    if frame.empty:
-        return None
-    x = training.features_of(eng, frame)
-    y = np.asarray(encode_target(eng, frame[eng.target]))
-    outputs = []
-    for model in (challenger, champion):
-        proba = positive_scores(model, x) if eng.problem_type == "binary_classification" else None
-        outputs.append((np.asarray(model.predict(x)), proba))
-    rng = np.random.default_rng(seed)
-    wins = counted = 0
-    for _ in range(resamples):
-        idx = rng.integers(0, len(y), len(y))
-        values = [compute(eng, metric, y[idx], pred[idx], None if proba is None else proba[idx])[0]
-                  for pred, proba in outputs]
-        if None in values:
-            continue  # e.g. a resample with one class: no verdict from it
-        counted += 1
-        better = values[0] < values[1] if metric in LOWER_IS_BETTER else values[0] > values[1]
-        wins += bool(better)
-    return None if counted == 0 else round(wins / counted, 4)
-
-
 def positive_scores(model: Any, x: pd.DataFrame) -> np.ndarray | None:
     """P(positive) from a binary classifier trained on the encoded target (None if it saw one class)."""
     import numpy as np

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import re
 import shutil
+import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -352,6 +353,20 @@ def row_bounds(req: Request, counts: list[int] | None) -> tuple[dict[str, int], 
     return {"min": 1}, "no expected volume given: set min/max to the expected nightly volume"
 
 
+WINDOW_NIGHTS = 90  # an expanding window keeps about this many nights beyond the reference's rows
+MIN_WINDOW_ROWS, MAX_WINDOW_ROWS = 2_000, 1_000_000
+
+
+def training_rows(reference_rows: int, median_rows: int | None) -> tuple[int, str]:
+    """The cap of the expanding training window, from the volume onboarding sees (ADR 0024): the reference's
+    rows plus about WINDOW_NIGHTS nights at the median nightly volume, within MIN/MAX_WINDOW_ROWS."""
+    nightly = median_rows or 0
+    rows = min(max(reference_rows + WINDOW_NIGHTS * nightly, MIN_WINDOW_ROWS), MAX_WINDOW_ROWS)
+    if not nightly:
+        return rows, f"the reference's {reference_rows} rows (no nightly volume seen: set it)"
+    return rows, f"the reference's {reference_rows} rows + about {WINDOW_NIGHTS} nights of {nightly}"
+
+
 def relative_folder(value: str | Path, data_root: Path, flag: str) -> str:
     """A folder given on the command line as a path relative to the data root (refused if outside it)."""
     path = Path(value)
@@ -367,7 +382,6 @@ def relative_folder(value: str | Path, data_root: Path, flag: str) -> str:
 
 def infer_label_delay(eng_id: str, id_column: str, batch_dir: Path | None, label_dir: Path) -> int | None:
     """Median nights between a batch and the label file its ids came back in (None if it cannot be seen)."""
-    import statistics
 
     if batch_dir is None or not batch_dir.is_dir() or not label_dir.is_dir():
         return None
@@ -468,6 +482,7 @@ labels:                          # the batches carry no target: labels arrive in
   lookback_days: {max(60, 3 * lab['delay'])}              # a label may still belong to a prediction this old
 """
     rows = nightly["row_count"]
+    window_rows, window_source = training_rows(inferred["rows"], nightly.get("median_rows"))
     return f"""# {req.client}: {req.use_case}
 # Written by `steward onboard` on {today} from {req.data.name} ({inferred['rows']} rows). Review the
 # inferred values (types, ranges, thresholds), then commit. `steward validate-config` checks this file.
@@ -515,8 +530,9 @@ retraining:
   refresh_every_days: 30   # counted from the last model trained (champion or refused candidate)
   min_days_between: 3      # cooldown for the same triggers
   max_candidates_per_30_days: 4
-  window_days: 7
-  breach_window_days: 1
+  window: expanding        # a candidate learns from the champion's own rows + every labelled night since (ADR 0024)
+  window_rows: {window_rows}     # ... the newest {window_rows} rows: {window_source}
+  breach_window_days: 1    # after a performance breach: the newest labelled night only (the concept changed)
   holdout_fraction: 0.3
   holdout: newest_nights   # the gate judges a candidate on the newest nights of the window, out of time
   estimator:
@@ -526,7 +542,9 @@ retraining:
 promotion:
   metric: {metric}
   min_improvement: {margin}
-  shadow_nights: 2        # a challenger that passes the gate must also win the next 2 labelled nights (ADR 0015)
+  alpha: 0.1              # chance of promoting a challenger no better than the margin, over all looks (ADR 0024)
+  shadow_nights: 2        # judged on at least 2 labelled nights after the gate, pooled with its holdout (ADR 0015)
+  shadow_max_days: 14     # retired when the pooled evidence is still not conclusive 14 days after the gate
 
 governance:{governance}
   decision_log: |
@@ -577,8 +595,10 @@ def nightly_files(req: Request, data_root: Path, inferred: dict[str, Any], count
     if req.sql is not None:
         row_count, row_source = row_bounds(req, req.sql.counts)
         row_source = f"the table's latest {len(req.sql.counts)} nights: {min(req.sql.counts)} to {max(req.sql.counts)} rows"
+    seen = req.sql.counts if req.sql is not None else counts
+    median = int(statistics.median(seen)) if seen else req.rows_per_night
     return {"directory": directory, "pattern": batch_pattern or "{date}.csv", "row_count": row_count,
-            "row_source": row_source, "labels": labels}
+            "row_source": row_source, "labels": labels, "median_rows": median}
 
 
 def _check_samples(samples: pd.DataFrame, raw: pd.DataFrame, req: Request) -> None:

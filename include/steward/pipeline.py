@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from steward import batches, faults, policy
 from steward.config import Engagement, ObjectStorageSource, SqlSource
-from steward.digests import frame_digest as _frame_digest
 from steward.digests import key as _key
 from steward.object_source import Open
 from steward.settings import StewardPaths
@@ -469,7 +468,7 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
             f"{shadow.tags[registry.SHADOW_SINCE_TAG]}; tonight's labels judge it first"],
             [], deferred=[*decision.deferred, *decision.triggers])
     if decision.action == "retrain":
-        training_set = TrainingSet(eng, paths, day, decision.triggers)
+        training_set = TrainingSet(eng, paths, day, decision.triggers, champion["champion"])
         problems = training_set.problems or policy.why_no_candidate(eng, day, decision.triggers,
                                                                     training_set.fingerprint, history)
         if problems:
@@ -520,11 +519,12 @@ def _train_and_register(
     tags: dict[str, str],
     extra_params: dict[str, Any] | None = None,
     artifacts: dict[str, Any] | None = None,
+    sample_weight: Any = None,
 ) -> tuple[Any, Any]:
     """Fit the configured pipeline, score it on the holdout and register it as a new MLflow version."""
     from steward import registry, training
 
-    model = training.train(eng, train_df)
+    model = training.train(eng, train_df, sample_weight)
     metrics = training.holdout_metrics(eng, model, holdout)
     ref = registry.log_and_register(
         c, paths, eng, model,
@@ -552,31 +552,40 @@ def retrain(
     config_hash: str,
     run_tags: dict[str, str],
 ) -> Result:
-    """Train a challenger on the window; the current batch's holdout is kept out for the gate. The window's
-    rows are kept with the version: they become the drift reference if it is promoted."""
-    from steward import metrics, model_card, reference, registry, training
+    """Train a challenger on the window (ADR 0024); the newest nights are kept out for the gate. The window's
+    rows are kept with the version: they become the drift reference if it is promoted, and the rows the next
+    candidate starts from."""
+    from steward import evidence, model_card, reference, registry, shadow, training
 
     day = _day(logical_date)
-    training_set = TrainingSet(eng, paths, day, decision.get("triggers", []))
+    training_set = TrainingSet(eng, paths, day, decision.get("triggers", []), champion["champion"])
     if training_set.problems:  # decide_retrain checked the same set: reaching this means the data changed
         raise batches.BatchMissingError("; ".join(training_set.problems))
     fingerprints, train_df, holdout = training_set.fingerprints, training_set.train, training_set.holdout
     holdout_batches = [d.isoformat() for d in training_set.holdout_days]
+    out_of_time = len(holdout_batches) < len(training_set.window)  # a share of every batch names them all
     key = _key("retrain", eng.id, day.isoformat(), fingerprints, config_hash)
     c = registry.client(paths)
     challenger = registry.find_by_training_key(c, eng, key)
     reused = challenger is not None
     if challenger is None:
+        described = training_set.describe()
         challenger, model = _train_and_register(
-            eng, paths, c, train_df, holdout, training_key=key, extra_params={"window": ",".join(fingerprints)},
-            tags={**run_tags, "steward.trained_for": day.isoformat(),
+            eng, paths, c, train_df, holdout, training_key=key,
+            extra_params={"window": ",".join(fingerprints)[:6000], "window_mode": training_set.mode,
+                          "recency_half_life_days": eng.retraining.recency_half_life_days},
+            sample_weight=training_set.weights,
+            tags={**run_tags, "steward.trained_for": day.isoformat(), 
+                  shadow.HOLDOUT_NIGHTS_TAG: ",".join(holdout_batches) if out_of_time else "",
+                  shadow.HOLDOUT_SAMPLE_TAG: "" if out_of_time else ",".join(holdout_batches),
                   "steward.data_fingerprint": _key(fingerprints), KIND_TAG: "candidate",
                   TRIGGERS_TAG: ",".join(decision.get("triggers") or []),
                   REFERENCE_TAG: decision.get("drift_reference_sha256") or "",
                   "steward.reason": "; ".join(decision["reasons"])[:4000],
                   "steward.run_name": f"{eng.id} {day.isoformat()} retrain"},
             artifacts={"training_window.json": {"batches": fingerprints, "train_rows": len(train_df),
-                                                "holdout_rows": len(holdout), "holdout_batches": holdout_batches}},
+                                                "holdout_rows": len(holdout), "holdout_batches": holdout_batches,
+                                                **described}},
         )
         faults.maybe_die(eng.id, "retrain.after_register")  # worst moment: the version exists, the task has not finished
     else:
@@ -589,12 +598,12 @@ def retrain(
     metric = eng.promotion.metric
     scores = {"challenger": training.score(eng, model, holdout, metric),
               "champion": training.score(eng, champion_model, holdout, metric)}
-    out_of_time = len(holdout_batches) < len(fingerprints)  # a share of every batch names them all
     by_batch = {d.isoformat(): {"challenger": training.score(eng, model, training_set.frames[d], metric),
                                 "champion": training.score(eng, champion_model, training_set.frames[d], metric)}
                 for d in training_set.holdout_days} if out_of_time else {}
-    # seeded by the holdout's content: a rerun draws the same resamples and reaches the same verdict
-    win_share = metrics.win_share(eng, metric, model, champion_model, holdout, seed=int(_frame_digest(holdout)[:8], 16))
+    # the gate's evidence: both models on the holdout, clustered by night (one cluster: a share of every batch)
+    held = {d: training_set.frames[d] for d in training_set.holdout_days} if out_of_time else {"sample": holdout}
+    gate_evidence, not_comparable = evidence.on_nights(eng, model, champion_model, held)
     documents = model_card.document_version(
         eng, paths, c, challenger, model, holdout, day=day, reason="; ".join(decision["reasons"]),
         window=list(fingerprints), fingerprint=_key(fingerprints), train_rows=len(train_df),
@@ -608,13 +617,15 @@ def retrain(
         "challenger": challenger.to_dict(),
         "model_file": str(registry.model_file(challenger)),
         "reused_existing_version": reused,
-        "training": {"window": fingerprints, "train_rows": len(train_df), "data_fingerprint": _key(fingerprints)},
+        "training": {"window": fingerprints, "train_rows": len(train_df), "data_fingerprint": _key(fingerprints),
+                     **training_set.describe()},
         "holdout_rows": len(holdout),
         "holdout": {"method": "newest_nights" if out_of_time else "sample", "batches": holdout_batches,
                     "scores_by_batch": by_batch},
         "metric": metric,
         "scores": scores,
-        "win_share": win_share,
+        "evidence": gate_evidence,
+        "not_comparable": not_comparable,
         "fairness": documents["fairness"],
         "documents": documents["files"],
     }
@@ -637,23 +648,23 @@ def promote(
     verdict = policy.gate(
         eng,
         champion_version=night_champion,
-        champion_score=retrained["scores"]["champion"],
         challenger_version=challenger,
-        challenger_score=retrained["scores"]["challenger"],
-        holdout_rows=retrained["holdout_rows"],
+        evidence=retrained.get("evidence"),
         fairness_gap=fairness.worst_gap(eng, retrained.get("fairness")),
-        win_share=retrained.get("win_share"),
-        scores_by_batch=(retrained.get("holdout") or {}).get("scores_by_batch"),
+        holdout_rows=retrained["holdout_rows"],
+        why_not_comparable=retrained.get("not_comparable"),
     )
-    if verdict.action == "promote" and eng.promotion.shadow_nights:
+    if verdict.action == "wait":
         verdict = _enter_shadow(c, eng, challenger, night_champion, day, verdict)
     verdict = _make_champion(c, eng, challenger, day, verdict)
-    return _promotion_result(c, eng, verdict, night_champion, challenger, "steward.policy.gate")
+    return {**_promotion_result(c, eng, verdict, night_champion, challenger, "steward.policy.gate"),
+            "evidence": retrained.get("evidence")}
 
 
 def _enter_shadow(c: Any, eng: Engagement, challenger: int, champion: int, day: dt.date,
                   verdict: policy.Decision) -> policy.Decision:
-    """The gate passed: the challenger serves in shadow (alias `shadow`) instead of being promoted tonight."""
+    """The gate's evidence is not conclusive yet: the challenger serves in shadow (alias `shadow`), and the
+    labelled nights after the gate are pooled with its holdout until they are (ADR 0015, 0024)."""
     from steward import registry
 
     tags = registry.get_version(c, eng, challenger).tags
@@ -662,9 +673,10 @@ def _enter_shadow(c: Any, eng: Engagement, challenger: int, champion: int, day: 
         registry.set_alias(c, eng, registry.SHADOW, challenger)
     rules = eng.promotion
     return policy.Decision("shadow", [*verdict.reasons, (
-        f"gate passed: v{challenger} serves in shadow; it is promoted once it beats champion v{champion} on each of "
-        f"the first {rules.shadow_nights} labelled nights it never saw, retired if it loses one of them or has no "
-        f"verdict after {rules.shadow_max_days} days (promotion.shadow_nights, ADR 0015)")])
+        f"v{challenger} serves in shadow: the labelled nights after the gate are pooled with its holdout, and it is "
+        f"promoted once the evidence clears the margin over champion v{champion} (after at least "
+        f"{rules.shadow_nights} such nights), retired when the evidence rules the gain out or after "
+        f"{rules.shadow_max_days} days without a conclusion (ADR 0015, 0024)")])
 
 
 def _make_champion(c: Any, eng: Engagement, version: int, day: dt.date, verdict: policy.Decision) -> policy.Decision:
@@ -704,8 +716,9 @@ def _promotion_result(c: Any, eng: Engagement, verdict: policy.Decision, night_c
 
 @timed("judge_shadow")
 def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, champion: Result) -> Result:
-    """Score the challenger in shadow and the champion on the labelled nights it never saw; promote it when
-    they confirm it, retire it when one refutes it or the period runs out, else wait (ADR 0015)."""
+    """Score the challenger in shadow and the champion on the labelled nights it never saw, pooled with its
+    gate's holdout; promote it when the evidence clears the margin, retire it when the evidence rules the gain
+    out or the period runs out, else wait (ADR 0015, 0024)."""
     from steward import registry, shadow
 
     day = _day(logical_date)
@@ -721,10 +734,12 @@ def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
         verdict = policy.Decision("refuse", [f"v{pending.version} is not newer than champion v{night_champion}: "
                                              "retired"])
     else:
-        nights, pooled = shadow.evidence(eng, paths, day, since, registry.load(c, pending),
-                                         registry.load(c, registry.ModelRef(**champion["champion"])))
+        found = shadow.evidence(eng, paths, day, since, pending.tags, registry.load(c, pending),
+                                registry.load(c, registry.ModelRef(**champion["champion"])))
+        nights, pooled = found["nights"], found["pooled"]
         verdict = policy.shadow_verdict(eng, challenger_version=pending.version, champion_version=night_champion,
-                                        since=since, day=day, nights=nights, pooled=pooled)
+                                        since=since, day=day, evidence=pooled, unseen_nights=found["unseen_nights"],
+                                        why_not_comparable=found["why_not_comparable"])
     verdict = _make_champion(c, eng, pending.version, day, verdict)
     if verdict.action in ("promote", "refuse"):
         registry.tag_version(c, eng, pending.version, {
@@ -735,4 +750,5 @@ def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
             registry.delete_alias(c, eng, registry.SHADOW)
     return {**_promotion_result(c, eng, verdict, night_champion, pending.version, "steward.policy.shadow_verdict"),
             "shadow": {"version": pending.version, "since": since.isoformat(), "metric": eng.promotion.metric,
-                       "nights_needed": eng.promotion.shadow_nights, "nights": nights, "pooled": pooled}}
+                       "nights_needed": eng.promotion.shadow_nights, "nights": nights, "pooled": pooled},
+            "evidence": pooled}

@@ -151,26 +151,31 @@ def why_no_candidate(eng: Engagement, day: dt.date, triggers: list[str], fingerp
     return out
 
 
-def _better(metric: str, challenger: float, champion: float) -> bool:
-    return challenger < champion if metric in LOWER_IS_BETTER else challenger > champion
+def looks(eng: Engagement) -> int:
+    """How often one challenger's evidence can be judged: at the gate, then at most once a night in shadow."""
+    return 1 + eng.promotion.shadow_max_days
+
+
+def alpha_per_look(eng: Engagement) -> float:
+    """`promotion.alpha` split evenly over the looks (Bonferroni): judging the pooled evidence again every
+    night must not raise the chance of promoting a challenger that is no better (ADR 0024)."""
+    return eng.promotion.alpha / looks(eng)
 
 
 def gate(
     eng: Engagement,
     *,
     champion_version: int | None,
-    champion_score: float | None,
     challenger_version: int,
-    challenger_score: float | None,
-    holdout_rows: int,
+    evidence: dict[str, Any] | None,
     fairness_gap: tuple[str, float] | None = None,
-    win_share: float | None = None,
-    scores_by_batch: dict[str, dict[str, float | None]] | None = None,
+    holdout_rows: int = 0,
+    why_not_comparable: str | None = None,
 ) -> Decision:
-    """Promote the challenger only if it beats the champion on the same holdout by the margin, on enough
-    bootstrap resamples, and on each night of an out-of-time holdout, and its worst per-group gap (if a
-    fairness policy is set) stays within the limit."""
-    metric, margin = eng.promotion.metric, eng.promotion.min_improvement
+    """The gate night: refuse an unfair or older challenger; otherwise judge the holdout's evidence
+    (`judge_evidence`): promote, retire, or `wait` (the challenger goes into shadow and the nights after the
+    gate add their labelled rows)."""
+    metric = eng.promotion.metric
     policy = eng.governance.fairness
     if policy is not None and fairness_gap is not None and fairness_gap[1] > policy.max_gap:
         attribute, gap = fairness_gap
@@ -179,10 +184,6 @@ def gate(
             f"'{attribute}' exceeds the limit {policy.max_gap}"])
     if champion_version is None:
         return Decision("promote", [f"no champion yet: challenger v{challenger_version} becomes champion"])
-    if challenger_score is None or champion_score is None:
-        who = "challenger" if challenger_score is None else "champion"
-        return Decision("refuse", [f"{metric} of the {who} is not computable on the {holdout_rows}-row holdout: "
-                                   "the models cannot be compared, the champion stays"])
     if challenger_version == champion_version:
         return Decision("keep", [f"v{challenger_version} is already the champion"])
     if challenger_version < champion_version:
@@ -190,24 +191,55 @@ def gate(
             "refuse",
             [f"v{challenger_version} is older than champion v{champion_version}: the champion never moves backwards"],
         )
-    gain = champion_score - challenger_score if metric in LOWER_IS_BETTER else challenger_score - champion_score
-    text = (
-        f"{metric} on the same {holdout_rows}-row holdout: challenger v{challenger_version} {challenger_score:.4f} "
-        f"vs champion v{champion_version} {champion_score:.4f} (gain {gain:+.4f}, required {margin:+.4f})"
-    )
-    if gain >= margin and gain > 0 and win_share is not None and win_share < eng.promotion.min_win_share:
-        return Decision("refuse", [text + f", but it wins on only {win_share:.0%} of paired bootstrap resamples of "
-                                          f"the holdout (required {eng.promotion.min_win_share:.0%}): not confirmed"])
-    losses = [f"{day} ({s['challenger']:.4f} vs {s['champion']:.4f})" for day, s in (scores_by_batch or {}).items()
-              if s["challenger"] is not None and s["champion"] is not None
-              and not _better(metric, s["challenger"], s["champion"])]
-    if gain >= margin and gain > 0 and losses:
-        return Decision("refuse", [text + f", but it does not beat the champion on every night of the out-of-time "
-                                          f"holdout: {', '.join(losses)}: not confirmed"])
-    if gain >= margin and gain > 0:
-        return Decision("promote", [text + ("" if win_share is None else
-                                            f"; wins on {win_share:.0%} of paired bootstrap resamples")])
-    return Decision("refuse", [text + ": challenger not better enough"])
+    if evidence is None:
+        return Decision("refuse", [f"{metric} cannot compare the models on the {holdout_rows}-row holdout "
+                                   f"({why_not_comparable or 'not computable'}): the champion stays"])
+    return judge_evidence(eng, challenger_version=challenger_version, champion_version=champion_version,
+                          evidence=evidence, unseen_nights=0, waited_days=0)
+
+
+def judge_evidence(
+    eng: Engagement,
+    *,
+    challenger_version: int,
+    champion_version: int,
+    evidence: dict[str, Any],
+    unseen_nights: int,
+    waited_days: int,
+) -> Decision:
+    """Promote, retire or wait on the pooled evidence (ADR 0024). `evidence` is an `Evidence` dict with its
+    `bounds` (one-sided, at `alpha_per_look`, against `min_improvement`) and `target` (the gain worth finding).
+
+    - promote: the lower bound of the gain is above `min_improvement`, and the challenger has been judged on
+      at least `shadow_nights` labelled nights after the gate;
+    - retire: the upper bound rules out the gain worth finding, or the rows could detect it (minimum
+      detectable effect at most the target) and the lower bound still does not clear the margin, or
+      `shadow_max_days` passed without a conclusion;
+    - wait: otherwise (in shadow, pooling the next labelled nights).
+    A night the challenger lost is part of the evidence, not a verdict on its own."""
+    rules = eng.promotion
+    b, target, required = evidence["bounds"], evidence["target"], rules.min_improvement
+    text = (f"{evidence['metric']} on {evidence['rows']} labelled rows of {evidence['nights']} night(s) challenger "
+            f"v{challenger_version} never learnt from: {evidence['challenger']:.4f} vs champion v{champion_version} "
+            f"{evidence['champion']:.4f}, gain {evidence['gain']:+.4f}, {1 - b['alpha']:.2%} bounds "
+            f"[{b['lower']:+.4f}, {b['upper']:+.4f}] (required above {required:+.4f}; p {b['p_value']:.2g}; "
+            f"{evidence['method']}); minimum detectable effect on these rows {b['mde']:.4f}, the gain worth finding "
+            f"{target:.4f}")
+    if b["lower"] > required:
+        if unseen_nights >= rules.shadow_nights:
+            return Decision("promote", [f"{text}: the evidence clears the margin, promoted"])
+        return Decision("wait", [f"{text}: the evidence clears the margin; judged on {unseen_nights} of the "
+                                 f"{rules.shadow_nights} labelled nights after the gate it must also see "
+                                 "(promotion.shadow_nights)"])
+    if b["upper"] < required + target:
+        return Decision("refuse", [f"{text}: the evidence rules out a gain of {target:.4f} over the margin, retired"])
+    if b["mde"] <= target:
+        return Decision("refuse", [f"{text}: these rows could detect a gain of {target:.4f} and do not show one, "
+                                   "retired"])
+    if waited_days >= rules.shadow_max_days:
+        return Decision("refuse", [f"{text}: not conclusive {waited_days} days after the gate "
+                                   f"(promotion.shadow_max_days {rules.shadow_max_days}), retired"])
+    return Decision("wait", [f"{text}: not conclusive yet, the next labelled nights are pooled"])
 
 
 def shadow_verdict(
@@ -217,38 +249,21 @@ def shadow_verdict(
     champion_version: int,
     since: dt.date,
     day: dt.date,
-    nights: dict[str, dict[str, Any]],
-    pooled: dict[str, float | None] | None,
+    evidence: dict[str, Any] | None,
+    unseen_nights: int,
+    why_not_comparable: str | None = None,
 ) -> Decision:
-    """Promote a challenger out of shadow, retire it, or wait (ADR 0015).
-
-    `nights` holds each labelled night after `since` (oldest first) with both models' scores on it; the first
-    `promotion.shadow_nights` nights on which the metric is computable decide, and `pooled` holds both scores
-    on their rows together. A challenger that loses any of them is retired; one that wins all of them and
-    gains at least `min_improvement` on their pooled rows is promoted; a period with no verdict after
-    `shadow_max_days` ends with the champion kept."""
+    """Promote a challenger out of shadow, retire it, or wait (ADR 0015, 0024), on the evidence pooled from
+    its gate's holdout and the labelled nights since (`unseen_nights` of them)."""
     rules = eng.promotion
-    metric, needed = rules.metric, rules.shadow_nights
-    judged = [(d, s) for d, s in nights.items() if s["challenger"] is not None and s["champion"] is not None][:needed]
-    shown = ", ".join(f"{d} {s['challenger']:.4f} vs {s['champion']:.4f}" for d, s in judged) or "none yet"
-    head = (f"challenger v{challenger_version} in shadow since {since} against champion v{champion_version}, "
-            f"{metric} on the labelled nights it never saw: {shown}")
-    if not needed:  # the engagement switched its shadow period off while this challenger waited
-        return Decision("promote", [f"{head}; promotion.shadow_nights is now 0: the gate's verdict of {since} stands, "
-                                    "promoted"])
-    lost = [d for d, s in judged if not _better(metric, s["challenger"], s["champion"])]
-    if lost:
-        return Decision("refuse", [f"{head}; it lost {', '.join(lost)}: retired, the champion stays"])
-    if len(judged) == needed and pooled is not None and None not in (pooled["challenger"], pooled["champion"]):
-        chall, champ = float(pooled["challenger"]), float(pooled["champion"])  # type: ignore[arg-type]
-        gain = champ - chall if metric in LOWER_IS_BETTER else chall - champ
-        text = (f"{head}; on their {pooled['rows']:.0f} rows together {chall:.4f} vs {champ:.4f} "
-                f"(gain {gain:+.4f}, required {rules.min_improvement:+.4f})")
-        if gain >= rules.min_improvement and gain > 0:
-            return Decision("promote", [f"{text}: confirmed, promoted"])
-        return Decision("refuse", [f"{text}: not better enough, retired"])
     waited = (day - since).days
-    if waited >= rules.shadow_max_days:
-        return Decision("refuse", [f"{head}; {len(judged)} of {needed} nights judged after {waited} days "
-                                   f"(promotion.shadow_max_days {rules.shadow_max_days}): retired, the champion stays"])
-    return Decision("wait", [f"{head}; {len(judged)} of {needed} nights judged: it stays in shadow"])
+    head = f"challenger v{challenger_version} in shadow since {since} against champion v{champion_version}"
+    if evidence is None:
+        why = f"{head}: {rules.metric} cannot compare them yet ({why_not_comparable or 'no labelled rows'})"
+        if waited >= rules.shadow_max_days:
+            return Decision("refuse", [f"{why}; {waited} days after the gate (promotion.shadow_max_days "
+                                       f"{rules.shadow_max_days}): retired, the champion stays"])
+        return Decision("wait", [f"{why}: it stays in shadow"])
+    verdict = judge_evidence(eng, challenger_version=challenger_version, champion_version=champion_version,
+                             evidence=evidence, unseen_nights=unseen_nights, waited_days=waited)
+    return Decision(verdict.action, [f"{head}; {verdict.reasons[0]}"])

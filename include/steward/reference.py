@@ -44,10 +44,15 @@ def folder(paths: StewardPaths, engagement_id: str) -> Path:
     return paths.home / "references" / engagement_id
 
 
+def kept_path(paths: StewardPaths, engagement_id: str, version: int) -> Path:
+    """Where the rows version `version` learnt from are kept (absent for the bootstrap)."""
+    return folder(paths, engagement_id) / f"v{version}.parquet"
+
+
 def keep_training_data(eng: Engagement, paths: StewardPaths, version: int, frame: pd.DataFrame,
                        window: list[str]) -> Path:
     """Keep the rows version `version` was trained and judged on (idempotent: a retry keeps the first copy)."""
-    target = folder(paths, eng.id) / f"v{version}.parquet"
+    target = kept_path(paths, eng.id, version)
     sidecar = target.with_suffix(".json")
     if target.is_file() and sidecar.is_file() and \
             json.loads(sidecar.read_text())["sha256"] == batches.sha256_file(target):
@@ -64,7 +69,7 @@ def for_champion(eng: Engagement, paths: StewardPaths, champion: dict[str, Any])
     """The reference of a night whose champion is `champion` (a ModelRef dict)."""
     version = int(champion["version"])
     if eng.drift.reference == "champion":
-        kept = folder(paths, eng.id) / f"v{version}.parquet"
+        kept = kept_path(paths, eng.id, version)
         note = None
         if not kept.is_file() and champion.get("run_id"):
             _restore_from_mlflow(paths, champion["run_id"], kept)

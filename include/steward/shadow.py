@@ -1,9 +1,10 @@
-"""The shadow period (ADR 0015): a challenger that passed the gate is scored, night after night, next to the
-champion on the labelled nights it never saw, until those nights confirm or refute it.
+"""The shadow period (ADR 0015, 0024): a challenger the gate could not yet promote is scored, night after
+night, next to the champion on the labelled nights it never saw; with its gate's holdout they are the
+pooled evidence that promotes or retires it.
 
 The gate can only judge a candidate on the past (ADR 0013); on data where every day is different (one day of
-flights a night) a candidate that won its holdout nights can still lose the next ones. The nights after the
-gate are the question the promotion asks, so the promotion waits for their labels.
+flights a night) a candidate that won its holdout nights can still lose the next ones, and on small nights
+a holdout is too few rows to tell a real gain from luck. The nights after the gate answer both.
 """
 
 from __future__ import annotations
@@ -18,33 +19,47 @@ from steward.training_set import labelled_batch, training_window
 if TYPE_CHECKING:
     import pandas as pd
 
+HOLDOUT_NIGHTS_TAG = "steward.holdout_nights"  # the gate's out-of-time holdout nights (comma-separated dates)
+HOLDOUT_SAMPLE_TAG = "steward.holdout_sample"  # nights whose hash-selected share was the gate's holdout instead
+
 
 def unseen_nights(eng: Engagement, paths: StewardPaths, day: dt.date, since: dt.date) -> dict[dt.date, pd.DataFrame]:
     """The accepted batches after `since` up to `day` with the labels known on `day`, oldest first."""
-    window = training_window(eng, paths, day, max((day - since).days, 1))
+    window = training_window(eng, paths, day, max((day - since).days, 1), scan=max((day - since).days, 1) +
+                             (eng.labels.lookback_days if eng.labels is not None else 0))
     frames = {d: labelled_batch(eng, paths, d, p, day) for d, p in window if d > since}
     return {d: f for d, f in frames.items() if len(f)}
 
 
-def evidence(eng: Engagement, paths: StewardPaths, day: dt.date, since: dt.date, challenger: Any, champion: Any
-             ) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
-    """Both models' promotion metric on each unseen night, and on the rows of the first
-    `promotion.shadow_nights` nights where it is computable taken together (None until there are enough)."""
-    import pandas as pd
+def holdout_nights(eng: Engagement, paths: StewardPaths, day: dt.date, tags: dict[str, str]
+                   ) -> dict[dt.date, pd.DataFrame]:
+    """The gate's holdout nights of a challenger (from its tag), with the labels known on `day`."""
+    from steward import batches, training
 
+    out = {}
+    for tag, share in ((HOLDOUT_NIGHTS_TAG, False), (HOLDOUT_SAMPLE_TAG, True)):
+        for text in filter(None, (tags.get(tag) or "").split(",")):
+            d = dt.date.fromisoformat(text)
+            path = batches.landed_path(eng, paths, d)
+            if path.is_file():
+                frame = labelled_batch(eng, paths, d, path, day)
+                out[d] = training.split_holdout(eng, frame)[1] if share else frame
+    return out
+
+
+def evidence(eng: Engagement, paths: StewardPaths, day: dt.date, since: dt.date, tags: dict[str, str],
+             challenger: Any, champion: Any) -> dict[str, Any]:
+    """Both models on the gate's holdout and every labelled night since, pooled (steward.evidence), with the
+    promotion metric on each unseen night for the record."""
+    from steward import evidence as tests
     from steward import training
 
-    metric, needed = eng.promotion.metric, eng.promotion.shadow_nights
-    nights: dict[str, dict[str, Any]] = {}
-    judged: list[pd.DataFrame] = []
-    for d, frame in unseen_nights(eng, paths, day, since).items():
-        scores = {"challenger": training.score(eng, challenger, frame, metric),
-                  "champion": training.score(eng, champion, frame, metric), "rows": len(frame)}
-        nights[d.isoformat()] = scores
-        if scores["challenger"] is not None and scores["champion"] is not None and len(judged) < needed:
-            judged.append(frame)
-    if not needed or len(judged) < needed:
-        return nights, None
-    rows = pd.concat(judged, ignore_index=True)
-    return nights, {"challenger": training.score(eng, challenger, rows, metric),
-                    "champion": training.score(eng, champion, rows, metric), "rows": len(rows)}
+    metric = eng.promotion.metric
+    unseen = unseen_nights(eng, paths, day, since)
+    nights = {d.isoformat(): {"challenger": training.score(eng, challenger, f, metric),
+                              "champion": training.score(eng, champion, f, metric), "rows": len(f)}
+              for d, f in unseen.items()}
+    frames = {**holdout_nights(eng, paths, day, tags), **unseen}
+    pooled, why = tests.on_nights(eng, challenger, champion, frames)
+    return {"nights": nights, "unseen_nights": len(unseen), "pooled": pooled, "why_not_comparable": why,
+            "holdout_nights": sorted(d.isoformat() for d in frames if d not in unseen)}

@@ -94,7 +94,7 @@ def table(paths: StewardPaths, engagement_id: str, scenarios: dict[str, str] | N
 
 
 def shadow_cell(gate: dict[str, Any] | None) -> str:
-    """"in shadow" on the gate night; "shadow v3: 1/2 won", "confirmed" or "retired" on the nights after."""
+    """"in shadow" on the gate night; "shadow v3: 412 rows pooled", "confirmed" or "retired" on the nights after."""
     if not gate:
         return ""
     if gate["action"] == "shadow":  # the gate passed tonight
@@ -102,9 +102,9 @@ def shadow_cell(gate: dict[str, Any] | None) -> str:
     shadow = gate.get("shadow")  # only judge_shadow's verdicts carry it
     if shadow is None:
         return ""
-    judged = sum(1 for s in shadow["nights"].values() if s["challenger"] is not None and s["champion"] is not None)
-    word = {"wait": f"{min(judged, shadow['nights_needed'])}/{shadow['nights_needed']} won", "promote": "confirmed",
-            "refuse": "retired"}[gate["action"]]
+    pooled = shadow.get("pooled") or {}
+    waiting = f"{pooled['rows']} rows pooled" if pooled else "waiting for labels"
+    word = {"wait": waiting, "promote": "confirmed", "refuse": "retired"}[gate["action"]]
     return f"shadow v{shadow['version']}: {word}"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from steward.config import Engagement
 
@@ -170,11 +170,13 @@ def training_problems(eng: Engagement, train_df: pd.DataFrame, holdout: pd.DataF
     return problems
 
 
-def train(eng: Engagement, df: pd.DataFrame) -> Pipeline:
+def train(eng: Engagement, df: pd.DataFrame, sample_weight: Any = None) -> Pipeline:
+    """Fit the configured pipeline; `sample_weight` (recency weights, ADR 0024) goes to the estimator."""
     from steward import metrics
 
     model = build_pipeline(eng)
-    model.fit(features_of(eng, df), metrics.encode_target(eng, df[eng.target]))
+    extra = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+    model.fit(features_of(eng, df), metrics.encode_target(eng, df[eng.target]), **extra)
     return model
 
 

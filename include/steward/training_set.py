@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from steward import batches
 from steward.config import Engagement
@@ -17,22 +17,38 @@ if TYPE_CHECKING:
 
 
 class TrainingSet:
-    """What a candidate is trained and judged on tonight: the window's labelled rows, split into training rows
-    and the gate's holdout (`training.split_window`), with each batch's fingerprint."""
+    """What a candidate is trained and judged on tonight (ADR 0024): the champion's own training rows plus the
+    accepted labelled nights since (`retraining.window: expanding`, capped at `window_rows`), or the newest
+    `window_days` nights only (`sliding` without `window_rows`, and after a performance breach: the concept
+    the older rows describe no longer holds). The gate's holdout is the newest of the new nights, out of time
+    (ADR 0013); `weights` are the rows' recency weights when `recency_half_life_days` is set."""
 
-    def __init__(self, eng: Engagement, paths: StewardPaths, day: dt.date, triggers: list[str]):
+    def __init__(self, eng: Engagement, paths: StewardPaths, day: dt.date, triggers: list[str],
+                 champion: dict[str, Any] | None = None):
         import pandas as pd
 
         from steward import training
 
+        rules = eng.retraining
         breached = "performance" in triggers
-        days = min(eng.retraining.breach_window_days, eng.retraining.window_days) if breached \
-            else eng.retraining.window_days
-        self.window = training_window(eng, paths, day, days)
         self.problems: list[str] = []
         self.holdout_days: list[dt.date] = []
+        self.champion_rows: pd.DataFrame | None = None
+        self.champion_source: dict[str, Any] | None = None
+        self.weights: Any = None
+        self.half_life = rules.recency_half_life_days
+        self.mode = "breach" if breached else ("sliding" if rules.window == "sliding" and rules.window_rows is None
+                                               else rules.window)
+        if self.mode in ("breach", "sliding") or champion is None:
+            days = min(rules.breach_window_days, rules.window_days) if breached else rules.window_days
+            self.window = training_window(eng, paths, day, days)
+        else:
+            self.champion_rows, self.champion_source, learnt = champion_training_rows(eng, paths, champion)
+            self.window = nights_since(eng, paths, day, learnt)
         if not self.window:
-            self.problems.append("no labelled batch to train on yet")
+            self.problems.append("no labelled batch to train on yet" if self.champion_rows is None else
+                                 f"no accepted labelled night since champion v{champion['version']} was trained"
+                                 if champion else "no labelled batch to train on yet")
             return
         if eng.labels is None and self.window[-1][0] != day:
             self.problems.append(f"the batch for {day} is not in the landed area; cannot build a holdout")
@@ -43,17 +59,103 @@ class TrainingSet:
         if eng.labels is not None:  # the labels known tonight are part of what was trained on
             fingerprints = {d.isoformat(): key(fingerprints[d.isoformat()], frame_digest(self.frames[d]))
                             for d, _ in self.window}
-        self.fingerprints = fingerprints
         # Out of time by default: the newest batches judge a candidate trained on the older ones (ADR 0013).
-        self.train, self.holdout, self.holdout_days = training.split_window(eng, self.frames)
-        self.rows = pd.concat(list(self.frames.values()), ignore_index=True)  # train + holdout, kept with the version
+        train, self.holdout, self.holdout_days = training.split_window(eng, self.frames)
+        ages = _ages(train, self.frames, self.holdout_days, day)
+        if self.champion_rows is not None and self.champion_source is not None:
+            fingerprints = {self.champion_source["key"]: self.champion_source["sha256"], **fingerprints}
+            old = self.champion_rows
+            train = pd.concat([old, train], ignore_index=True)
+            ages = [(day - self.champion_source["trained_for"]).days + 1] * len(old) + ages
+        if rules.window_rows is not None and len(train) > rules.window_rows:  # the oldest rows drop first
+            train, ages = train.iloc[-rules.window_rows:].reset_index(drop=True), ages[-rules.window_rows:]
+        if rules.recency_half_life_days is not None:
+            import numpy as np
+
+            self.weights = np.power(0.5, np.asarray(ages, dtype=float) / rules.recency_half_life_days)
+        self.train = train
+        self.fingerprints = fingerprints
+        self.rows = pd.concat([train, self.holdout], ignore_index=True)  # kept with the version
         self.fingerprint = key(fingerprints)
         self.problems = training.training_problems(eng, self.train, self.holdout)
 
+    def describe(self) -> dict[str, Any]:
+        """What the version learnt from, for the record and MLflow: how the window was built, its rows and
+        fingerprints (each night's, and the champion's rows it started from)."""
+        return {"mode": self.mode, "window_rows": None if not hasattr(self, "train") else len(self.train),
+                "nights": [d.isoformat() for d, _ in self.window],
+                "champion_rows": None if self.champion_rows is None else len(self.champion_rows),
+                "champion_source": None if self.champion_source is None else
+                {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in self.champion_source.items()},
+                "recency_half_life_days": self.half_life}
 
-def training_window(eng: Engagement, paths: StewardPaths, day: dt.date, days: int) -> list[tuple[dt.date, Path]]:
+
+def _ages(train: pd.DataFrame, frames: dict[dt.date, pd.DataFrame], held: list[dt.date], day: dt.date) -> list[int]:
+    """Each training row's age in nights (`split_window` keeps the nights in date order)."""
+    out: list[int] = []
+    for d in sorted(frames):
+        if d not in held:
+            out += [(day - d).days] * len(frames[d])
+    return out if len(out) == len(train) else [0] * len(train)  # a hash split of every night: no order to keep
+
+
+def champion_training_rows(eng: Engagement, paths: StewardPaths, champion: dict[str, Any]
+                           ) -> tuple[pd.DataFrame, dict[str, Any], set[dt.date]]:
+    """The rows the champion learnt from (kept beside its version; the reference file for the bootstrap), a
+    description with their sha256, and the nights among them (none for the bootstrap: every night is new)."""
+    import json
+
+    from steward import reference, training
+
+    version = int(champion["version"])
+    trained_for = dt.date.fromisoformat(str(champion["tags"].get("steward.trained_for") or "1970-01-01")[:10])
+    kept = reference.kept_path(paths, eng.id, version)
+    if kept.is_file() and kept.with_suffix(".json").is_file():
+        meta = json.loads(kept.with_suffix(".json").read_text())
+        sha = batches.sha256_file(kept)
+        if sha == meta["sha256"]:
+            import pandas as pd
+
+            nights = [dt.date.fromisoformat(n) for n in meta.get("window") or [] if _is_date(n)]
+            frame = training.labelled(eng, pd.read_parquet(kept))
+            return frame, {"key": f"champion:v{version}", "kind": "kept training rows", "path": str(kept),
+                           "sha256": sha, "rows": len(frame), "trained_for": trained_for}, set(nights)
+    ref = batches.reference_path(eng, paths)
+    frame = training.labelled(eng, batches.read_for(eng, ref))
+    return frame, {"key": f"champion:v{version}", "kind": "reference file", "path": str(ref),
+                   "sha256": batches.sha256_file(ref), "rows": len(frame), "trained_for": trained_for}, set()
+
+
+def _is_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+MAX_SCAN_DAYS = 1000
+
+
+def nights_since(eng: Engagement, paths: StewardPaths, day: dt.date, learnt: set[dt.date]
+                 ) -> list[tuple[dt.date, Path]]:
+    """Accepted (landed, not quarantined) labelled batches up to `day` that the champion did not learn from,
+    oldest first: every one since go-live for the bootstrap; for a trained champion, those after the newest
+    night it learnt from, and the older ones whose labels came after it was trained (within the labels'
+    lookback)."""
+    late = eng.labels.lookback_days if eng.labels is not None else 0
+    first = max(max(learnt) - dt.timedelta(days=late) if learnt else eng.start_date - dt.timedelta(days=1),
+                day - dt.timedelta(days=MAX_SCAN_DAYS))
+    days = (day - first).days + 1
+    found = training_window(eng, paths, day, days, scan=days) if days > 0 else []
+    return [(d, p) for d, p in found if d not in learnt]
+
+
+def training_window(eng: Engagement, paths: StewardPaths, day: dt.date, days: int, scan: int | None = None
+                    ) -> list[tuple[dt.date, Path]]:
     """Accepted (landed, not quarantined) batches to train on, oldest first: the `days`-night window ending
-    on `day`, or, when labels arrive later, the newest `days` served batches whose labels have arrived."""
+    on `day`, or, when labels arrive later, the newest `days` served batches whose labels have arrived
+    (looking back `scan` nights, by default the labels' lookback)."""
     from steward import labels
 
     if eng.labels is None:
@@ -65,7 +167,7 @@ def training_window(eng: Engagement, paths: StewardPaths, day: dt.date, days: in
                 out.append((d, p))
         return out
     found: list[tuple[dt.date, Path]] = []
-    for back in range(eng.labels.lookback_days + 1):
+    for back in range(eng.labels.lookback_days + 1 if scan is None else scan):
         d = day - dt.timedelta(days=back)
         p = batches.landed_path(eng, paths, d)
         if p.is_file() and not labels.labels_known_by(eng, paths, d.isoformat(), day).empty:

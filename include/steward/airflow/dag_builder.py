@@ -121,8 +121,8 @@ def render_doc(eng: Engagement, config_path: Path) -> str:
 | batches | {_batches_doc(eng)} |
 | drift | {eng.drift.stattest} threshold {eng.drift.threshold}; per feature: {per_feature}; dataset drift at {eng.drift.drift_share:.0%} of features |
 | performance | {eng.performance.metric} threshold {eng.performance.threshold} (min {eng.performance.min_labelled_rows} labelled rows) |
-| retraining | triggers {", ".join(eng.retraining.triggers)}; window {eng.retraining.window_days} days; `{eng.retraining.estimator.name}` |
-| promotion | {eng.promotion.metric}, min improvement {eng.promotion.min_improvement} on the same holdout; {_shadow_doc(eng)} |
+| retraining | triggers {", ".join(eng.retraining.triggers)}; window {_window_doc(eng)}; `{eng.retraining.estimator.name}` |
+| promotion | {eng.promotion.metric}, a gain above {eng.promotion.min_improvement} at one-sided level {eng.promotion.alpha} over all looks (paired test pooled over nights, ADR 0024); {_shadow_doc(eng)} |
 | region / retention | {eng.governance.region} / {eng.governance.retention_days} days |
 | labels | {_labels_doc(eng)} |
 | SLAs | {_sla_doc(eng)} |
@@ -150,10 +150,18 @@ def _batches_doc(eng: Engagement) -> str:
     return f"`{d.directory}/{d.pattern}` ({d.format})"
 
 
+def _window_doc(eng: Engagement) -> str:
+    rules = eng.retraining
+    if rules.window == "sliding" and rules.window_rows is None:
+        return f"the newest {rules.window_days} labelled nights"
+    cap = f", the newest {rules.window_rows} rows" if rules.window_rows else ""
+    return f"{rules.window}: the champion's rows + every labelled night since{cap}"
+
+
 def _shadow_doc(eng: Engagement) -> str:
-    if not eng.promotion.shadow_nights:
-        return "promoted when the gate passes"
-    return f"then {eng.promotion.shadow_nights} labelled nights in shadow (at most {eng.promotion.shadow_max_days} days)"
+    head = (f"at least {eng.promotion.shadow_nights} labelled nights after the gate" if eng.promotion.shadow_nights
+            else "promoted at the gate when its holdout is conclusive")
+    return f"{head}; in shadow until the evidence decides (at most {eng.promotion.shadow_max_days} days)"
 
 
 def _labels_doc(eng: Engagement) -> str:
