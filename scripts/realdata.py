@@ -119,6 +119,9 @@ def main() -> int:
     parser.add_argument("--write-docs", action="store_true", help=f"replace the tables in {DOC.name}")
     parser.add_argument("--remeasure", action="store_true",
                         help="measure an earlier run in --workspace again (same --nights), without running any night")
+    parser.add_argument("--assert-targets", action="store_true",
+                        help="exit non-zero when a scenario misses an issue-30 target: served below the better "
+                        "baseline - 0.005, a worse promotion, more than 2 model versions per 30 stable nights")
     parser.add_argument("--demo", action="store_true",
                         help="measure the demo's monitoring budget from STEWARD_HOME instead (run `make demo` first)")
     args = parser.parse_args()
@@ -135,8 +138,12 @@ def main() -> int:
         print(section(s))
     if args.write_docs:
         write_docs(summaries, BEGIN, END, ROOT / "docs" / "real-data.json")
+    missed = [(s["scenario"], name) for s in summaries for name, held in
+              ((s.get("budget") or {}).get("targets") or {}).items() if held is False]
+    for scenario, name in missed:
+        print(f"TARGET MISSED: {scenario}: {name}")
     return 1 if any(s.get("failed") or s.get("unexpected_quarantine") or s.get("missed_quarantine")
-                    for s in summaries) else 0
+                    for s in summaries) or (args.assert_targets and missed) else 0
 
 
 if __name__ == "__main__":

@@ -185,6 +185,24 @@ def test_a_challenger_serves_in_shadow_until_unseen_nights_confirm_it(tmp_path, 
     if gate_night + 3 < 7:  # the next night starts from the confirmed champion
         assert records[gate_night + 3]["models"]["champion_before"] == version
     assert _shadow_state(paths) == (version, None, {version: "promoted"})
+    # the counterfactual baselines (ADR 0025) scored every night on the same rows, outside the registry: after
+    # the promotion the served model beats the never-retrained one on each shifted night, and in total
+    from steward import baselines
+
+    compared = {c["prediction_date"]: c for c in baselines.history(paths, "churn_telco")}
+    assert sorted(compared) == [(START + dt.timedelta(days=n)).isoformat() for n in range(7)]
+    for n in range(gate_night + 3, 7):
+        c = compared[(START + dt.timedelta(days=n)).isoformat()]
+        assert c["served_version"] == version and c["served_value"] > c["never_retrained_value"] + 0.2, c
+    total = baselines.summarize(list(compared.values()))
+    assert total["dates"] == 7 and total["added_vs_never_retrained"] > 0
+    assert all(r["baselines"]["periodic_refit"]["refit_for"] == START.isoformat() for r in records.values())
+    from steward import registry
+
+    c = registry.client(paths)
+    registered = c.search_model_versions("name='steward.churn_telco'")  # the refits are not model versions
+    assert len(registered) == 1 + sum(1 for r in records.values() if r.get("retraining"))
+    assert list((paths.home / "baselines" / "churn_telco" / "periodic").glob("*.skops"))
     cells = {r["date"]: r["shadow"] for r in summary.rows(paths, "churn_telco")}  # what `steward summary` shows
     day = [(START + dt.timedelta(days=gate_night + k)).isoformat() for k in range(3)]
     pooled = waiting["promotion"]["shadow"]["pooled"]  # the gate's held-out rows and the first night after it

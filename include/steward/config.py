@@ -484,6 +484,15 @@ class PromotionGate(_Strict):
 FairnessMetric = Literal["selection_rate", "true_positive_rate", "accuracy", "mean_absolute_error"]
 
 
+class BaselinePolicy(_Strict):
+    """The counterfactual baselines scored every night next to the champion, never served (ADR 0025)."""
+
+    enabled: bool = Field(True, description="score the never-retrained model and a periodic refit every night, to "
+                          "measure what operating the model added on the same labelled rows")
+    refit_every_days: int = Field(7, ge=1, le=365, description="the periodic refit baseline: refit on the "
+                                  "reference plus every label known so far every this many nights, no gate")
+
+
 class FairnessPolicy(_Strict):
     """Largest allowed gap of a per-group metric between groups of each sensitive attribute."""
 
@@ -658,6 +667,7 @@ class Engagement(_Strict):
     performance: PerformancePolicy
     retraining: RetrainingPolicy
     promotion: PromotionGate
+    baselines: BaselinePolicy = BaselinePolicy()
     governance: Governance
     execution: Execution = Execution()
     labels: LabelsKind | None = None

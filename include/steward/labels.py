@@ -245,6 +245,9 @@ def realised(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.date, out
     from steward import value
 
     value.record(eng, paths, pdate, day, labelled, scored_rows=len(served_frame), model_version=version)
+    from steward import baselines
+
+    baselines.realise(eng, paths, pdate, day)  # the same rows for the never-retrained and periodic baselines
     return {k: row[k] for k in ("prediction_date", "metric", "realised_value", "labelled_rows", "model_version",
                                 "estimated_value", "estimate_error", "report_html", "not_computable")}
 

@@ -374,6 +374,20 @@ def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, lan
     return result
 
 
+@timed("score_baselines")
+def score_baselines(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result) -> Result:
+    """The counterfactual baselines (never retrained, periodic refit) score tonight's batch, never served;
+    when the labels come inside the batch, tonight's comparison is realised at once (ADR 0025)."""
+    from steward import baselines
+
+    day = _day(logical_date)
+    if not eng.baselines.enabled:
+        return {"enabled": False}
+    result = baselines.score(eng, paths, day, batches.read_for(eng, landed["batch"]["path"]))
+    result["realised"] = baselines.realise(eng, paths, day.isoformat(), day) if eng.labels is None else None
+    return {"enabled": True, **result}
+
+
 def _score_from_database(eng: Engagement, paths: StewardPaths, day: dt.date, landed: Result, model: Any,
                          version: int, connect: Connect | None) -> Result:
     """Every row of the night scored in chunks from its snapshot; the CBPE estimate from the landed sample

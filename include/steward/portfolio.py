@@ -102,7 +102,12 @@ def render_html(portfolio: dict[str, Any]) -> str:
         d, c = r["data"], r["data"]["counts"]
         total = (d.get("business") or {}).get("total")
         net = "-" if not total else f"{total['net_value']:,.0f} {total['currency']}"
-        summary.append([r["engagement"], r["use_case"], c["nights_recorded"], c["predictions_served"], net,
+        added = (d.get("operating") or {}).get("summary") or {}
+        versus = "-" if added.get("added_vs_never_retrained") is None else \
+            f"{added['added_vs_never_retrained']:+.3f} {added['metric']}" + (
+                "" if added.get("value_added_vs_never_retrained") is None else
+                f", {added['value_added_vs_never_retrained']:+,.0f} {added['currency']}")
+        summary.append([r["engagement"], r["use_case"], c["nights_recorded"], c["predictions_served"], net, versus,
                         _sla_attainment(d), f"{c['incidents_opened']} / {c['incidents_resolved']}",
                         c["mean_recovery_nights"], f"{c['retrains']} / {c['promotions']} / {c['rollbacks']}",
                         len(r["risks"])])
@@ -118,7 +123,7 @@ def render_html(portfolio: dict[str, Any]) -> str:
            f"<p><b>Net value delivered: {portfolio['net_value']:,.0f} {e(portfolio['currency'])}</b> over the period "
            "(value of correct decisions minus the cost of errors, from realised outcomes).</p>")
     title = f"{portfolio['client']}: portfolio ({portfolio['start']} to {portfolio['end']})"
-    header = ["engagement", "use case", "nights", "predictions", "net value", "SLA attainment",
+    header = ["engagement", "use case", "nights", "predictions", "net value", "added vs never retrained", "SLA attainment",
               "incidents opened / resolved", "mean time to recovery (nights)", "retrains / promotions / rollbacks",
               "open risks"]
     return f"""<!doctype html>

@@ -159,6 +159,15 @@ def shadow_among(versions: list[ModelRef], day: str) -> ModelRef | None:
     return max(pending, key=lambda v: v.version) if pending else None
 
 
+def bootstrap_version(c: MlflowClient, eng: Engagement) -> ModelRef | None:
+    """The version trained on the reference at go-live (tag steward.kind: bootstrap; the first version when
+    none carries the tag), or None before the first night."""
+    versions = sorted(_all_versions(c, eng), key=lambda mv: int(mv.version))
+    tagged = [mv for mv in versions if (mv.tags or {}).get("steward.kind") == "bootstrap"]
+    chosen = (tagged or versions)[:1]
+    return _ref(chosen[0]) if chosen else None
+
+
 def delete_alias(c: MlflowClient, eng: Engagement, alias: str) -> None:
     from mlflow.exceptions import MlflowException
 

@@ -96,7 +96,39 @@ def gather(eng: Engagement, paths: StewardPaths, start: dt.date, end: dt.date) -
         "incidents": [incidents.public(i) for i in found],
         "rollbacks": [{"night": e["logical_date"], **e["detail"]} for e in rollbacks],
         "business": business(eng, paths, start, end),
+        "operating": operating(paths, eng.id, start, end),
     }
+
+
+def operating(paths: StewardPaths, engagement_id: str, start: dt.date, end: dt.date) -> dict[str, Any]:
+    """What operating the model added (ADR 0025): per labelled prediction date of the period, the served models
+    against never retraining and the periodic refit on the same rows, and their means."""
+    from steward import baselines
+
+    rows = [r for r in baselines.history(paths, engagement_id, through=end)
+            if start.isoformat() <= r["prediction_date"] <= end.isoformat()]
+    return {"dates": rows, "summary": baselines.summarize(rows)}
+
+
+def _operating_html(data: dict[str, Any]) -> str:
+    op = data.get("operating") or {}
+    s = op.get("summary") or {}
+    if not s.get("dates"):
+        return "<h2>What operating the model added</h2><p>no labelled prediction date compared yet</p>"
+    money = ""
+    if s.get("value_added_vs_never_retrained") is not None:
+        money = (f" Net value of what was served {s['served_net']:,.0f} {s['currency']}, of never retraining "
+                 f"{s['never_retrained_net']:,.0f}: <b>{s['value_added_vs_never_retrained']:+,.0f} {s['currency']}</b>.")
+    rows = [[r["prediction_date"], r["served_version"], r["served_value"], r["never_retrained_value"],
+             r["periodic_refit_value"], r["labelled_rows"]] for r in op["dates"]]
+    return (f"<h2>What operating the model added</h2><p>Every night two models that are never served score the same "
+            f"rows: the model trained at go-live and never retrained, and a refit every 7 nights on every label known, "
+            f"with no gate. On the {s['dates']} labelled prediction dates of the period ({s['labelled_rows']} rows), "
+            f"mean {html.escape(s['metric'])}: served <b>{s['served']:.3f}</b>, never retrained "
+            f"{s['never_retrained']:.3f}, periodic refit {s['periodic_refit']:.3f}; added against never retraining "
+            f"<b>{s['added_vs_never_retrained']:+.3f}</b>.{money}</p>"
+            + html_table(["prediction date", "served model", "served", "never retrained", "periodic refit",
+                          "labelled rows"], rows))
 
 
 def _periods(start: dt.date, end: dt.date, kind: str) -> list[tuple[str, dt.date, dt.date]]:
@@ -350,6 +382,7 @@ recomputed for the report. Realised performance uses the labels that had arrived
 estimated values (CBPE) were computed before labels arrived and never triggered an action.</p>
 <h2>Summary</h2>{html_table(["", "value"], summary)}
 {_business_html(data, figure)}
+{_operating_html(data)}
 <h2>Realised performance against the SLA</h2>{figure("performance", "realised performance over time")}
 {html_table(["prediction date", "model", "realised " + data["metric"], "estimated", "estimate error", "labelled rows",
          "labels through"], perf_rows)}

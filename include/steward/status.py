@@ -114,10 +114,21 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
            "ledger_signed": ledger_entry.get("signed"),
            "ledger_unsigned_reason": (ledger_entry.get("checkpoint") or {}).get("unsigned"),
            "value_30d": _value_30d(paths, eng, record["logical_date"]),
+           "operating_added": _operating_added(paths, eng, record["logical_date"]),
            "updated_at": dt.datetime.now(dt.UTC).isoformat()}
     summary = {"row": row, "history": history}
     atomic_write_json(status_path(paths, eng.id), summary)
     return summary
+
+
+def _operating_added(paths: StewardPaths, eng: Engagement, night: str) -> dict[str, Any] | None:
+    """What operating the model added (ADR 0025): the served models against never retraining and the periodic
+    refit, over the labelled prediction dates known tonight; None before the first comparison."""
+    from steward import baselines
+
+    rows = baselines.history(paths, eng.id, through=dt.date.fromisoformat(night[:10]))
+    summary = baselines.summarize(rows)
+    return summary if summary["dates"] else None
 
 
 def _value_30d(paths: StewardPaths, eng: Engagement, night: str) -> dict[str, Any] | None:

@@ -109,6 +109,23 @@ business_value = Table(  # what the served predictions were worth, per predictio
     Column("cost_of_errors", Float, nullable=False),
     Column("minutes_saved", Float, nullable=False),
 )
+counterfactuals = Table(  # served model vs never retrained vs periodic refit, per prediction date (steward.baselines)
+    "steward_counterfactuals",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("prediction_date", String(10), primary_key=True),
+    Column("labels_through", String(10), primary_key=True),
+    Column("metric", String(16), nullable=False),
+    Column("labelled_rows", Integer, nullable=False),
+    Column("served_version", Integer),
+    Column("served_value", Float),
+    Column("never_retrained_value", Float),
+    Column("periodic_refit_value", Float),
+    Column("currency", String(3)),
+    Column("served_net", Float),
+    Column("never_retrained_net", Float),
+    Column("periodic_refit_net", Float),
+)
 adoption = Table(  # rows of a prediction date the client acted on, from its dated feedback file (steward.value)
     "steward_adoption",
     metadata,

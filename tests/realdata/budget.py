@@ -76,6 +76,8 @@ def measure(engagement_id: str, first: dt.date, stable: set[int], shift_night: i
     out["worse_promotions"] = [j["night"] for j in out["promotions_judged"] if j.get("worse")]
     out["series"] = [_night(d, records[d], d in candidates) for d in sorted(records)]
     out["served"] = _served(paths, engagement_id)
+    out["counterfactual"] = counterfactual(paths, engagement_id)
+    out["targets"] = targets(out)
     out["retired_in_shadow"] = [(d.isoformat(), r["promotion"]["shadow"]["version"]) for d, r in sorted(records.items())
                                 if (r.get("promotion") or {}).get("action") == "refuse" and "shadow" in r["promotion"]]
     return out
@@ -89,6 +91,34 @@ def _served(paths: Any, engagement_id: str) -> dict[str, Any]:
     values = [h["realised_value"] for h in known]
     return {"metric": known[0]["metric"] if known else None, "nights": len(values),
             "mean": round(sum(values) / len(values), 4) if values else None}
+
+
+def counterfactual(paths: Any, engagement_id: str) -> dict[str, Any]:
+    """The served models against never retraining and the periodic refit, mean per-date metric over the same
+    labelled dates (ADR 0025), with the labels known at the end of the run."""
+    from steward import baselines
+
+    return baselines.summarize(baselines.history(paths, engagement_id))
+
+
+SERVED_TOLERANCE = 0.005  # served must reach the better baseline within this (issue 30)
+
+
+def targets(m: dict[str, Any]) -> dict[str, Any]:
+    """The issue-30 targets, each with whether it holds (None: nothing to judge)."""
+    from steward.config import LOWER_IS_BETTER
+
+    cf = m.get("counterfactual") or {}
+    served_ok = None
+    if cf.get("served") is not None:
+        lower = cf["metric"] in LOWER_IS_BETTER
+        best = min(cf["never_retrained"], cf["periodic_refit"]) if lower else \
+            max(cf["never_retrained"], cf["periodic_refit"])
+        tolerance = SERVED_TOLERANCE * (abs(best) if lower else 1)  # error metrics: 0.5% of the error
+        served_ok = cf["served"] <= best + tolerance if lower else cf["served"] >= best - tolerance
+    versions = m.get("versions_per_30_stable_nights")
+    return {"served_vs_better_baseline": served_ok, "worse_promotions": not m.get("worse_promotions"),
+            "versions_per_30_stable_nights": None if versions is None else versions <= 2}
 
 
 def _per_30(count: int, nights: int) -> float | None:
@@ -245,11 +275,27 @@ def markdown(m: dict[str, Any]) -> str:
     retired = m.get("retired_in_shadow") or []
     lines.append(f"| challengers retired in shadow (ADR 0015) | {len(retired)}"
                  f"{': ' + ', '.join(f'v{v} on {d}' for d, v in retired) if retired else ''} |")
+    cf = m.get("counterfactual") or {}
+    if cf.get("dates"):
+        money = ""
+        if cf.get("value_added_vs_never_retrained") is not None:
+            money = (f"; net value {cf['served_net']:,.0f} vs {cf['never_retrained_net']:,.0f} never retrained vs "
+                     f"{cf['periodic_refit_net']:,.0f} periodic refit {cf['currency'] or ''}")
+        held = (m.get("targets") or {}).get("served_vs_better_baseline")
+        lines.append(f"| realised {cf['metric']} per labelled date, same rows (ADR 0025): served / never retrained / "
+                     f"refit every 7 nights, no gate | **{cf['served']:.3f}** / {cf['never_retrained']:.3f} / "
+                     f"{cf['periodic_refit']:.3f} over {cf['dates']} dates ({cf['labelled_rows']} rows); added vs never "
+                     f"retrained {cf['added_vs_never_retrained']:+.3f}, vs the refit {cf['vs_periodic_refit']:+.3f}"
+                     f"{money}; served >= the better baseline - 0.005: **{_verdict(held)}** |")
     served = m.get("served") or {}
     if served.get("nights"):
         lines.append(f"| realised {served['metric']} of the models that served | {served['mean']:.3f} mean over "
                      f"{served['nights']} labelled nights |")
     return "\n".join(lines) + "\n"
+
+
+def _verdict(held: bool | None) -> str:
+    return "n/a" if held is None else ("yes" if held else "NO")
 
 
 def _fmt(value: Any) -> str:

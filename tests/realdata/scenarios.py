@@ -283,6 +283,40 @@ class FlightsNyc(Scenario):
         return self._split(frames, reference)
 
 
+class HotelRates(Scenario):
+    """A resort hotel's bookings, one arrival day a night, the average price paid per room to forecast; the
+    reference is the first weeks of summer 2016, and the nights run into the low season, when rooms sell
+    for a third of the summer price: a real seasonal shift of the concept and the population that a model
+    trained on summer cannot extrapolate, and a refit can learn."""
+
+    REFERENCE_DAYS = 45
+
+    def feed(self, nights: int | None = None) -> Feed:
+        import pandas as pd
+
+        raw = pd.read_pickle(sources.path_of("hotel_rates"), compression="xz")  # verified pinned bytes only
+        raw = raw.sort_values(["arrival_date", "rownames"], kind="stable")
+        frame = pd.DataFrame({"booking_id": [f"B{int(i):05d}" for i in raw["rownames"]]})
+        frame["arrival_date"] = raw["arrival_date"].to_numpy()
+        for col in ("lead_time", "stays_in_weekend_nights", "stays_in_week_nights", "adults", "children", "babies",
+                    "meal", "country", "market_segment", "distribution_channel", "is_repeated_guest",
+                    "previous_cancellations", "previous_bookings_not_canceled", "reserved_room_type",
+                    "assigned_room_type", "booking_changes", "days_in_waiting_list", "customer_type",
+                    "required_car_parking_spaces", "total_of_special_requests", "near_christmas", "near_new_years",
+                    "historical_adr"):
+            frame[col] = raw[col].to_numpy()
+        frame["historical_adr"] = frame["historical_adr"].round(2)
+        frame["avg_price_per_room"] = raw["avg_price_per_room"].round(2).to_numpy()
+        day = pd.to_datetime(frame["arrival_date"]).dt.date
+        first = day.min()
+        go_live = first + dt.timedelta(days=self.REFERENCE_DAYS)
+        reference = frame[day < go_live].reset_index(drop=True)
+        count = SAMPLE_NIGHTS + (nights or self.nights)
+        days = [go_live + dt.timedelta(days=i) for i in range(count)]
+        frames = [(d, frame[day == d].reset_index(drop=True)) for d in days]
+        return self._split([(d, f) for d, f in frames if len(f)], reference)
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.id: s for s in (
         RainWeather(id="rain_weather", title="Rain tomorrow from today's weather", client="Plains Agronomy",
@@ -298,6 +332,9 @@ SCENARIOS: dict[str, Scenario] = {
                         client="Iberia Credit", use_case="credit scoring, new channel", target="status",
                         id_column="application_id", label_delay=5, nights=75, ci_nights=0, stable=True,
                         shift_night=35),
+        HotelRates(id="hotel_rates", title="Hotel room rates from summer into the low season",
+                   client="Atlantic Resort Hotels", use_case="room rate forecast", target="avg_price_per_room",
+                   id_column="booking_id", label_delay=2, nights=120, ci_nights=0, shift_night=0),
         FlightsNyc(id="flights_nyc", title="Late arrival of NYC departures", client="Hudson Ground Ops",
                    use_case="arrival delay", target="late", id_column="flight_id", label_delay=1, nights=92,
                    incidents={5: "resent_yesterday"}, ci_nights=9),

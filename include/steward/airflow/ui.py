@@ -54,6 +54,21 @@ def _value_cell(r: dict) -> str:
             f"{v['hours_saved']:,.1f} h saved'>{v['net_value']:,.0f} {html.escape(v['currency'])}{pending}</td>")
 
 
+def _added_cell(r: dict) -> str:
+    """What operating the model added against never retraining (ADR 0025), over the labelled dates so far."""
+    a = r.get("operating_added")
+    if not a or a.get("added_vs_never_retrained") is None:
+        return "<td class='muted'>-</td>"
+    e = html.escape
+    cls = "ok" if a["added_vs_never_retrained"] >= 0 else "bad"
+    money = (f"<br>{a['value_added_vs_never_retrained']:+,.0f} {e(a['currency'] or '')}"
+             if a.get("value_added_vs_never_retrained") is not None else "")
+    title = (f"served {a['served']:.3f}, never retrained {a['never_retrained']:.3f}, refit every 7 nights "
+             f"{a['periodic_refit']:.3f} ({a['metric']}, mean of {a['dates']} labelled dates)")
+    return (f"<td class='{cls}' title='{e(title)}'>{a['added_vs_never_retrained']:+.3f} {e(a['metric'])}{money}"
+            f"<br><span class='muted'>{a['dates']} dates</span></td>")
+
+
 def render_table(rows: list[dict]) -> str:
     e = html.escape
     body = []
@@ -61,7 +76,7 @@ def render_table(rows: list[dict]) -> str:
         eid = e(r["engagement"])
         if "client" not in r:
             body.append(f"<tr data-engagement='{eid}'><td><a href='engagements/{eid}'>{eid}</a></td>"
-                        f"<td colspan='12' class='muted'>never run</td></tr>")
+                        f"<td colspan='13' class='muted'>never run</td></tr>")
             continue
         metric_cls = "ok" if r["metric_ok"] else ("bad" if r["metric_ok"] is False else "muted")
         reports = " ".join(f"<a href='reports/{eid}/{e(r['last_night'])}/{e(name)}'>{e(kind)}</a>"
@@ -84,14 +99,14 @@ def render_table(rows: list[dict]) -> str:
             f"<td><a href='{e(_mlflow_ui())}/#/models/{e(model)}/versions/{_fmt(r['champion_version'])}'>"
             f"v{_fmt(r['champion_version'])}</a><br><span class='muted'>since {e(_fmt(r['champion_promoted_at']))}</span>"
             + (f"<br><span class='muted'>{e(r['shadow'])}</span>" if r.get("shadow") else "") + "</td>"
-            + _value_cell(r)
+            + _value_cell(r) + _added_cell(r)
             + f"<td>{ledger_cell}</td><td>{r['open_incidents']}</td>"
             f"<td><a href='/dags/{eid}' target='_top'>DAG</a> {reports}</td></tr>"
         )
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Engagements</title><style>{_STYLE}</style>"
             "</head><body><h2>Engagements</h2><table id='engagements'><thead><tr><th>engagement</th><th>client</th>"
             "<th>use case</th><th>owner</th><th>last run</th><th>quality</th><th>drift share</th>"
-            "<th>metric / SLA</th><th>champion</th><th>value (30 d)</th><th>ledger</th><th>open incidents</th><th>links</th></tr></thead>"
+            "<th>metric / SLA</th><th>champion</th><th>value (30 d)</th><th>vs never retrained</th><th>ledger</th><th>open incidents</th><th>links</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></body></html>")
 
 
@@ -128,11 +143,19 @@ def render_detail(summary: dict) -> str:
     perf = _svg_line([(h["date"], h["metric"]) for h in history], f"{row['metric']} per night (champion on labelled rows)",
                      row["metric_threshold"])
     drift = _svg_line([(h["date"], h["drift_share"]) for h in history], "share of drifted features per night")
+    added = row.get("operating_added") or {}
+    operating = "" if not added else (
+        f"<h3>What operating the model added</h3><p>{e(added['metric'])} per labelled prediction date, mean of "
+        f"{added['dates']} dates on the same rows (ADR 0025): served <b>{_fmt(added['served'])}</b>, never retrained "
+        f"{_fmt(added['never_retrained'])}, refit every 7 nights without a gate {_fmt(added['periodic_refit'])}"
+        + (f"; net value served {added['served_net']:,.0f}, never retrained {added['never_retrained_net']:,.0f} "
+           f"{e(added['currency'] or '')}" if added.get("served_net") is not None
+           and added.get("never_retrained_net") is not None else "") + ".</p>")
     nights = "".join(f"<tr><td>{e(h['date'])}</td><td>{e(h['outcome'])}</td><td>{_fmt(h['metric'])}</td>"
                      f"<td>{_fmt(h['drift_share'], 2)}</td><td>v{_fmt(h['champion'])}</td></tr>" for h in reversed(history))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(row['engagement'])}</title><style>{_STYLE}</style>"
             f"</head><body><p><a href='../engagements'>&larr; all engagements</a></p><h2>{e(row['engagement'])}: "
-            f"{e(row['client'])}, {e(row['use_case'])}</h2>{perf}{drift}<h3>Nights</h3><table><tr><th>night</th>"
+            f"{e(row['client'])}, {e(row['use_case'])}</h2>{perf}{drift}{operating}<h3>Nights</h3><table><tr><th>night</th>"
             f"<th>outcome</th><th>{e(row['metric'])}</th><th>drift share</th><th>champion</th></tr>{nights}</table>"
             "</body></html>")
 

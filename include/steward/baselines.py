@@ -1,0 +1,198 @@
+"""Counterfactual baselines (ADR 0025): every night, two models that are never served score the batch too,
+so that what operating the model added can be measured on the same rows as what was served.
+
+- `never_retrained`: the model trained on the reference at go-live (the bootstrap version), never replaced;
+- `periodic_refit`: the policy a user could write in a cron job: every `baselines.refit_every_days` nights
+  (counted from the start date) refit on the reference plus every label known so far, no gate.
+
+Neither is a champion candidate: the periodic refits are skops files under `<home>/baselines/<engagement>/`,
+never registered in MLflow, so they count neither as model versions nor in the monitoring budget. Each
+night's baseline predictions are kept beside the served ones; as labels arrive, the realised metric and
+business value of the served model and of both baselines are stored per prediction date, on the same
+labelled rows, in `steward_counterfactuals`. The CPU time they cost is in the stage result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from steward import batches, store
+from steward.config import LOWER_IS_BETTER, Engagement
+from steward.settings import StewardPaths, inside
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NEVER_RETRAINED = "never_retrained"
+PERIODIC_REFIT = "periodic_refit"
+SERVED = "served"
+POLICIES = (SERVED, NEVER_RETRAINED, PERIODIC_REFIT)
+
+
+def folder(paths: StewardPaths, engagement_id: str) -> Path:
+    return inside(paths.home / "baselines", engagement_id)
+
+
+def predictions_path(eng: Engagement, paths: StewardPaths, day: dt.date | str) -> Path:
+    return folder(paths, eng.id) / "predictions" / f"{str(day)[:10]}.parquet"
+
+
+def refit_day(eng: Engagement, day: dt.date) -> dt.date:
+    """The night of the periodic refit in force on `day`: the start date, then every `refit_every_days`."""
+    every = eng.baselines.refit_every_days
+    return eng.start_date + dt.timedelta(days=max((day - eng.start_date).days, 0) // every * every)
+
+
+def periodic_model(eng: Engagement, paths: StewardPaths, day: dt.date) -> tuple[Any, dict[str, Any]]:
+    """The periodic refit in force on `day` (fitted once, on its night, from the reference and every label
+    known that night; kept as a skops file and reused by later nights and reruns)."""
+    from steward import training
+    from steward.training_set import labelled_batch, nights_since
+
+    when = refit_day(eng, day)
+    target = folder(paths, eng.id) / "periodic" / f"{when.isoformat()}.skops"
+    sidecar = target.with_suffix(".json")
+    if target.is_file() and sidecar.is_file():
+        meta = json.loads(sidecar.read_text())
+        if meta["sha256"] == batches.sha256_file(target):
+            return training.load_model(str(target)), meta
+    import pandas as pd
+
+    started = time.process_time()
+    reference = training.labelled(eng, batches.read_for(eng, batches.reference_path(eng, paths)))
+    nights = [(d, p) for d, p in nights_since(eng, paths, when, set()) if d < when]  # never tonight's own rows
+    frames = [reference, *(labelled_batch(eng, paths, d, p, when) for d, p in nights)]
+    rows = pd.concat(frames, ignore_index=True)
+    model = training.train(eng, rows)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with batches.atomic_target(target) as tmp:
+        training.save_model(model, str(tmp))
+    meta = {"refit_for": when.isoformat(), "rows": int(len(rows)), "nights": [d.isoformat() for d, _ in nights],
+            "cpu_seconds": round(time.process_time() - started, 3), "sha256": batches.sha256_file(target)}
+    batches.atomic_write_json(sidecar, meta)
+    return model, meta
+
+
+def never_retrained_model(eng: Engagement, paths: StewardPaths) -> tuple[Any, int] | None:
+    """The bootstrap version (trained on the reference at go-live), from the registry."""
+    from steward import registry
+
+    c = registry.client(paths)
+    first = registry.bootstrap_version(c, eng)
+    return None if first is None else (registry.load(c, first), first.version)
+
+
+def score(eng: Engagement, paths: StewardPaths, day: dt.date, batch: pd.DataFrame) -> dict[str, Any]:
+    """Score tonight's batch with both baselines (never served); keep their predictions beside the served
+    ones. Returns what was scored and the CPU seconds it cost (the refit included, on a refit night)."""
+    import pandas as pd
+
+    from steward import predictions
+
+    started = time.process_time()
+    out = pd.DataFrame({eng.id_column: batch[eng.id_column].astype(str).to_numpy()})
+    result: dict[str, Any] = {"rows": int(len(batch)), "path": None}
+    never = never_retrained_model(eng, paths)
+    if never is not None:
+        frame = predictions.served_frame(eng, batch, never[0], never[1])
+        out[f"{NEVER_RETRAINED}_prediction"] = frame[predictions.PREDICTION].to_numpy()
+        if predictions.SCORE in frame:
+            out[f"{NEVER_RETRAINED}_score"] = frame[predictions.SCORE].to_numpy()
+        result[NEVER_RETRAINED] = {"version": never[1]}
+    model, meta = periodic_model(eng, paths, day)
+    frame = predictions.served_frame(eng, batch, model, 0)
+    out[f"{PERIODIC_REFIT}_prediction"] = frame[predictions.PREDICTION].to_numpy()
+    if predictions.SCORE in frame:
+        out[f"{PERIODIC_REFIT}_score"] = frame[predictions.SCORE].to_numpy()
+    result[PERIODIC_REFIT] = {"refit_for": meta["refit_for"], "rows": meta["rows"], "sha256": meta["sha256"]}
+    path = predictions_path(eng, paths, day)
+    predictions.write_frame(out, path)
+    result.update(path=str(path), sha256=batches.sha256_file(path),
+                  cpu_seconds=round(time.process_time() - started, 3))
+    return result
+
+
+def labelled_rows(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.date) -> pd.DataFrame | None:
+    """Served and baseline predictions of `pdate` with the labels known on `day` (the target encoded), on
+    the rows all three scored; None when the baselines did not score that date."""
+    import pandas as pd
+
+    from steward import labels, predictions, training
+
+    mine, served = predictions_path(eng, paths, pdate), predictions.predictions_path(eng, paths, pdate)
+    if not mine.is_file() or not served.is_file():
+        return None
+    frame = pd.read_parquet(served).merge(pd.read_parquet(mine), on=eng.id_column, how="inner")
+    frame[eng.id_column] = frame[eng.id_column].astype(str)
+    if eng.labels is None:  # the labels came inside the batch
+        batch = batches.read_for(eng, batches.landed_path(eng, paths, dt.date.fromisoformat(pdate)))
+        truth = batch[[eng.id_column, eng.target]].assign(**{eng.id_column: batch[eng.id_column].astype(str)})
+    else:
+        truth = labels.labels_known_by(eng, paths, pdate, day)
+    return training.labelled(eng, frame.merge(truth, on=eng.id_column, how="inner"))
+
+
+def realise(eng: Engagement, paths: StewardPaths, pdate: str, day: dt.date) -> dict[str, Any] | None:
+    """The realised metric (and business value) of the served model and both baselines on the labelled rows
+    of `pdate` known on `day`, stored per (prediction date, labels through). None when not scored."""
+    from steward import metrics, predictions, value
+
+    frame = labelled_rows(eng, paths, pdate, day)
+    if frame is None:
+        return None
+    metric = eng.performance.metric
+    row: dict[str, Any] = {"engagement": eng.id, "prediction_date": pdate, "labels_through": day.isoformat(),
+                           "metric": metric, "labelled_rows": int(len(frame)),
+                           "served_version": int(frame[predictions.VERSION].iloc[0]) if len(frame) else None,
+                           "currency": eng.business.currency if eng.business else None}
+    y = frame[eng.target].to_numpy()
+    for policy, prefix in ((SERVED, ""), (NEVER_RETRAINED, f"{NEVER_RETRAINED}_"), (PERIODIC_REFIT, f"{PERIODIC_REFIT}_")):
+        column = f"{prefix}{predictions.PREDICTION}"
+        if column not in frame:
+            row[f"{policy}_value"] = row[f"{policy}_net"] = None
+            continue
+        score = frame.get(f"{prefix}{predictions.SCORE}")
+        row[f"{policy}_value"], _ = metrics.compute(eng, metric, y, frame[column].to_numpy(),
+                                                    None if score is None else score.to_numpy())
+        if eng.business is not None and len(frame):
+            from steward import drift
+
+            priced = value.price(eng, value.outcome_counts(eng, frame.assign(**{drift.PREDICTION: frame[column]})))
+            row[f"{policy}_net"] = round(priced["value_delivered"] - priced["cost_of_errors"], 2)
+        else:
+            row[f"{policy}_net"] = None
+    store.replace_rows(paths, store.counterfactuals, {"engagement": eng.id, "prediction_date": pdate,
+                                                      "labels_through": day.isoformat()}, [row])
+    return row
+
+
+def history(paths: StewardPaths, engagement_id: str, through: dt.date | None = None) -> list[dict[str, Any]]:
+    """Per prediction date, the latest comparison known on `through`."""
+    return store.latest_by_prediction_date(paths, store.counterfactuals, engagement_id, through)
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean per-date metric of each policy over the dates where all three are computable, summed business
+    value over the same dates, and what operating the model added against never retraining."""
+    both = [r for r in rows if None not in (r["served_value"], r["never_retrained_value"], r["periodic_refit_value"])]
+    out: dict[str, Any] = {"metric": rows[0]["metric"] if rows else None, "dates": len(both),
+                           "labelled_rows": sum(r["labelled_rows"] for r in both)}
+    for policy in POLICIES:
+        values = [r[f"{policy}_value"] for r in both]
+        out[policy] = round(sum(values) / len(values), 4) if values else None
+        nets = [r[f"{policy}_net"] for r in both if r[f"{policy}_net"] is not None]
+        out[f"{policy}_net"] = round(sum(nets), 2) if nets and len(nets) == len(both) else None
+    lower = out["metric"] in LOWER_IS_BETTER
+    if out[SERVED] is not None:
+        gain = out[NEVER_RETRAINED] - out[SERVED] if lower else out[SERVED] - out[NEVER_RETRAINED]
+        out["added_vs_never_retrained"] = round(gain, 4)
+        gain = out[PERIODIC_REFIT] - out[SERVED] if lower else out[SERVED] - out[PERIODIC_REFIT]
+        out["vs_periodic_refit"] = round(gain, 4)
+    if out[f"{SERVED}_net"] is not None and out[f"{NEVER_RETRAINED}_net"] is not None:
+        out["value_added_vs_never_retrained"] = round(out[f"{SERVED}_net"] - out[f"{NEVER_RETRAINED}_net"], 2)
+    out["currency"] = next((r["currency"] for r in rows if r.get("currency")), None)
+    return out
