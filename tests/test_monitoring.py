@@ -216,3 +216,48 @@ def test_retrain_ceiling_finds_a_recoverable_concept_shift_and_none_where_nothin
     assert after_shift["folds"] == 5 and after_shift["champion"] < 0.5 < after_shift["shifted_only"]
     assert after_shift["best_gain"] > 0.2
     assert abs(unchanged["best_gain"]) < 0.05 and unchanged["champion"] > 0.7
+
+
+def test_an_expanding_window_starts_from_the_champions_rows_weighs_by_recency_and_says_what_it_left_out(churn, paths):
+    """ADR 0024: a candidate learns from the champion's own rows (the reference for the bootstrap) plus every
+    accepted labelled night since; the newest nights are held out; recency weights reach the estimator; a night
+    whose landed batch retention deleted is recorded as left out."""
+    import datetime as dt
+
+    import numpy as np
+
+    from steward import batches, demo, store, training
+    from steward.training_set import TrainingSet
+
+    demo.generate("churn_telco", paths.data_root, nights=0)  # the reference file (4000 rows)
+    start = churn.start_date
+    for n in range(5):
+        day = start + dt.timedelta(days=n)
+        demo._churn_frame(np.random.default_rng(n), 300, 1_000_000 + 1000 * n, 0.0, False).to_csv(
+            batches.incoming_path(churn, paths, day), index=False)
+        batches.land_batch(churn, paths, day)
+        store.replace_rows(paths, store.runs, {"engagement": churn.id, "logical_date": day.isoformat()}, [{
+            "engagement": churn.id, "logical_date": day.isoformat(), "ledger_seq": n + 1, "airflow_run_id": f"r{n}",
+            "outcome": "keep", "champion_before": 1, "champion_after": 1, "ledger_hash": "0" * 64,
+            "recorded_at": dt.datetime.now(dt.UTC)}])
+    batches.landed_path(churn, paths, start + dt.timedelta(days=1)).unlink()  # retention purged night 1
+    night = start + dt.timedelta(days=4)
+    champion = {"version": 1, "tags": {"steward.trained_for": start.isoformat()}}
+    weighted = churn.model_copy(update={"retraining": churn.retraining.model_copy(
+        update={"recency_half_life_days": 2.0})})
+    ts = TrainingSet(weighted, paths, night, ["drift"], champion)
+    assert ts.problems == [] and ts.mode == "expanding"
+    assert [d for d, _ in ts.window] == [start, start + dt.timedelta(days=2), start + dt.timedelta(days=3), night]
+    assert ts.holdout_days == [start + dt.timedelta(days=3), night] and len(ts.holdout) == 600
+    assert len(ts.champion_rows) == 4000 and len(ts.train) == 4000 + 2 * 300
+    assert ts.left_out == {(start + dt.timedelta(days=1)).isoformat(): "its landed batch is gone (purged by "
+                           "retention): left out of the window"}
+    # the champion's rows are as old as the champion (5 nights: weight 0.5 ** 2.5); the newest trained night's 0.5 ** 1
+    assert ts.weights[0] == pytest.approx(0.5 ** 2.5) and ts.weights[-1] == pytest.approx(0.5 ** (2 / 2))
+    assert ts.describe()["champion_source"]["kind"] == "reference file" and ts.describe()["left_out"]
+    model = training.train(weighted, ts.train, ts.weights)  # the weights reach the estimator without error
+    assert training.score(weighted, model, ts.holdout, "roc_auc") > 0.6
+    # a sliding window without window_rows is the old behaviour: the newest window_days nights only
+    sliding = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"window": "sliding"})})
+    old = TrainingSet(sliding, paths, night, ["drift"], champion)
+    assert old.champion_rows is None and len(old.window) == churn.retraining.window_days

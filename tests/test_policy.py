@@ -133,3 +133,27 @@ def test_a_shadow_without_labels_expires(churn):
     assert expired.action == "refuse" and "14 days after the gate" in expired.reasons[0]
     inconclusive = _shadow(churn, _ev(churn, 0.03, 0.02), unseen=5, day="2026-03-24")
     assert inconclusive.action == "refuse" and "not conclusive 14 days after the gate" in inconclusive.reasons[0]
+
+
+def test_the_refit_baseline_beating_the_champion_trains_a_candidate(churn):
+    refit = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"triggers": ["refit"]})})
+    beats = policy.decide_retrain(refit, drift=None, performance=None, champion_age_days=1,
+                                  refit_evidence=_ev(refit, 0.05, 0.01, rows=800, nights=10))
+    assert beats.triggers == ["refit"] and "a refit on the labels known beats the champion" in beats.reasons[-1]
+    noise = policy.decide_retrain(refit, drift=None, performance=None, champion_age_days=1,
+                                  refit_evidence=_ev(refit, 0.01, 0.01))
+    assert noise.action == "keep" and "no evidence yet" in noise.reasons[-1]
+    # an engagement that does not list the trigger is not retrained by it
+    quiet = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"triggers": ["schedule"]})})
+    assert policy.decide_retrain(quiet, drift=None, performance=None, champion_age_days=1,
+                                 refit_evidence=_ev(quiet, 0.05, 0.01)).action == "keep"
+
+
+def test_a_candidate_of_the_refit_trigger_needs_no_shadow_nights(churn):
+    two = churn.model_copy(update={"promotion": churn.promotion.model_copy(update={"shadow_nights": 2})})
+    kw = dict(champion_version=1, challenger_version=2, evidence=_ev(two, 0.05, 0.01))
+    assert policy.gate(two, **kw).action == "wait"
+    proven = policy.gate(two, refit_proven=True, **kw)
+    assert proven.action == "promote" and "trained on the refit trigger" in proven.reasons[0]
+    assert policy.gate(two, refit_proven=True, champion_version=1, challenger_version=2,
+                       evidence=_ev(two, 0.05, 0.03)).action == "wait"  # its holdout must still clear the margin

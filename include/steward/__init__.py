@@ -11,8 +11,9 @@ The modules by what they own (one flat package on purpose, ADR 0014):
 - monitoring: `drift`, `monitoring` (windows, persistence), `reference` (what drift is judged against),
   `outcomes` and `estimate` (realised and estimated performance), `metrics`, `finite`;
 - models: `training`, `training_set` (window and holdout, ADR 0024), `evidence` (the gate's paired test,
-  pooled over nights), `registry` (MLflow), `shadow` (the nights after the gate, ADR 0015), `model_card` (and each version's documents), `explain`, `fairness`,
-  `predictions`, `rollback`, `digests`;
+  pooled over nights), `baselines` (never retrained and a periodic refit, never served, ADR 0025),
+  `registry` (MLflow), `shadow` (the nights after the gate, ADR 0015), `model_card` (and each version's
+  documents), `explain`, `fairness`, `predictions`, `rollback`, `digests`;
 - governance: `audit` (the record), `export` (the night's record written, chained, signed, emitted),
   `ledger`, `signing` (checkpoints of its head, ADR 0017), `lineage`, `bundle`, `retention`;
 - operations: `alerts`, `incidents`, `notify`, `status`, `store`, `summary`, `report`, `settings`;

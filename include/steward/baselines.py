@@ -196,3 +196,39 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out["value_added_vs_never_retrained"] = round(out[f"{SERVED}_net"] - out[f"{NEVER_RETRAINED}_net"], 2)
     out["currency"] = next((r["currency"] for r in rows if r.get("currency")), None)
     return out
+
+
+REFIT_EVIDENCE_DATES = 30  # the newest labelled prediction dates the refit trigger pools
+
+
+def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_version: int
+                   ) -> tuple[dict[str, Any] | None, str | None]:
+    """Does refitting beat the champion? The periodic-refit baseline against the served champion on the
+    labelled rows of the prediction dates it served (the newest REFIT_EVIDENCE_DATES), with the labels known on
+    `day`: the gate's paired test (steward.evidence), clustered by date. (None, why) when there is nothing
+    to compare yet."""
+    import numpy as np
+
+    from steward import evidence, metrics, predictions
+
+    dates = [r["prediction_date"] for r in history(paths, eng.id, through=day)
+             if r["served_version"] == champion_version and r["prediction_date"] <= day.isoformat()]
+    frames = [(d, labelled_rows(eng, paths, d, day)) for d in dates[-REFIT_EVIDENCE_DATES:]]
+    frames = [(d, f) for d, f in frames if f is not None and len(f) and f"{PERIODIC_REFIT}_prediction" in f]
+    if not frames:
+        return None, "no labelled date served by the champion has been scored by the periodic refit yet"
+    import pandas as pd
+
+    rows = pd.concat([f for _, f in frames], ignore_index=True)
+    nights = np.concatenate([[d] * len(f) for d, f in frames])
+    metric = eng.promotion.metric
+    reason = metrics.unmeasurable(eng, metric, rows[eng.target])
+    if reason is not None:
+        return None, reason
+    score = f"{PERIODIC_REFIT}_{predictions.SCORE}"
+    refit = (rows[f"{PERIODIC_REFIT}_prediction"].to_numpy(), rows[score].to_numpy() if score in rows else None)
+    served = (rows[predictions.PREDICTION].to_numpy(),
+              rows[predictions.SCORE].to_numpy() if predictions.SCORE in rows else None)
+    ev, why = evidence.paired(eng, metric, rows[eng.target].to_numpy(), refit, served, nights)
+    return (None, why) if ev is None else (evidence.judged(eng, ev), None)
+

@@ -410,11 +410,16 @@ EstimatorSpec = Annotated[
 CLASSIFIERS = frozenset({"logistic_regression", "random_forest_classifier", "hist_gradient_boosting_classifier"})
 REGRESSORS = frozenset({"ridge", "random_forest_regressor", "hist_gradient_boosting_regressor"})
 
-RetrainTrigger = Literal["drift", "performance", "schedule"]
+# refit: the periodic-refit baseline beats the champion on the labelled nights since it took over (ADR 0025)
+RetrainTrigger = Literal["drift", "performance", "schedule", "refit"]
 
 
 class RetrainingPolicy(_Strict):
-    triggers: list[RetrainTrigger] = ["drift", "performance", "schedule"]
+    triggers: list[RetrainTrigger] = Field(
+        ["drift", "performance", "schedule", "refit"],
+        description="what trains a candidate: persistent drift, a performance breach, the scheduled refresh, and "
+        "`refit`: the periodic-refit baseline beating the champion on the labelled nights since it took over "
+        "(a paired test, ADR 0025)")
     refresh_every_days: int = Field(
         30, ge=1, description="scheduled refresh: days since the last model was trained (champion or candidate)")
     window: Literal["expanding", "sliding"] = Field(

@@ -526,7 +526,7 @@ performance:
   min_labelled_rows: 100   # nights with fewer labelled rows are not judged
 
 retraining:
-  triggers: [drift, performance, schedule]
+  triggers: [drift, performance, schedule, refit]   # refit: the periodic-refit baseline beats the champion (ADR 0025)
   refresh_every_days: 30   # counted from the last model trained (champion or refused candidate)
   min_days_between: 3      # cooldown for the same triggers
   max_candidates_per_30_days: 4

@@ -383,8 +383,14 @@ def score_baselines(eng: Engagement, paths: StewardPaths, logical_date: str | dt
     day = _day(logical_date)
     if not eng.baselines.enabled:
         return {"enabled": False}
-    result = baselines.score(eng, paths, day, batches.read_for(eng, landed["batch"]["path"]))
-    result["realised"] = baselines.realise(eng, paths, day.isoformat(), day) if eng.labels is None else None
+    try:
+        result = baselines.score(eng, paths, day, batches.read_for(eng, landed["batch"]["path"]))
+        result["realised"] = baselines.realise(eng, paths, day.isoformat(), day) if eng.labels is None else None
+    except Exception as exc:  # noqa: BLE001 - a yardstick that fails must not fail the night it measures
+        import logging
+
+        logging.getLogger(__name__).warning("baselines not scored tonight: %s: %s", type(exc).__name__, exc)
+        return {"enabled": True, "error": f"{type(exc).__name__}: {exc}"}
     return {"enabled": True, **result}
 
 
@@ -469,27 +475,45 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     if response.get("retrain_requested"):
         requested = f"realised performance SLA breached (incident #{response['incident']}): " + \
             outcome["performance_sla"]["detail"]  # type: ignore[index]
+    refit = None
+    if "refit" in eng.retraining.triggers and eng.baselines.enabled:
+        from steward import baselines
+
+        refit, _ = baselines.refit_evidence(eng, paths, day, champion["champion"]["version"])
     decision = policy.decide_retrain(
         eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age,
-        performance_request=requested,
+        performance_request=requested, refit_evidence=refit,
     )
     reference_sha = ((monitoring["drift"] or {}).get("reference") or {}).get("sha256")
     decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha)
     shadow = registry.shadow_among(versions, day.isoformat())  # it entered before tonight: trained before it too
-    if shadow is not None:  # the candidate already trained is the answer being checked: no second one
-        decision = policy.Decision("shadow", [
-            *decision.reasons, f"no candidate tonight: challenger v{shadow.version} is in shadow since "
-            f"{shadow.tags[registry.SHADOW_SINCE_TAG]}; tonight's labels judge it first"],
-            [], deferred=[*decision.deferred, *decision.triggers])
+    # the refit trigger says fresher data wins (ADR 0025): a challenger still waiting in shadow is superseded by a
+    # new candidate; any other trigger waits for the shadow's verdict (the candidate trained is being checked)
+    supersede = shadow is not None and decision.action == "retrain" and "refit" in decision.triggers
+    waiting = None if shadow is None else policy.Decision("shadow", [
+        *decision.reasons, f"no candidate tonight: challenger v{shadow.version} is in shadow since "
+        f"{shadow.tags[registry.SHADOW_SINCE_TAG]}; tonight's labels judge it first"],
+        [], deferred=[*decision.deferred, *decision.triggers])
+    if shadow is not None and not supersede:
+        decision = waiting  # type: ignore[assignment]
     if decision.action == "retrain":
         training_set = TrainingSet(eng, paths, day, decision.triggers, champion["champion"])
         problems = training_set.problems or policy.why_no_candidate(eng, day, decision.triggers,
                                                                     training_set.fingerprint, history)
-        if problems:
+        if problems and supersede:
+            decision = policy.Decision("shadow", [*waiting.reasons, *(f"no candidate tonight: {p}"  # type: ignore[union-attr]
+                                                                      for p in problems)], [], deferred=waiting.deferred)  # type: ignore[union-attr]
+        elif problems:
             decision = policy.Decision("keep", [*decision.reasons, *(f"no candidate tonight: {p}" for p in problems)],
                                        [], deferred=[*decision.deferred, *decision.triggers])
+        elif supersede:
+            decision = policy.Decision("retrain", [*decision.reasons, (
+                f"the new candidate supersedes challenger v{shadow.version} in shadow since "  # type: ignore[union-attr]
+                f"{shadow.tags[registry.SHADOW_SINCE_TAG]}: it learns from the labelled nights since")],  # type: ignore[union-attr]
+                decision.triggers, decision.deferred)
     last = history.last_candidate
     return {**decision.to_dict(), "champion_age_days": age, "decided_by": "steward.policy.decide_retrain",
+            "supersedes": shadow.version if supersede and decision.action == "retrain" else None,  # type: ignore[union-attr]
             "drift_reference_sha256": reference_sha,
             "last_candidate": None if last is None else {"version": last.version, "day": last.day.isoformat(),
                                                          "triggers": list(last.triggers)},
@@ -604,6 +628,14 @@ def retrain(
         faults.maybe_die(eng.id, "retrain.after_register")  # worst moment: the version exists, the task has not finished
     else:
         model = registry.load(c, challenger)
+    if decision.get("supersedes"):  # the challenger it replaces leaves the shadow tonight (ADR 0025)
+        superseded = int(decision["supersedes"])
+        if registry.SHADOW_DECIDED_TAG not in registry.get_version(c, eng, superseded).tags:
+            registry.tag_version(c, eng, superseded, {registry.SHADOW_DECIDED_TAG: day.isoformat(),
+                                                      registry.SHADOW_VERDICT_TAG: "superseded"})
+        in_alias = registry.get_alias(c, eng, registry.SHADOW)
+        if in_alias is not None and in_alias.version == superseded:
+            registry.delete_alias(c, eng, registry.SHADOW)
     kept = reference.keep_training_data(eng, paths, challenger.version, training_set.rows, list(fingerprints))
     if not reused and challenger.run_id:
         registry.log_files(c, challenger.run_id, [kept], artifact_path=reference.MLFLOW_FOLDER)
@@ -640,6 +672,7 @@ def retrain(
         "scores": scores,
         "evidence": gate_evidence,
         "not_comparable": not_comparable,
+        "triggers": list(decision.get("triggers") or []),
         "fairness": documents["fairness"],
         "documents": documents["files"],
     }
@@ -667,6 +700,7 @@ def promote(
         fairness_gap=fairness.worst_gap(eng, retrained.get("fairness")),
         holdout_rows=retrained["holdout_rows"],
         why_not_comparable=retrained.get("not_comparable"),
+        refit_proven="refit" in (retrained.get("triggers") or []),
     )
     if verdict.action == "wait":
         verdict = _enter_shadow(c, eng, challenger, night_champion, day, verdict)

@@ -55,10 +55,13 @@ def decide_retrain(
     performance: dict[str, Any] | None,
     champion_age_days: int | None,
     performance_request: str | None = None,
+    refit_evidence: dict[str, Any] | None = None,
 ) -> Decision:
     """Retrain when a configured trigger fires: dataset drift that persisted, performance breach (tonight's
     labelled rows, or a realised-performance SLA breach whose response asks for a retrain), scheduled
-    refresh (`champion_age_days`: days since the last model was trained, champion or candidate)."""
+    refresh (`champion_age_days`: days since the last model was trained, champion or candidate), and the
+    periodic-refit baseline beating the champion (`refit_evidence`, judged like the gate's evidence: its
+    lower bound clears `promotion.min_improvement`)."""
     triggers = set(eng.retraining.triggers) | ({"drift"} if eng.responses.drift == "retrain" else set())
     fired: list[str] = []
     reasons: list[str] = []
@@ -106,6 +109,17 @@ def decide_retrain(
             fired.append("schedule")
             reasons.append(f"scheduled refresh: the last model was trained {champion_age_days} days ago "
                            f"(every {eng.retraining.refresh_every_days})")
+    if refit_evidence is not None and "refit" in triggers:
+        b = refit_evidence["bounds"]
+        text = (f"the periodic-refit baseline against the champion on {refit_evidence['rows']} labelled rows of "
+                f"{refit_evidence['nights']} night(s): {refit_evidence['challenger']:.4f} vs "
+                f"{refit_evidence['champion']:.4f}, gain {refit_evidence['gain']:+.4f}, bounds [{b['lower']:+.4f}, "
+                f"{b['upper']:+.4f}]")
+        if b["lower"] > eng.promotion.min_improvement:
+            fired.append("refit")
+            reasons.append(f"{text}: a refit on the labels known beats the champion")
+        else:
+            reasons.append(f"{text}: no evidence yet that a refit would beat the champion")
     if fired:
         return Decision("retrain", reasons, fired)
     if not reasons:
@@ -171,6 +185,7 @@ def gate(
     fairness_gap: tuple[str, float] | None = None,
     holdout_rows: int = 0,
     why_not_comparable: str | None = None,
+    refit_proven: bool = False,
 ) -> Decision:
     """The gate night: refuse an unfair or older challenger; otherwise judge the holdout's evidence
     (`judge_evidence`): promote, retire, or `wait` (the challenger goes into shadow and the nights after the
@@ -194,8 +209,15 @@ def gate(
     if evidence is None:
         return Decision("refuse", [f"{metric} cannot compare the models on the {holdout_rows}-row holdout "
                                    f"({why_not_comparable or 'not computable'}): the champion stays"])
-    return judge_evidence(eng, challenger_version=challenger_version, champion_version=champion_version,
-                          evidence=evidence, unseen_nights=0, waited_days=0)
+    # a candidate trained because the periodic refit already beat the champion on labelled nights neither had
+    # seen (ADR 0025) needs no shadow nights of its own to show that refitting pays: its holdout decides
+    verdict = judge_evidence(eng, challenger_version=challenger_version, champion_version=champion_version,
+                             evidence=evidence, unseen_nights=eng.promotion.shadow_nights if refit_proven else 0,
+                             waited_days=0)
+    if refit_proven and verdict.action == "promote" and eng.promotion.shadow_nights:
+        return Decision("promote", [verdict.reasons[0] + " (no shadow nights: trained on the refit trigger, whose "
+                                    "evidence came from labelled nights the refit had not seen)"])
+    return verdict
 
 
 def judge_evidence(

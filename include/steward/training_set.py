@@ -36,6 +36,7 @@ class TrainingSet:
         self.champion_rows: pd.DataFrame | None = None
         self.champion_source: dict[str, Any] | None = None
         self.weights: Any = None
+        self.left_out: dict[str, str] = {}  # nights that would belong to the window, and why they do not
         self.half_life = rules.recency_half_life_days
         self.mode = "breach" if breached else ("sliding" if rules.window == "sliding" and rules.window_rows is None
                                                else rules.window)
@@ -45,6 +46,7 @@ class TrainingSet:
         else:
             self.champion_rows, self.champion_source, learnt = champion_training_rows(eng, paths, champion)
             self.window = nights_since(eng, paths, day, learnt)
+            self.left_out = purged_nights(eng, paths, day, learnt, {d for d, _ in self.window})
         if not self.window:
             self.problems.append("no labelled batch to train on yet" if self.champion_rows is None else
                                  f"no accepted labelled night since champion v{champion['version']} was trained"
@@ -87,7 +89,7 @@ class TrainingSet:
                 "champion_rows": None if self.champion_rows is None else len(self.champion_rows),
                 "champion_source": None if self.champion_source is None else
                 {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in self.champion_source.items()},
-                "recency_half_life_days": self.half_life}
+                "recency_half_life_days": self.half_life, "left_out": self.left_out}
 
 
 def _ages(train: pd.DataFrame, frames: dict[dt.date, pd.DataFrame], held: list[dt.date], day: dt.date) -> list[int]:
@@ -135,6 +137,23 @@ def _is_date(text: str) -> bool:
 
 
 MAX_SCAN_DAYS = 1000
+ACCEPTED = frozenset({"keep", "retrain", "promote"})
+
+
+def purged_nights(eng: Engagement, paths: StewardPaths, day: dt.date, learnt: set[dt.date],
+                  window: set[dt.date]) -> dict[str, str]:
+    """Accepted nights after the champion's that are not in tonight's window because their landed batch is
+    gone (retention purged it): recorded, so that a smaller window says why."""
+    from steward import store
+
+    since = max(learnt, default=eng.start_date - dt.timedelta(days=1))
+    out: dict[str, str] = {}
+    for run in store.runs_of(paths, eng.id):
+        night = dt.date.fromisoformat(run["logical_date"][:10])
+        if since < night < day and night not in window and run["outcome"] in ACCEPTED \
+                and not batches.landed_path(eng, paths, night).is_file():
+            out[night.isoformat()] = "its landed batch is gone (purged by retention): left out of the window"
+    return out
 
 
 def nights_since(eng: Engagement, paths: StewardPaths, day: dt.date, learnt: set[dt.date]

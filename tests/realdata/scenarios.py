@@ -334,7 +334,7 @@ SCENARIOS: dict[str, Scenario] = {
                         shift_night=35),
         HotelRates(id="hotel_rates", title="Hotel room rates from summer into the low season",
                    client="Atlantic Resort Hotels", use_case="room rate forecast", target="avg_price_per_room",
-                   id_column="booking_id", label_delay=2, nights=120, ci_nights=0, shift_night=0),
+                   id_column="booking_id", label_delay=2, nights=120, ci_nights=0, shift_night=1),
         FlightsNyc(id="flights_nyc", title="Late arrival of NYC departures", client="Hudson Ground Ops",
                    use_case="arrival delay", target="late", id_column="flight_id", label_delay=1, nights=92,
                    incidents={5: "resent_yesterday"}, ci_nights=9),

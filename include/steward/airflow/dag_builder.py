@@ -405,7 +405,9 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             from steward import pipeline
 
             result = pipeline.score_baselines(eng, _paths(), _day(), landed)
-            if result["enabled"]:
+            if result.get("error"):
+                log.warning("baselines NOT scored tonight (recorded; the night goes on): %s", result["error"])
+            elif result["enabled"]:
                 log.info("baselines scored %d rows (never retrained v%s, periodic refit of %s) in %.2f CPU s",
                          result["rows"], (result.get("never_retrained") or {}).get("version"),
                          result["periodic_refit"]["refit_for"], result["cpu_seconds"])
@@ -542,6 +544,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         counterfactual = score_baselines(landed)
         scored >> counterfactual
         decide = decide_retrain(monitoring, champion)
+        counterfactual >> decide  # the refit trigger reads tonight's comparison (ADR 0025)
         retrained = retrain_candidate(champion)
         shadow_judged = judge_shadow(champion)
         decide >> [retrained, keep_champion, shadow_judged]
