@@ -261,3 +261,25 @@ def test_an_expanding_window_starts_from_the_champions_rows_weighs_by_recency_an
     sliding = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"window": "sliding"})})
     old = TrainingSet(sliding, paths, night, ["drift"], champion)
     assert old.champion_rows is None and len(old.window) == churn.retraining.window_days
+
+
+def test_an_expanding_window_whose_holdout_cannot_measure_the_metric_trains_nothing_and_says_why(churn, paths):
+    """Bad input (issue 30): the newest nights hold one class only; the holdout takes older nights in, and when
+    none can help the window falls back to a share of every night; a one-class window is no candidate."""
+    import datetime as dt
+
+    from steward import batches, demo
+    from steward.training_set import TrainingSet
+
+    demo.generate("churn_telco", paths.data_root, nights=0)
+    start = churn.start_date
+    for n in range(3):
+        frame = demo._churn_frame(np.random.default_rng(n), 200, 2_000_000 + 1000 * n, 0.0, False).assign(churned=0)
+        day = start + dt.timedelta(days=n)
+        frame.to_csv(batches.incoming_path(churn, paths, day), index=False)
+        batches.land_batch(churn, paths, day)
+    champion = {"version": 1, "tags": {"steward.trained_for": start.isoformat()}}
+    ts = TrainingSet(churn, paths, start + dt.timedelta(days=2), ["drift"], champion)
+    assert any("cannot measure roc_auc: one class only" in p for p in ts.problems), ts.problems
+    # the champion's rows hold both classes, so the training rows are not one class: only the holdout is
+    assert ts.train["churned"].nunique() == 2

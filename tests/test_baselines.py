@@ -1,0 +1,65 @@
+"""The counterfactual baselines (ADR 0025): a periodic refit per 7 nights outside the registry, never trained
+on the night it scores, and the served model compared with both baselines on the same labelled rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from steward import baselines, batches, demo, predictions, training
+
+
+def _land(churn, paths, nights: int, shifted_from: int | None = None) -> None:
+    for n in range(nights):
+        day = churn.start_date + dt.timedelta(days=n)
+        shifted = shifted_from is not None and n >= shifted_from
+        frame = demo._churn_frame(np.random.default_rng(n), 400, 3_000_000 + 1000 * n, 1.0 if shifted else 0.0,
+                                  shifted)
+        frame.to_csv(batches.incoming_path(churn, paths, day), index=False)
+        batches.land_batch(churn, paths, day)
+
+
+def test_the_periodic_refit_is_fitted_once_per_period_outside_the_registry_and_never_on_its_own_night(churn, paths):
+    demo.generate("churn_telco", paths.data_root, nights=0)
+    _land(churn, paths, 9)
+    start = churn.start_date
+    assert baselines.refit_day(churn, start + dt.timedelta(days=6)) == start
+    assert baselines.refit_day(churn, start + dt.timedelta(days=8)) == start + dt.timedelta(days=7)
+    first, meta = baselines.periodic_model(churn, paths, start + dt.timedelta(days=3))
+    assert meta["refit_for"] == start.isoformat() and meta["nights"] == [] and meta["rows"] == 4000  # reference only
+    week, meta7 = baselines.periodic_model(churn, paths, start + dt.timedelta(days=8))
+    # the refit of night 7 learnt the reference and nights 0-6, never night 7's own rows
+    assert meta7["nights"] == [(start + dt.timedelta(days=n)).isoformat() for n in range(7)]
+    assert meta7["rows"] == 4000 + 7 * 400
+    files = sorted(p.name for p in (paths.home / "baselines" / "churn_telco" / "periodic").iterdir())
+    assert files == [f"{start}.json", f"{start}.skops", f"{start + dt.timedelta(days=7)}.json",
+                     f"{start + dt.timedelta(days=7)}.skops"]
+    again, same = baselines.periodic_model(churn, paths, start + dt.timedelta(days=9))  # reused, not refitted
+    assert same == meta7
+    # a file whose bytes changed is not trusted: it is fitted again (skops, reviewed types only)
+    skops = paths.home / "baselines" / "churn_telco" / "periodic" / f"{start}.skops"
+    skops.write_bytes(skops.read_bytes() + b"tampered")
+    _, refitted = baselines.periodic_model(churn, paths, start + dt.timedelta(days=2))
+    assert not skops.read_bytes().endswith(b"tampered") and batches.sha256_file(skops) == refitted["sha256"]
+
+
+def test_served_and_baselines_are_compared_on_the_same_labelled_rows(churn, paths):
+    demo.generate("churn_telco", paths.data_root, nights=0)
+    _land(churn, paths, 9, shifted_from=8)  # night 8: the concept flips
+    day = churn.start_date + dt.timedelta(days=8)
+    batch = batches.read_for(churn, batches.landed_path(churn, paths, day))
+    shifted = demo._churn_frame(np.random.default_rng(99), 1500, 9_000_000, 1.0, True)  # other rows, same concept
+    served_model = training.train(churn, training.labelled(churn, shifted))
+    served = predictions.served_frame(churn, batch, served_model, 7)
+    predictions.write_frame(served, predictions.predictions_path(churn, paths, day))
+    scored = baselines.score(churn, paths, day, batch)
+    assert scored["rows"] == 400 and scored["periodic_refit"]["refit_for"] == (day - dt.timedelta(days=1)).isoformat()
+    assert "never_retrained" not in scored  # no registry version yet: only the refit scores
+    row = baselines.realise(churn, paths, day.isoformat(), day)
+    assert row["labelled_rows"] == 400 and row["served_version"] == 7 and row["never_retrained_value"] is None
+    # the served model learnt the flipped concept, the weekly refit did not
+    assert row["served_value"] > row["periodic_refit_value"] + 0.2
+    assert row["served_net"] is not None and row["served_net"] > row["periodic_refit_net"]
+    summary = baselines.summarize(baselines.history(paths, "churn_telco"))
+    assert summary["dates"] == 0  # a date where a baseline is missing is not averaged
