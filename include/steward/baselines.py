@@ -201,18 +201,21 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 REFIT_EVIDENCE_DATES = 30  # the newest labelled prediction dates the refit trigger pools
 
 
-def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_version: int
-                   ) -> tuple[dict[str, Any] | None, str | None]:
+def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_version: int,
+                   champion_trained_for: str | None = None) -> tuple[dict[str, Any] | None, str | None]:
     """Does refitting beat the champion? The periodic-refit baseline against the served champion on the
-    labelled rows of the prediction dates it served (the newest REFIT_EVIDENCE_DATES), with the labels known on
-    `day`: the gate's paired test (steward.evidence), clustered by date. (None, why) when there is nothing
-    to compare yet."""
+    labelled rows of the prediction dates it served (the newest REFIT_EVIDENCE_DATES) with a refit fitted
+    after the champion was trained (so it knew labels the champion did not), with the labels known on `day`:
+    the gate's paired test (steward.evidence), clustered by date. (None, why) when there is nothing to
+    compare yet."""
     import numpy as np
 
     from steward import evidence, metrics, predictions
 
+    trained = champion_trained_for or eng.start_date.isoformat()
     dates = [r["prediction_date"] for r in history(paths, eng.id, through=day)
-             if r["served_version"] == champion_version and r["prediction_date"] <= day.isoformat()]
+             if r["served_version"] == champion_version and r["prediction_date"] <= day.isoformat()
+             and refit_day(eng, dt.date.fromisoformat(r["prediction_date"])).isoformat() > trained[:10]]
     frames = [(d, labelled_rows(eng, paths, d, day)) for d in dates[-REFIT_EVIDENCE_DATES:]]
     frames = [(d, f) for d, f in frames if f is not None and len(f) and f"{PERIODIC_REFIT}_prediction" in f]
     if not frames:
@@ -230,5 +233,7 @@ def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_
     served = (rows[predictions.PREDICTION].to_numpy(),
               rows[predictions.SCORE].to_numpy() if predictions.SCORE in rows else None)
     ev, why = evidence.paired(eng, metric, rows[eng.target].to_numpy(), refit, served, nights)
-    return (None, why) if ev is None else (evidence.judged(eng, ev), None)
+    # a trigger trains a candidate, it promotes nothing (the gate does, at its own level per look): the
+    # engagement's alpha, once, is enough to ask for one
+    return (None, why) if ev is None else (evidence.judged(eng, ev, alpha=eng.promotion.alpha), None)
 

@@ -218,12 +218,13 @@ def _auc_influence(y: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray
     return auc, psi * math.sqrt((n - 1) / n)  # `paired` scales the sum of squares by n / (n - 1)
 
 
-def judged(eng: Engagement, ev: Evidence) -> dict[str, Any]:
-    """The evidence as the record keeps it: with its bounds at this engagement's level per look, the gain worth
-    finding and the number of looks the level is split over (steward.policy.judge_evidence reads it)."""
+def judged(eng: Engagement, ev: Evidence, alpha: float | None = None) -> dict[str, Any]:
+    """The evidence as the record keeps it: with its bounds at this engagement's level per look (or `alpha`),
+    the gain worth finding and the number of looks the level is split over (steward.policy.judge_evidence
+    reads it)."""
     from steward import policy
 
-    alpha = policy.alpha_per_look(eng)
+    alpha = policy.alpha_per_look(eng) if alpha is None else alpha
     return {**ev.to_dict(), "bounds": bounds(ev, eng.promotion.min_improvement, alpha).to_dict(),
             "target": round(target_gain(eng, ev.champion), 6), "looks": policy.looks(eng)}
 
