@@ -255,6 +255,14 @@ def test_an_expanding_window_starts_from_the_champions_rows_weighs_by_recency_an
     # the champion's rows are as old as the champion (5 nights: weight 0.5 ** 2.5); the newest trained night's 0.5 ** 1
     assert ts.weights[0] == pytest.approx(0.5 ** 2.5) and ts.weights[-1] == pytest.approx(0.5 ** (2 / 2))
     assert ts.describe()["champion_source"]["kind"] == "reference file" and ts.describe()["left_out"]
+    # ADR 0026: the version itself learns the holdout nights too; the newest night weighs 1 (age 0)
+    assert len(ts.final_rows) == 4000 + 4 * 300 and len(ts.final_weights) == len(ts.final_rows)
+    assert ts.final_weights[-1] == pytest.approx(1.0) and ts.final_weights[-301] == pytest.approx(0.5 ** 0.5)
+    assert ts.describe()["served_fit"] == {"on": "window", "rows": 4000 + 4 * 300}
+    capped = weighted.model_copy(update={"retraining": weighted.retraining.model_copy(update={"window_rows": 1000})})
+    small = TrainingSet(capped, paths, night, ["drift"], champion)  # the cap keeps the newest rows of both fits
+    assert len(small.train) == 1000 and len(small.final_rows) == 1000
+    assert small.final_rows.iloc[-300:].reset_index(drop=True).equals(ts.final_rows.iloc[-300:].reset_index(drop=True))
     model = training.train(weighted, ts.train, ts.weights)  # the weights reach the estimator without error
     assert training.score(weighted, model, ts.holdout, "roc_auc") > 0.6
     # a sliding window without window_rows is the old behaviour: the newest window_days nights only

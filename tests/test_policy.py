@@ -149,11 +149,19 @@ def test_the_refit_baseline_beating_the_champion_trains_a_candidate(churn):
                                  refit_evidence=_ev(quiet, 0.05, 0.01)).action == "keep"
 
 
-def test_a_candidate_of_the_refit_trigger_needs_no_shadow_nights(churn):
+def test_a_candidate_of_the_refit_trigger_needs_no_shadow_nights_and_a_holdout_that_does_not_contradict(churn):
+    """ADR 0026: the refit trigger already showed the recipe beats the champion on nights neither had seen; the
+    candidate's holdout only has to not show it is no better."""
     two = churn.model_copy(update={"promotion": churn.promotion.model_copy(update={"shadow_nights": 2})})
     kw = dict(champion_version=1, challenger_version=2, evidence=_ev(two, 0.05, 0.01))
     assert policy.gate(two, **kw).action == "wait"
     proven = policy.gate(two, refit_proven=True, **kw)
     assert proven.action == "promote" and "trained on the refit trigger" in proven.reasons[0]
-    assert policy.gate(two, refit_proven=True, champion_version=1, challenger_version=2,
-                       evidence=_ev(two, 0.05, 0.03)).action == "wait"  # its holdout must still clear the margin
+    vague = dict(champion_version=1, challenger_version=2, evidence=_ev(two, 0.02, 0.03))
+    assert policy.gate(two, **vague).action == "wait"  # any other trigger: not conclusive, into shadow
+    assert policy.gate(two, refit_proven=True, **vague).action == "promote"  # not contradicted
+    worse = policy.gate(two, refit_proven=True, champion_version=1, challenger_version=2,
+                        evidence=_ev(two, -0.01, 0.005))  # upper bound below the margin of 0.01
+    assert worse.action == "refuse" and "no better than the margin" in worse.reasons[0]
+    # fairness is checked first, whatever the trigger
+    assert policy.gate(two, refit_proven=True, fairness_gap=("payment_method", 0.9), **kw).action == "refuse"

@@ -448,6 +448,12 @@ class RetrainingPolicy(_Strict):
         description="how the gate's holdout is drawn from the window: its newest batches, out of time (a candidate "
         "is judged on days it was not trained on, as it will serve; ADR 0013), or a hash-selected share of every "
         "batch. A window of one batch always uses the share.")
+    final_fit: Literal["window", "training_rows"] = Field(
+        "window",
+        description="what the registered version is fitted on (ADR 0026): `window`, every row of the window, the "
+        "gate's holdout included (the gate judged the same recipe fitted without the holdout; that fit is kept "
+        "beside the version and answers for it on the holdout nights); `training_rows`, the model the gate judged, "
+        "exactly (the newest nights of the window are then never learnt from)")
     min_days_between: int = Field(
         3, ge=0, le=365, description="cooldown: days after a candidate before the same triggers train another")
     max_candidates_per_30_days: int = Field(4, ge=1, le=31, description="budget of candidates in any 30 days")

@@ -101,11 +101,17 @@ def compare(eng: Engagement, challenger: Any, champion: Any, frame: pd.DataFrame
     if reason is not None:
         return None, reason
     x = training.features_of(eng, frame)
-    outputs = []
-    for model in (challenger, champion):
-        proba = metrics.positive_scores(model, x) if eng.problem_type == "binary_classification" else None
-        outputs.append((np.asarray(model.predict(x)), proba))
-    return paired(eng, metric, y, outputs[0], outputs[1], np.asarray(nights))
+    return paired(eng, metric, y, outputs(eng, challenger, x), outputs(eng, champion, x), np.asarray(nights))
+
+
+def outputs(eng: Engagement, model: Any, x: pd.DataFrame) -> tuple[Any, Any]:
+    """A fitted pipeline's (predictions, P(positive) for binary classification else None) on features `x`."""
+    import numpy as np
+
+    from steward import metrics
+
+    proba = metrics.positive_scores(model, x) if eng.problem_type == "binary_classification" else None
+    return np.asarray(model.predict(x)), proba
 
 
 def paired(eng: Engagement, metric: str, y: np.ndarray, challenger: tuple[Any, Any], champion: tuple[Any, Any],
@@ -229,15 +235,33 @@ def judged(eng: Engagement, ev: Evidence, alpha: float | None = None) -> dict[st
             "target": round(target_gain(eng, ev.champion), 6), "looks": policy.looks(eng)}
 
 
-def on_nights(eng: Engagement, challenger: Any, champion: Any, frames: dict[Any, pd.DataFrame]
-              ) -> tuple[dict[str, Any] | None, str | None]:
-    """`judged` evidence on labelled nights pooled (`frames`: night -> labelled rows), clustered by night."""
+def on_nights(eng: Engagement, challenger: Any, champion: Any, frames: dict[Any, pd.DataFrame],
+              challenger_on: dict[Any, Any] | None = None) -> tuple[dict[str, Any] | None, str | None]:
+    """`judged` evidence on labelled nights pooled (`frames`: night -> labelled rows), clustered by night.
+    `challenger_on` names another fit of the challenger for some nights: on the gate's holdout nights, the
+    fit the gate judged, which never learnt them (ADR 0026)."""
+    import numpy as np
     import pandas as pd
+
+    from steward import metrics, training
 
     frames = {d: f for d, f in frames.items() if len(f)}
     if not frames:
         return None, "no labelled rows"
+    others = challenger_on or {}
     rows = pd.concat(list(frames.values()), ignore_index=True)
-    nights = [str(d) for d, f in frames.items() for _ in range(len(f))]
-    ev, why = compare(eng, challenger, champion, rows, nights)
+    y = np.asarray(metrics.encode_target(eng, rows[eng.target]))
+    reason = metrics.unmeasurable(eng, eng.promotion.metric, y)
+    if reason is not None:
+        return None, reason
+    parts = [(outputs(eng, others.get(d, challenger), training.features_of(eng, f)),
+              outputs(eng, champion, training.features_of(eng, f))) for d, f in frames.items()]
+
+    def joined(k: int, j: int) -> Any:
+        got = [p[k][j] for p in parts]
+        return None if got[0] is None else np.concatenate(got)
+
+    nights = np.asarray([str(d) for d, f in frames.items() for _ in range(len(f))])
+    ev, why = paired(eng, eng.promotion.metric, y, (joined(0, 0), joined(0, 1)), (joined(1, 0), joined(1, 1)),
+                     nights)
     return (None, why) if ev is None else (judged(eng, ev), None)

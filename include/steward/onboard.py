@@ -482,6 +482,8 @@ labels:                          # the batches carry no target: labels arrive in
   lookback_days: {max(60, 3 * lab['delay'])}              # a label may still belong to a prediction this old
 """
     rows = nightly["row_count"]
+    delay = nightly["labels"]["delay"] if nightly["labels"] is not None else 0
+    shadow_days = max(7, delay + 2 + 5)  # a week of labelled nights after the shadow nights' labels can arrive
     window_rows, window_source = training_rows(inferred["rows"], nightly.get("median_rows"))
     return f"""# {req.client}: {req.use_case}
 # Written by `steward onboard` on {today} from {req.data.name} ({inferred['rows']} rows). Review the
@@ -544,7 +546,7 @@ promotion:
   min_improvement: {margin}
   alpha: 0.1              # chance of promoting a challenger no better than the margin, over all looks (ADR 0024)
   shadow_nights: 2        # judged on at least 2 labelled nights after the gate, pooled with its holdout (ADR 0015)
-  shadow_max_days: 14     # retired when the pooled evidence is still not conclusive 14 days after the gate
+  shadow_max_days: {shadow_days}     # retired when still not conclusive: labels {delay} night(s) late + 2 shadow nights + 5
 
 governance:{governance}
   decision_log: |

@@ -559,17 +559,27 @@ def _train_and_register(
     extra_params: dict[str, Any] | None = None,
     artifacts: dict[str, Any] | None = None,
     sample_weight: Any = None,
+    final: tuple[pd.DataFrame, Any] | None = None,
 ) -> tuple[Any, Any]:
-    """Fit the configured pipeline, score it on the holdout and register it as a new MLflow version."""
-    from steward import registry, training
+    """Fit the configured pipeline, score it on the holdout and register it as a new MLflow version.
+
+    With `final` (rows, weights), the version registered is the same recipe refitted on those rows (the
+    window with its holdout, ADR 0026); the fit scored on the holdout is kept beside it (steward.gate_fit).
+    Returns the version and the model the holdout judged."""
+    from steward import gate_fit, registry, training
 
     model = training.train(eng, train_df, sample_weight)
     metrics = training.holdout_metrics(eng, model, holdout)
+    served, params = model, {}
+    if final is not None:
+        served = training.train(eng, final[0], final[1])
+        tags = {**tags, gate_fit.SHA_TAG: gate_fit.keep(paths, eng.id, training_key, model)}
+        params = {"final_fit": "window", "final_rows": len(final[0])}
     ref = registry.log_and_register(
-        c, paths, eng, model,
+        c, paths, eng, served,
         training_key=training_key,
         params={"estimator": eng.retraining.estimator.name, **eng.retraining.estimator.params.model_dump(),
-                "train_rows": len(train_df), "holdout_rows": len(holdout), **(extra_params or {})},
+                "train_rows": len(train_df), "holdout_rows": len(holdout), **params, **(extra_params or {})},
         metrics={f"holdout_{k}": v for k, v in metrics.items()},
         tags=tags,
         artifacts=artifacts,
@@ -594,7 +604,7 @@ def retrain(
     """Train a challenger on the window (ADR 0024); the newest nights are kept out for the gate. The window's
     rows are kept with the version: they become the drift reference if it is promoted, and the rows the next
     candidate starts from."""
-    from steward import evidence, model_card, reference, registry, shadow, training
+    from steward import evidence, gate_fit, model_card, reference, registry, shadow, training
 
     day = _day(logical_date)
     training_set = TrainingSet(eng, paths, day, decision.get("triggers", []), champion["champion"])
@@ -604,6 +614,8 @@ def retrain(
     holdout_batches = [d.isoformat() for d in training_set.holdout_days]
     out_of_time = len(holdout_batches) < len(training_set.window)  # a share of every batch names them all
     key = _key("retrain", eng.id, day.isoformat(), fingerprints, config_hash)
+    # the version serves the recipe refitted on the whole window, holdout included (ADR 0026)
+    refit_window = eng.retraining.final_fit == "window" and len(holdout) > 0
     c = registry.client(paths)
     challenger = registry.find_by_training_key(c, eng, key)
     reused = challenger is not None
@@ -614,7 +626,8 @@ def retrain(
             extra_params={"window": ",".join(fingerprints)[:6000], "window_mode": training_set.mode,
                           "recency_half_life_days": eng.retraining.recency_half_life_days},
             sample_weight=training_set.weights,
-            tags={**run_tags, "steward.trained_for": day.isoformat(), 
+            final=(training_set.final_rows, training_set.final_weights) if refit_window else None,
+            tags={**run_tags, "steward.trained_for": day.isoformat(),
                   shadow.HOLDOUT_NIGHTS_TAG: ",".join(holdout_batches) if out_of_time else "",
                   shadow.HOLDOUT_SAMPLE_TAG: "" if out_of_time else ",".join(holdout_batches),
                   "steward.data_fingerprint": _key(fingerprints), KIND_TAG: "candidate",
@@ -627,8 +640,8 @@ def retrain(
                                                 **described}},
         )
         faults.maybe_die(eng.id, "retrain.after_register")  # worst moment: the version exists, the task has not finished
-    else:
-        model = registry.load(c, challenger)
+    else:  # a rerun judges the fit its gate judged, never the refit that learnt the holdout
+        model = gate_fit.load(paths, eng.id, challenger.version, challenger.tags) or registry.load(c, challenger)
     if decision.get("supersedes"):  # the challenger it replaces leaves the shadow tonight (ADR 0025)
         superseded = int(decision["supersedes"])
         if registry.SHADOW_DECIDED_TAG not in registry.get_version(c, eng, superseded).tags:
@@ -768,7 +781,7 @@ def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
     """Score the challenger in shadow and the champion on the labelled nights it never saw, pooled with its
     gate's holdout; promote it when the evidence clears the margin, retire it when the evidence rules the gain
     out or the period runs out, else wait (ADR 0015, 0024)."""
-    from steward import registry, shadow
+    from steward import gate_fit, registry, shadow
 
     day = _day(logical_date)
     c = registry.client(paths)
@@ -784,7 +797,8 @@ def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
                                              "retired"])
     else:
         found = shadow.evidence(eng, paths, day, since, pending.tags, registry.load(c, pending),
-                                registry.load(c, registry.ModelRef(**champion["champion"])))
+                                registry.load(c, registry.ModelRef(**champion["champion"])),
+                                gate_model=gate_fit.load(paths, eng.id, pending.version, pending.tags))
         nights, pooled = found["nights"], found["pooled"]
         verdict = policy.shadow_verdict(eng, challenger_version=pending.version, champion_version=night_champion,
                                         since=since, day=day, evidence=pooled, unseen_nights=found["unseen_nights"],

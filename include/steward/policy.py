@@ -209,15 +209,29 @@ def gate(
     if evidence is None:
         return Decision("refuse", [f"{metric} cannot compare the models on the {holdout_rows}-row holdout "
                                    f"({why_not_comparable or 'not computable'}): the champion stays"])
-    # a candidate trained because the periodic refit already beat the champion on labelled nights neither had
-    # seen (ADR 0025) needs no shadow nights of its own to show that refitting pays: its holdout decides
-    verdict = judge_evidence(eng, challenger_version=challenger_version, champion_version=champion_version,
-                             evidence=evidence, unseen_nights=eng.promotion.shadow_nights if refit_proven else 0,
-                             waited_days=0)
-    if refit_proven and verdict.action == "promote" and eng.promotion.shadow_nights:
-        return Decision("promote", [verdict.reasons[0] + " (no shadow nights: trained on the refit trigger, whose "
-                                    "evidence came from labelled nights the refit had not seen)"])
-    return verdict
+    if refit_proven:
+        return _refit_proven(eng, challenger_version, champion_version, evidence)
+    return judge_evidence(eng, challenger_version=challenger_version, champion_version=champion_version,
+                          evidence=evidence, unseen_nights=0, waited_days=0)
+
+
+def _refit_proven(eng: Engagement, challenger_version: int, champion_version: int, evidence: dict[str, Any]
+                  ) -> Decision:
+    """A candidate trained because the periodic refit beat the champion on labelled nights neither had seen
+    (trigger `refit`, ADR 0025) is that recipe fitted on more rows: the superiority is already shown, so its
+    own holdout only has to not contradict it (ADR 0026). Promoted at the gate unless the holdout's upper bound
+    is below the margin (it shows the candidate is no better); no shadow nights."""
+    b, required = evidence["bounds"], eng.promotion.min_improvement
+    text = (f"{evidence['metric']} on {evidence['rows']} holdout rows of {evidence['nights']} night(s): challenger "
+            f"v{challenger_version} {evidence['challenger']:.4f} vs champion v{champion_version} "
+            f"{evidence['champion']:.4f}, gain {evidence['gain']:+.4f}, {1 - b['alpha']:.2%} bounds "
+            f"[{b['lower']:+.4f}, {b['upper']:+.4f}] ({evidence['method']})")
+    if b["upper"] < required:
+        return Decision("refuse", [f"trained on the refit trigger, but {text}: its holdout shows it is no better "
+                                   f"than the margin {required:+.4f}, retired"])
+    return Decision("promote", [f"trained on the refit trigger (the periodic refit beat the champion on labelled "
+                                f"nights it had not seen); {text}: the holdout does not contradict it, promoted "
+                                "without shadow nights"])
 
 
 def judge_evidence(
@@ -241,8 +255,8 @@ def judge_evidence(
     A night the challenger lost is part of the evidence, not a verdict on its own."""
     rules = eng.promotion
     b, target, required = evidence["bounds"], evidence["target"], rules.min_improvement
-    text = (f"{evidence['metric']} on {evidence['rows']} labelled rows of {evidence['nights']} night(s) challenger "
-            f"v{challenger_version} never learnt from: {evidence['challenger']:.4f} vs champion v{champion_version} "
+    text = (f"{evidence['metric']} on {evidence['rows']} labelled rows of {evidence['nights']} night(s) unseen by the "
+            f"judged fit of challenger v{challenger_version}: {evidence['challenger']:.4f} vs champion v{champion_version} "
             f"{evidence['champion']:.4f}, gain {evidence['gain']:+.4f}, {1 - b['alpha']:.2%} bounds "
             f"[{b['lower']:+.4f}, {b['upper']:+.4f}] (required above {required:+.4f}; p {b['p_value']:.2g}; "
             f"{evidence['method']}); minimum detectable effect on these rows {b['mde']:.4f}, the gain worth finding "

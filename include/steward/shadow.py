@@ -48,9 +48,10 @@ def holdout_nights(eng: Engagement, paths: StewardPaths, day: dt.date, tags: dic
 
 
 def evidence(eng: Engagement, paths: StewardPaths, day: dt.date, since: dt.date, tags: dict[str, str],
-             challenger: Any, champion: Any) -> dict[str, Any]:
+             challenger: Any, champion: Any, gate_model: Any = None) -> dict[str, Any]:
     """Both models on the gate's holdout and every labelled night since, pooled (steward.evidence), with the
-    promotion metric on each unseen night for the record."""
+    promotion metric on each unseen night for the record. On the holdout nights the challenger answers with
+    `gate_model`, the fit its gate judged, when the version itself learnt them (ADR 0026)."""
     from steward import evidence as tests
     from steward import training
 
@@ -59,7 +60,9 @@ def evidence(eng: Engagement, paths: StewardPaths, day: dt.date, since: dt.date,
     nights = {d.isoformat(): {"challenger": training.score(eng, challenger, f, metric),
                               "champion": training.score(eng, champion, f, metric), "rows": len(f)}
               for d, f in unseen.items()}
-    frames = {**holdout_nights(eng, paths, day, tags), **unseen}
-    pooled, why = tests.on_nights(eng, challenger, champion, frames)
+    held = holdout_nights(eng, paths, day, tags)
+    frames = {**held, **unseen}
+    pooled, why = tests.on_nights(eng, challenger, champion, frames,
+                                  challenger_on={d: gate_model for d in held} if gate_model is not None else None)
     return {"nights": nights, "unseen_nights": len(unseen), "pooled": pooled, "why_not_comparable": why,
             "holdout_nights": sorted(d.isoformat() for d in frames if d not in unseen)}

@@ -38,6 +38,7 @@ class TrainingSet:
         self.weights: Any = None
         self.left_out: dict[str, str] = {}  # nights that would belong to the window, and why they do not
         self.half_life = rules.recency_half_life_days
+        self.final_fit = rules.final_fit
         self.mode = "breach" if breached else ("sliding" if rules.window == "sliding" and rules.window_rows is None
                                                else rules.window)
         if self.mode in ("breach", "sliding") or champion is None:
@@ -71,15 +72,27 @@ class TrainingSet:
             ages = [(day - self.champion_source["trained_for"]).days + 1] * len(old) + ages
         if rules.window_rows is not None and len(train) > rules.window_rows:  # the oldest rows drop first
             train, ages = train.iloc[-rules.window_rows:].reset_index(drop=True), ages[-rules.window_rows:]
-        if rules.recency_half_life_days is not None:
-            import numpy as np
-
-            self.weights = np.power(0.5, np.asarray(ages, dtype=float) / rules.recency_half_life_days)
+        self.weights = self._recency(ages)
         self.train = train
         self.fingerprints = fingerprints
         self.rows = pd.concat([train, self.holdout], ignore_index=True)  # kept with the version
+        # the registered version's own fit (ADR 0026): the window with its holdout, capped like the training rows
+        final_ages = ages + _holdout_ages(self.holdout, self.frames, self.holdout_days, day)
+        self.final_rows = self.rows
+        if rules.window_rows is not None and len(self.rows) > rules.window_rows:
+            self.final_rows = self.rows.iloc[-rules.window_rows:].reset_index(drop=True)
+            final_ages = final_ages[-rules.window_rows:]
+        self.final_weights = self._recency(final_ages)
         self.fingerprint = key(fingerprints)
         self.problems = training.training_problems(eng, self.train, self.holdout)
+
+    def _recency(self, ages: list[int]) -> Any:
+        """Each row's weight 0.5 ** (age / half-life), None when every row weighs the same."""
+        if self.half_life is None:
+            return None
+        import numpy as np
+
+        return np.power(0.5, np.asarray(ages, dtype=float) / self.half_life)
 
     def describe(self) -> dict[str, Any]:
         """What the version learnt from, for the record and MLflow: how the window was built, its rows and
@@ -89,7 +102,11 @@ class TrainingSet:
                 "champion_rows": None if self.champion_rows is None else len(self.champion_rows),
                 "champion_source": None if self.champion_source is None else
                 {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in self.champion_source.items()},
-                "recency_half_life_days": self.half_life, "left_out": self.left_out}
+                "recency_half_life_days": self.half_life, "left_out": self.left_out,
+                # what the registered version itself was fitted on (ADR 0026)
+                "served_fit": None if not hasattr(self, "train") else
+                {"on": "window", "rows": len(self.final_rows)} if self.final_fit == "window" and len(self.holdout)
+                else {"on": "training_rows", "rows": len(self.train)}}
 
 
 def _ages(train: pd.DataFrame, frames: dict[dt.date, pd.DataFrame], held: list[dt.date], day: dt.date) -> list[int]:
@@ -99,6 +116,15 @@ def _ages(train: pd.DataFrame, frames: dict[dt.date, pd.DataFrame], held: list[d
         if d not in held:
             out += [(day - d).days] * len(frames[d])
     return out if len(out) == len(train) else [0] * len(train)  # a hash split of every night: no order to keep
+
+
+def _holdout_ages(holdout: pd.DataFrame, frames: dict[dt.date, pd.DataFrame], held: list[dt.date],
+                  day: dt.date) -> list[int]:
+    """Each holdout row's age in nights (the holdout nights in date order; a hash share of every night: 0)."""
+    out: list[int] = []
+    for d in sorted(held):
+        out += [(day - d).days] * len(frames[d])
+    return out if len(out) == len(holdout) else [0] * len(holdout)
 
 
 def champion_training_rows(eng: Engagement, paths: StewardPaths, champion: dict[str, Any]
