@@ -63,10 +63,10 @@ def run_scenario(scenario_id: str, workspace: Path, nights: int | None, remeasur
                 "--results", str(results), env=env)
         print(f"{scenario_id}: backfill took {time.perf_counter() - t0:.0f} s", flush=True)
     summary = harness.summarize(scenario, ws / "home", plan, json.loads(results.read_text()))
-    stable = set(range(scenario.shift_night if scenario.shift_night is not None else len(plan["rows"]))) \
-        if scenario.stable else set()
+    stable = scenario.stable_nights(len(plan["rows"]))
     with harness.env_scope(ws):
-        summary["budget"] = budget.measure(scenario_id, plan["first"], stable, scenario.shift_night)
+        summary["budget"] = budget.measure(scenario_id, plan["first"], stable, scenario.shift_night,
+                                           planted=scenario.planted())
     budget.plot(summary["budget"], f"{scenario_id}: {scenario.title}", IMG / f"monitoring-{scenario_id}.png")
     return summary
 

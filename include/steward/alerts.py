@@ -13,32 +13,56 @@ from typing import Any
 
 from steward import incidents, notify, outcomes, policy
 from steward.config import LOWER_IS_BETTER, Engagement
+from steward.quality_rates import describe
 from steward.settings import StewardPaths
 
 
 def track(eng: Engagement, paths: StewardPaths, condition: str, day: str, active: bool | None, summary: str, *,
-          same_night: bool = False) -> dict[str, Any] | None:
-    """Open/continue the condition's incident when active, resolve it when not; None = no evidence tonight."""
+          same_night: bool = False, subject: str | None = None) -> dict[str, Any] | None:
+    """Open/continue the condition's incident when active, resolve it when not; None = no evidence tonight.
+    With a `subject` (a column), one incident per subject."""
     if active is None:
         return None
     alert = condition in eng.alerts.conditions
+    named = {"condition": condition, **({"subject": subject} if subject is not None else {})}
     if active:
         incident, opened = incidents.open_or_continue(paths, eng.id, condition, day, summary=summary,
-                                                      response=getattr(eng.responses, condition))
+                                                      response=getattr(eng.responses, condition), subject=subject)
         if opened and alert:
             notify.enqueue(paths, eng, incident, "opened")
-        return {"condition": condition, "state": "active", "incident": incident["id"], "opened_tonight": opened}
-    resolved = incidents.resolve(paths, eng.id, condition, day, summary, same_night=same_night)
+        return {**named, "state": "active", "incident": incident["id"], "opened_tonight": opened}
+    resolved = incidents.resolve(paths, eng.id, condition, day, summary, same_night=same_night, subject=subject)
     for inc in resolved:
         if alert:
             notify.enqueue(paths, eng, inc, "resolved")
-    return {"condition": condition, "state": "clear", "resolved": [i["id"] for i in resolved]}
+    return {**named, "state": "clear", "resolved": [i["id"] for i in resolved]}
+
+
+def quality_drift(eng: Engagement, paths: StewardPaths, day: str, judged: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """One incident per column whose data-quality rates alarm (ADR 0027); a column that no longer alarms is
+    resolved the night it clears."""
+    if judged.get("state") in (None, "off"):
+        return []
+    alarms = {c: [t for t in judged["rates"] if t["column"] == c and t.get("alarm")] for c in judged["alarm_columns"]}
+    out: list[dict[str, Any] | None] = []
+    for column, rates in alarms.items():
+        out.append(track(eng, paths, "quality_drift", day, True,
+                         f"data-quality drift on {day}: " + "; ".join(describe(t) for t in rates), subject=column))
+    for column in incidents.active_subjects(paths, eng.id, "quality_drift"):
+        if column not in alarms:
+            out.append(track(eng, paths, "quality_drift", day, False,
+                             f"{column}: every data-quality rate back within its reference bound on {day}",
+                             subject=column))
+    return out
 
 
 def end_of_night(eng: Engagement, paths: StewardPaths, day: dt.date, *, landed: bool, quality: dict[str, Any] | None,
-                 drift: dict[str, Any] | None, scored: dict[str, Any] | None) -> dict[str, Any]:
+                 drift: dict[str, Any] | None, scored: dict[str, Any] | None,
+                 quality_drift_judged: dict[str, Any] | None = None) -> dict[str, Any]:
     iso = day.isoformat()
     tracked: list[dict[str, Any] | None] = []
+    if quality_drift_judged is not None:
+        tracked += quality_drift(eng, paths, iso, quality_drift_judged)
     evaluations: list[dict[str, Any]] = []
     if quality is not None:
         failed = "; ".join(f"{c['expectation']}({c.get('column') or ''})" for c in quality["failed"])

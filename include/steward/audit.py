@@ -122,6 +122,7 @@ def build_record(
         },
         "quarantine": results.get("quarantine_batch"),
         "drift": monitoring.get("drift"),
+        "quality_drift": monitoring.get("quality_drift"),  # data-quality rates against the reference (ADR 0027)
         "performance": monitoring.get("performance"),
         "fairness": monitoring.get("fairness"),
         "decision": results.get("decide_retrain"),

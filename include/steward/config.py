@@ -279,6 +279,7 @@ class RowCount(_Strict):
 
 class QualityPolicy(_Strict):
     row_count: RowCount = RowCount()
+    rates: QualityRates = Field(default_factory=lambda: QualityRates())
     allow_extra_columns: bool = False
     # One rule set per column, or a list of them for different severities on one column (e.g. a range
     # that only warns beside a sign that quarantines).
@@ -305,6 +306,31 @@ class Persistence(_Strict):
         if self.nights > self.of_last:
             raise ValueError(f"nights ({self.nights}) is more than of_last ({self.of_last})")
         return self
+
+
+
+RateKind = Literal["null", "out_of_range", "unseen", "constant"]
+
+
+class QualityRates(_Strict):
+    """Data-quality drift (ADR 0027): per feature, the share of nulls, of values outside the reference's
+    range, of unseen categories and of one repeated value, each tested every night against the reference's
+    own rate; nights smaller than `min_rows` pooled; an alarm only when a rate persists."""
+
+    enabled: bool = True
+    kinds: list[RateKind] = Field(default_factory=lambda: ["null", "out_of_range", "unseen", "constant"])
+    significance: float = Field(
+        0.01, gt=0, lt=1, description="false discovery rate across one night's rates (Benjamini-Hochberg)")
+    tolerance: float = Field(
+        0.02, ge=0, lt=1, description="a rate must exceed the reference's 95% upper bound by more than this "
+        "(absolute share) to be a fault: small enough to see 10% -> 17%, large enough that a real feed's "
+        "night-to-night wobble is not one")
+    range_margin: float = Field(
+        0.5, ge=0, le=100, description="`out_of_range`: outside the reference's [min, max] widened by this "
+        "share of its span on each side (a unit change lands far outside; a cold month does not)")
+    min_rows: int = Field(200, ge=1, description="smaller nights are pooled with the accepted nights before them")
+    max_window_nights: int = Field(7, ge=1, le=60)
+    persistence: Persistence = Field(default_factory=lambda: Persistence(nights=2, of_last=3))
 
 
 class DriftPolicy(_Strict):
@@ -454,6 +480,10 @@ class RetrainingPolicy(_Strict):
         "gate's holdout included (the gate judged the same recipe fitted without the holdout; that fit is kept "
         "beside the version and answers for it on the holdout nights); `training_rows`, the model the gate judged, "
         "exactly (the newest nights of the window are then never learnt from)")
+    accept_flagged_nights: list[dt.date] = Field(
+        default_factory=list,
+        description="nights a data-quality alarm flagged that may be learnt from all the same (ADR 0027): by "
+        "default such a night leaves every training window, so that a candidate does not learn the fault")
     min_days_between: int = Field(
         3, ge=0, le=365, description="cooldown: days after a candidate before the same triggers train another")
     max_candidates_per_30_days: int = Field(4, ge=1, le=31, description="budget of candidates in any 30 days")
@@ -585,7 +615,7 @@ class ServiceLevels(_Strict):
 
 Response = Literal["notify", "retrain", "rollback"]
 Condition = Literal["performance", "freshness", "completion", "quarantine", "quality", "quality_warning", "drift",
-                    "estimated_performance"]
+                    "estimated_performance", "quality_drift"]
 
 
 class Responses(_Strict):
@@ -594,6 +624,10 @@ class Responses(_Strict):
     performance: Response = "notify"
     quality: Literal["notify"] = "notify"
     quality_warning: Literal["notify"] = "notify"
+    # data-quality drift (ADR 0027): `hold` notifies and trains no candidate while the alarm lasts; `notify` only
+    # notifies. Either way the nights it flagged leave training windows unless accepted
+    # (retraining.accept_flagged_nights): a retrain on a fault would learn the fault
+    quality_drift: Literal["notify", "hold"] = "hold"
     drift: Literal["notify", "retrain"] = "notify"
     freshness: Literal["notify"] = "notify"
     completion: Literal["notify"] = "notify"
@@ -624,7 +658,7 @@ class Alerts(_Strict):
     channels: list[AlertChannel] = []
     max_attempts: int = Field(5, ge=1, le=50, description="per notification, across nights, before giving up")
     conditions: list[Condition] = ["performance", "freshness", "completion", "quarantine", "quality",
-                                   "quality_warning", "drift", "estimated_performance"]
+                                   "quality_warning", "drift", "estimated_performance", "quality_drift"]
 
 
 class AdoptionFeedback(_DatedFiles):

@@ -29,35 +29,51 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _about(t: Any, subject: str | None) -> Any:
+    """Incidents are one per condition, or per (condition, subject) where a subject is given (a column)."""
+    return t.c.subject.is_(None) if subject is None else t.c.subject == subject
+
+
 def open_or_continue(paths: StewardPaths, engagement_id: str, condition: str, day: str, *, summary: str,
-                     response: str) -> tuple[dict[str, Any], bool]:
-    """The active incident for the condition, or a new one opened on `day`. Returns (incident, opened_now)."""
+                     response: str, subject: str | None = None) -> tuple[dict[str, Any], bool]:
+    """The active incident for the condition (and subject), or a new one opened on `day`. Returns
+    (incident, opened_now)."""
     t = store.incidents
     with store.transaction(paths) as conn:
         same_night = conn.execute(select(t).where(t.c.engagement == engagement_id, t.c.condition == condition,
-                                                  t.c.opened_on == day)).first()
+                                                  _about(t, subject), t.c.opened_on == day)).first()
         if same_night is not None:
             return dict(same_night._mapping), False
         active = conn.execute(select(t).where(t.c.engagement == engagement_id, t.c.condition == condition,
-                                              t.c.state.in_(ACTIVE), t.c.opened_on < day)
+                                              _about(t, subject), t.c.state.in_(ACTIVE), t.c.opened_on < day)
                               .order_by(t.c.id.desc())).first()
         if active is not None:
             return dict(active._mapping), False
         new_id = conn.execute(t.insert().values(
-            engagement=engagement_id, condition=condition, state=OPEN, opened_on=day, opened_at=_now(),
-            summary=summary, response=response, actions=[])).inserted_primary_key[0]
+            engagement=engagement_id, condition=condition, subject=subject, state=OPEN, opened_on=day,
+            opened_at=_now(), summary=summary, response=response, actions=[])).inserted_primary_key[0]
         return dict(conn.execute(select(t).where(t.c.id == new_id)).first()._mapping), True
 
 
+def active_subjects(paths: StewardPaths, engagement_id: str, condition: str) -> list[str]:
+    """The subjects of the condition's active incidents (the columns of the data-quality alarms)."""
+    t = store.incidents
+    with store.transaction(paths) as conn:
+        return sorted({r.subject for r in conn.execute(select(t.c.subject).where(
+            t.c.engagement == engagement_id, t.c.condition == condition, t.c.state.in_(ACTIVE),
+            t.c.subject.is_not(None)))})
+
+
 def resolve(paths: StewardPaths, engagement_id: str, condition: str, day: str, resolution: str, *,
-            same_night: bool = False) -> list[dict[str, Any]]:
+            same_night: bool = False, subject: str | None = None) -> list[dict[str, Any]]:
     """Resolve the condition's active incidents opened before `day` (the night it cleared), or on it too
     for conditions that can clear within their night (a late batch that landed after all)."""
     t = store.incidents
     opened = t.c.opened_on <= day if same_night else t.c.opened_on < day
     with store.transaction(paths) as conn:
         active = [dict(r._mapping) for r in conn.execute(select(t).where(
-            t.c.engagement == engagement_id, t.c.condition == condition, t.c.state.in_(ACTIVE), opened))]
+            t.c.engagement == engagement_id, t.c.condition == condition, _about(t, subject), t.c.state.in_(ACTIVE),
+            opened))]
         for inc in active:
             conn.execute(update(t).where(t.c.id == inc["id"]).values(
                 state=RESOLVED, resolved_on=day, resolved_at=_now(), resolution=resolution))

@@ -75,3 +75,22 @@ def persistence(eng: Engagement, paths: StewardPaths, day: dt.date, reference_sh
     drifted = [r["logical_date"] for r in rows if r["dataset_drift"]]
     return {"nights_drifted": len(drifted), "of_last": len(rows), "needs": rule.nights, "window": rule.of_last,
             "drifted_nights": drifted, "persistent": len(drifted) >= rule.nights}
+
+
+def counted_once(drift: dict[str, Any], quality_drift: dict[str, Any]) -> dict[str, Any]:
+    """One fault, one signal (ADR 0027): a feature whose data-quality rates alarm tonight is judged by the
+    data-quality signal, not by drift. Evidently's drift tests drop missing values, so a column's missing
+    share never moves drift; a unit change or a renamed category moves both, and would otherwise fire the
+    drift response (retrain on the fault) beside the quality response (hold). Such a feature is named in the
+    drift verdict and left out of the share that decides dataset drift."""
+    columns = [c for c in quality_drift.get("alarm_columns") or [] if c in (drift.get("features") or {})]
+    if not columns or drift.get("state") != JUDGED:
+        return {**drift, "judged_by_quality": {}}
+    reasons = {t["column"]: t["kind"] for t in quality_drift.get("rates") or [] if t["column"] in columns}
+    judged = [c for c, e in drift["features"].items() if "not_computable" not in e and c not in columns]
+    drifted = [c for c in drift["drifted_features"] if c not in columns]
+    share = len(drifted) / len(judged) if judged else 0.0
+    return {**drift, "drifted_features": drifted, "drift_share": round(share, 4),
+            "dataset_drift": bool(judged) and share >= drift["share_threshold"],
+            "judged_by_quality": {c: f"data-quality alarm ({reasons.get(c, 'rate')}): judged by the data-quality "
+                                  "signal, not counted as drift" for c in columns}}

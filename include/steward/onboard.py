@@ -31,6 +31,7 @@ MAX_CATEGORIES = 50           # more distinct values than this: carried, not a f
 CATEGORY_SHARE = 0.2          # ... or more distinct values than this share of the rows
 REGRESSION_MIN_UNIQUE = 20
 FREE_TEXT_CHARS = 40          # mean length of a text column above which it is free text
+BROKEN_NULL_RISE = 0.5         # a null share this far above the reference's quarantines: the column is broken
 TOLERANCE = 0.95              # GX `mostly` of the quarantine tier for feature values; any bad row warns
 DATE_IN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -279,7 +280,8 @@ def _feature_rules(s: pd.Series, kind: str, type_: str) -> dict[str, Any] | list
     if null_share == 0:
         rules["not_null"] = True
     else:
-        rules["max_null_share"] = round(min(1.0, null_share * 2 + 0.01), 4)
+        # a hard cap for what is broken; a rate that merely rose is judged by quality.rates (ADR 0027)
+        rules["max_null_share"] = round(min(1.0, null_share + BROKEN_NULL_RISE), 4)
     warn_range: dict[str, Any] | None = None
     if kind == "numeric":
         lo, hi = float(s.min()), float(s.max())
@@ -509,9 +511,14 @@ quality:
   columns:                # the id quarantines on any null or duplicate. Features: nulls, unseen categories and
                           # negative values (where the reference has none) warn on any row and quarantine
                           # above {1 - TOLERANCE:.0%} of rows (mostly: {TOLERANCE}); values outside the reference's
-                          # range widened by 25% of its span only warn; null shares bounded at twice the
-                          # reference's (judged against chance on small batches)
+                          # range widened by 25% of its span only warn; a null share 50 points above the
+                          # reference's quarantines (broken)
 {column_lines}
+  rates:                  # data-quality drift (ADR 0027): each feature's share of nulls, of values far outside the
+    significance: 0.01    # reference's range, of unseen categories and of one repeated value, tested every night
+    tolerance: 0.02       # against the reference's own rate (its 95% bound + 2 points), nights below min_rows
+    min_rows: 200         # pooled with the nights before; an alarm when flagged on 2 of the last 3 nights. It
+    persistence: {{nights: 2, of_last: 3}}   # warns, names the columns, and holds retraining (responses)
 
 drift:
   reference: champion     # judged against the champion's own training data (after a promotion: the new data)
@@ -531,7 +538,7 @@ retraining:
   triggers: [drift, performance, schedule, refit]   # refit: the periodic-refit baseline beats the champion (ADR 0025)
   refresh_every_days: 30   # counted from the last model trained (champion or refused candidate)
   min_days_between: 3      # cooldown for the same triggers
-  max_candidates_per_30_days: 4
+  max_candidates_per_30_days: 6   # a shift a weekly refit can follow needs about 4 a month, and some are retired
   window: expanding        # a candidate learns from the champion's own rows + every labelled night since (ADR 0024)
   window_rows: {window_rows}     # ... the newest {window_rows} rows: {window_source}
   breach_window_days: 1    # after a performance breach: the newest labelled night only (the concept changed)

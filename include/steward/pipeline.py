@@ -260,7 +260,7 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
     """Score the batch with the champion, then drift against the champion's reference (on a window of
     recent nights when the batch is small, on a seeded sample when it is large), performance and
     per-group fairness on the labelled rows (ADR 0012)."""
-    from steward import drift, fairness, monitoring, reference, registry, sampling, training
+    from steward import drift, fairness, monitoring, quality_rates, reference, registry, sampling, training
 
     day = _day(logical_date)
     out = run_dir(eng, paths, day)
@@ -280,6 +280,8 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
         drift_result = drift.detect_drift(eng, reference_rows, current, out)
         drift_result["sample"] = {"reference": reference_sample,
                                   "batch": sampling.described(len(current_rows), len(current), seed)}
+    quality_drift = quality_rates.judge(eng, paths, day, tonight, _read_reference(eng, paths))
+    drift_result = monitoring.counted_once(drift_result, quality_drift)
     drift_result["reference"] = ref.to_dict()
     drift_result["window"] = window
     monitoring.record_night(eng, paths, day, drift_result, window, drift_result["reference"])
@@ -298,7 +300,8 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
 
         value.record(eng, paths, day.isoformat(), day, labelled, scored_rows=len(batch),
                      model_version=champion["champion"]["version"])
-    return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled)}
+    return {"drift": drift_result, "performance": performance, "fairness": fairness.group_metrics(eng, labelled),
+            "quality_drift": quality_drift}
 
 
 def _store_night_history(eng: Engagement, paths: StewardPaths, day: dt.date, drift_result: Result,
@@ -450,7 +453,7 @@ def raise_alerts(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
     monitoring = results.get("detect_drift") or {}
     return alerts.end_of_night(eng, paths, _day(logical_date), landed=results.get("land_batch") is not None,
                                quality=results.get("validate_batch"), drift=monitoring.get("drift"),
-                               scored=results.get("score_batch"))
+                               scored=results.get("score_batch"), quality_drift_judged=monitoring.get("quality_drift"))
 
 
 # --- 4. decide -----------------------------------------------------------------------------------
@@ -487,6 +490,7 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     )
     reference_sha = ((monitoring["drift"] or {}).get("reference") or {}).get("sha256")
     decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha)
+    decision = policy.held_for_quality(eng, decision, monitoring.get("quality_drift"))
     shadow = registry.shadow_among(versions, day.isoformat())  # it entered before tonight: trained before it too
     # the refit trigger says fresher data wins (ADR 0025): a challenger still waiting in shadow is superseded by a
     # new candidate; any other trigger waits for the shadow's verdict (the candidate trained is being checked)

@@ -144,6 +144,17 @@ def without_acted_drift(decision: Decision, last: Candidate | None, reference_sh
     return Decision("keep", [*decision.reasons, f"no candidate tonight: {reason}"], [], deferred=["drift"])
 
 
+def held_for_quality(eng: Engagement, decision: Decision, quality_drift: dict[str, Any] | None) -> Decision:
+    """While a data-quality alarm lasts, `responses.quality_drift: hold` trains no candidate (ADR 0027): the
+    triggers that fired are deferred, with the columns named."""
+    columns = (quality_drift or {}).get("alarm_columns") or []
+    if decision.action != "retrain" or not columns or eng.responses.quality_drift != "hold":
+        return decision
+    return Decision("keep", [*decision.reasons, f"no candidate tonight: data-quality alarm on {', '.join(columns)} "
+                             "(responses.quality_drift: hold); retraining waits until it clears"], [],
+                    deferred=[*decision.deferred, *decision.triggers])
+
+
 def why_no_candidate(eng: Engagement, day: dt.date, triggers: list[str], fingerprint: str,
                      history: TrainingHistory) -> list[str]:
     """Why a trigger that fired should not train a candidate tonight ([] when it should): a candidate is

@@ -58,6 +58,8 @@ def gather(eng: Engagement, paths: StewardPaths, start: dt.date, end: dt.date) -
                   if within(r["logical_date"])]
     evaluations = [r for r in store.select_rows(paths, store.sla_evaluations, {"engagement": eng.id}, "logical_date")
                    if within(r["logical_date"])]
+    quality_alarms = [r for r in store.select_rows(paths, store.quality_rates, {"engagement": eng.id, "alarm": True},
+                                                   "logical_date") if within(r["logical_date"])]
     found = incidents.list_for(paths, eng.id, since=lo, until=hi)
     rollbacks = [e for e in ledger.read_entries(paths, eng.id) if e["type"] == "rollback" and within(e["logical_date"])]
     outcomes = [n["outcome"] for n in nights.values()]
@@ -90,6 +92,8 @@ def gather(eng: Engagement, paths: StewardPaths, start: dt.date, end: dt.date) -
         "performance": [{k: r[k] for k in ("prediction_date", "realised_value", "estimated_value", "estimate_error",
                                            "labelled_rows", "model_version", "labels_through")} for r in performance],
         "drift": [{k: r[k] for k in ("logical_date", "feature", "score", "drifted")} for r in drift_rows],
+        "quality_drift": [{k: r[k] for k in ("logical_date", "column_name", "kind", "rate", "reference_rate", "bound",
+                                             "events", "rows")} for r in quality_alarms],
         "sla": sla_summary,
         "sla_evaluations": [{k: r[k] for k in ("logical_date", "sla", "met", "value", "target", "detail")}
                             for r in evaluations],
@@ -396,6 +400,13 @@ estimated values (CBPE) were computed before labels arrived and never triggered 
         [[r["night"], r["from_version"], r["to_version"], r["actor"], r["reason"]] for r in data["rollbacks"]])}
 <h2>Batches and predictions served</h2>{figure("batches", "batches and predictions per night")}
 <h2>Drift over time</h2>{figure("drift", "drift per top feature")}
+<h2>Data-quality drift</h2>
+<p class="note">Nights on which a column's share of empty cells, of values outside the reference's range, of unseen
+categories or of one repeated value stayed above the reference's bound (ADR 0027). Those nights leave training
+windows unless accepted.</p>
+{html_table(["night", "column", "rate", "tonight", "reference", "bound", "rows"],
+        [[q["logical_date"], q["column_name"], q["kind"], f"{q['rate']:.1%}", f"{(q['reference_rate'] or 0):.1%}",
+          f"{q['bound']:.1%}", f"{q['events']} of {q['rows']}"] for q in data.get("quality_drift") or []])}
 </body></html>
 """
 

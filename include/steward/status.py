@@ -99,6 +99,10 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
         "metric_note": note,
         "metric_threshold": threshold,
         "quality_warnings": 0 if quality is None else quality.get("warnings") or 0,
+        # data-quality drift (ADR 0027): ok | flagged | alarm, the alarming columns and what moved
+        "quality_drift": (record.get("quality_drift") or {}).get("state"),
+        "quality_drift_columns": (record.get("quality_drift") or {}).get("alarm_columns") or [],
+        "quality_drift_summary": (record.get("quality_drift") or {}).get("summary"),
         "metric_ok": None if value is None else (value <= threshold if metric in LOWER_IS_BETTER
                                                  else value >= threshold),
         "champion_version": models.get("champion_after"),

@@ -176,6 +176,23 @@ drift_nights = Table(
     Column("reference_version", Integer),
     Column("reference_sha256", String(64), nullable=False),
 )
+quality_rates = Table(  # each night's data-quality rates against the reference (steward.quality_rates)
+    "steward_quality_rates",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("logical_date", String(10), primary_key=True),
+    Column("column_name", String(250), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("events", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("rate", Float, nullable=False),
+    Column("reference_rate", Float),
+    Column("bound", Float, nullable=False),
+    Column("p_value", Float, nullable=False),
+    Column("flagged", Boolean, nullable=False),
+    Column("alarm", Boolean, nullable=False),  # flagged, and on enough of the last nights (persistence)
+    Column("window_nights", Integer, nullable=False),
+)
 sla_evaluations = Table(
     "steward_sla_evaluations",
     metadata,
@@ -194,6 +211,7 @@ incidents = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("engagement", String(64), nullable=False, index=True),
     Column("condition", String(32), nullable=False),
+    Column("subject", String(250)),  # what within the condition: the column of a data-quality alarm (ADR 0027)
     Column("state", String(16), nullable=False),
     Column("opened_on", String(10), nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False),

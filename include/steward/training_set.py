@@ -48,6 +48,7 @@ class TrainingSet:
             self.champion_rows, self.champion_source, learnt = champion_training_rows(eng, paths, champion)
             self.window = nights_since(eng, paths, day, learnt)
             self.left_out = purged_nights(eng, paths, day, learnt, {d for d, _ in self.window})
+        self._without_quality_alarms(eng, paths)
         if not self.window:
             self.problems.append("no labelled batch to train on yet" if self.champion_rows is None else
                                  f"no accepted labelled night since champion v{champion['version']} was trained"
@@ -85,6 +86,22 @@ class TrainingSet:
         self.final_weights = self._recency(final_ages)
         self.fingerprint = key(fingerprints)
         self.problems = training.training_problems(eng, self.train, self.holdout)
+
+    def _without_quality_alarms(self, eng: Engagement, paths: StewardPaths) -> None:
+        """A night a data-quality alarm flagged leaves the window, recorded, unless the user accepted it."""
+        from steward import quality_rates
+
+        accepted = set(eng.retraining.accept_flagged_nights)
+        alarms = quality_rates.alarm_nights(eng, paths)
+        kept = []
+        for d, p in self.window:
+            columns = alarms.get(d.isoformat())
+            if columns and d not in accepted:
+                self.left_out[d.isoformat()] = (f"data-quality alarm on {', '.join(columns)}: left out of the window "
+                                                "(retraining.accept_flagged_nights keeps it)")
+            else:
+                kept.append((d, p))
+        self.window = kept
 
     def _recency(self, ages: list[int]) -> Any:
         """Each row's weight 0.5 ** (age / half-life), None when every row weighs the same."""

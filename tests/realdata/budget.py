@@ -28,9 +28,11 @@ RECOVERY_FOLDS = 5
 
 
 def measure(engagement_id: str, first: dt.date, stable: set[int], shift_night: int | None,
-            judge_promotions: bool = True, shift_end_night: int | None = None) -> dict[str, Any]:
+            judge_promotions: bool = True, shift_end_night: int | None = None,
+            planted: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Numbers for one engagement, from the stores STEWARD_HOME points at (night index = days since `first`);
-    a shift lasts from `shift_night` to `shift_end_night` (None: to the end of the run)."""
+    a shift lasts from `shift_night` to `shift_end_night` (None: to the end of the run); `planted`: the
+    data-quality faults planted on the feed (issue 31)."""
     from steward import incidents
     from steward.audit import read_records
     from steward.settings import StewardPaths
@@ -74,6 +76,7 @@ def measure(engagement_id: str, first: dt.date, stable: set[int], shift_night: i
     if judge_promotions:
         out["promotions_judged"] = [_judge(paths, engagement_id, records, d) for d in sorted(promotions)]
     out["worse_promotions"] = [j["night"] for j in out["promotions_judged"] if j.get("worse")]
+    out.update(quality_faults(paths, engagement_id, records, index, stable_days, planted or []))
     out["series"] = [_night(d, records[d], d in candidates) for d in sorted(records)]
     out["served"] = _served(paths, engagement_id)
     out["counterfactual"] = counterfactual(paths, engagement_id)
@@ -101,6 +104,47 @@ def counterfactual(paths: Any, engagement_id: str) -> dict[str, Any]:
     return baselines.summarize(baselines.history(paths, engagement_id))
 
 
+FAULT_DELAY_TARGET = 3  # nights from a planted fault's first night to its first flag (issue 31)
+
+
+def quality_faults(paths: Any, engagement_id: str, records: dict[dt.date, dict[str, Any]], index: dict[dt.date, int],
+                   stable_days: list[dt.date], planted: list[dict[str, Any]]) -> dict[str, Any]:
+    """Data-quality alarms (ADR 0027): false ones on stable nights (an incident opened per column), and for each
+    planted fault the night it is first flagged, by a data-quality alarm or a quarantine naming its column."""
+    from steward import incidents
+
+    opened = [(i["subject"], dt.date.fromisoformat(i["opened_on"])) for i in incidents.list_for(paths, engagement_id)
+              if i["condition"] == "quality_drift"]
+    false = [(c, d.isoformat()) for c, d in opened if d in set(stable_days)]
+    faults = []
+    for fault in planted:
+        flagged = None
+        for day in sorted(records):
+            if index[day] < fault["first_night"]:
+                continue
+            named = _named_tonight(records[day])
+            hit = sorted(set(fault["columns"]) & set(named))
+            if hit:
+                flagged = {"night": day.isoformat(), "delay": index[day] - fault["first_night"], "columns": hit,
+                           "by": sorted({named[c] for c in hit})}
+                break
+        faults.append({**fault, "first": (min(records) + dt.timedelta(days=fault["first_night"])).isoformat(),
+                       "flagged": flagged})
+    return {"quality_alarms": [(c, d.isoformat()) for c, d in opened], "quality_false_alarms": false,
+            "quality_false_alarms_per_30_stable_nights": _per_30(len(false), len(stable_days)),
+            "planted_faults": faults}
+
+
+def _named_tonight(record: dict[str, Any]) -> dict[str, str]:
+    """The columns a night's record flags, and by what: a data-quality alarm, or a quarantine naming them."""
+    out = {c: "data-quality alarm" for c in (record.get("quality_drift") or {}).get("alarm_columns") or []}
+    if record["outcome"] == "quarantine":
+        for check in ((record.get("quality") or {}).get("checks") or []):
+            if not check["success"] and check.get("column") and check.get("severity") == "quarantine":
+                out.setdefault(check["column"], "quarantine")
+    return out
+
+
 SERVED_TOLERANCE = 0.005  # served must reach the better baseline within this (issue 30)
 
 
@@ -117,8 +161,13 @@ def targets(m: dict[str, Any]) -> dict[str, Any]:
         tolerance = SERVED_TOLERANCE * (abs(best) if lower else 1)  # error metrics: 0.5% of the error
         served_ok = cf["served"] <= best + tolerance if lower else cf["served"] >= best - tolerance
     versions = m.get("versions_per_30_stable_nights")
+    quality = m.get("quality_false_alarms_per_30_stable_nights")
+    faults = m.get("planted_faults") or []
     return {"served_vs_better_baseline": served_ok, "worse_promotions": not m.get("worse_promotions"),
-            "versions_per_30_stable_nights": None if versions is None else versions <= 2}
+            "versions_per_30_stable_nights": None if versions is None else versions <= 2,
+            "quality_false_alarms_per_30_stable_nights": None if quality is None else quality <= 1,
+            "planted_faults_flagged_within_3_nights": None if not faults else all(
+                f["flagged"] is not None and f["flagged"]["delay"] <= FAULT_DELAY_TARGET for f in faults)}
 
 
 def _per_30(count: int, nights: int) -> float | None:
@@ -253,6 +302,20 @@ def markdown(m: dict[str, Any]) -> str:
         f"| alarms (all nights) | {len(m['alarms'])}: "
         f"{', '.join(f'{c} {d}' for c, d in m['alarms'][:8]) or 'none'}{' ...' if len(m['alarms']) > 8 else ''} |",
     ]
+    if "quality_alarms" in m:
+        false = m["quality_false_alarms"]
+        lines.append(f"| data-quality alarms per 30 stable nights (target <= 1; ADR 0027) | "
+                     f"**{_fmt(m['quality_false_alarms_per_30_stable_nights'])}** ({len(false)}: "
+                     f"{', '.join(f'{c} {d}' for c, d in false[:6]) or 'none'}); in all "
+                     f"{len(m['quality_alarms'])}: "
+                     f"{', '.join(f'{c} {d}' for c, d in m['quality_alarms'][:6]) or 'none'}"
+                     f"{' ...' if len(m['quality_alarms']) > 6 else ''} |")
+    for f in m.get("planted_faults") or []:
+        hit = f["flagged"]
+        found = (f"flagged on {hit['night']} by {', '.join(hit['by'])} naming {', '.join(hit['columns'])}: "
+                 f"**{hit['delay']} night(s)** (target <= {FAULT_DELAY_TARGET})") if hit else "**never flagged**"
+        lines.append(f"| planted fault `{f['kind']}` on {', '.join(f['columns'])}, nights {f['first']} + "
+                     f"{f['last_night'] - f['first_night']} | {found} |")
     if detection:
         until = f" to {detection['shift_end']}, then the old concept again" if detection.get("shift_end") else ""
         lines.append(f"| detection delay (shift on {detection['shift']}{until}) | to the first alarm: "

@@ -70,6 +70,16 @@ class Scenario:
     def feed(self, nights: int | None = None) -> Feed:
         raise NotImplementedError
 
+    def stable_nights(self, count: int) -> set[int]:
+        """The night indexes known to be stable (the monitoring budget's denominator)."""
+        if not self.stable:
+            return set()
+        return set(range(self.shift_night if self.shift_night is not None else count))
+
+    def planted(self) -> list[dict[str, Any]]:
+        """Data-quality faults planted on top of the real feed (issue 31): none by default."""
+        return []
+
     def write(self, workspace: Path, nights: int | None = None) -> dict[str, Any]:
         """Reference, sample batches, nightly batches and label files under `workspace` (data root: data/)."""
         feed = self.feed(nights)
@@ -186,6 +196,58 @@ class CreditScoring(Scenario):
         count = SAMPLE_NIGHTS + (nights or self.nights)
         sizes = _sizes(np.random.default_rng(23), count, 30, 8, 120)
         return self._split(_cut(stream, dt.date(2026, 1, 1) - dt.timedelta(days=SAMPLE_NIGHTS), sizes), reference)
+
+
+class FaultyCredit(CreditScoring):
+    """The real loan applications of `credit_scoring`, with data-quality faults planted one after another, each
+    for FAULT_NIGHTS nights, on columns a lender's export really breaks (issue 31): an empty-cell share creeping
+    up over a week, a unit change (x1000), a renamed category, a stuck value and two columns swapped."""
+
+    FAULT_NIGHTS = 7
+    SETTLE_NIGHTS = 4  # after a fault ends, its nights still sit in the pooled window and the persistence rule
+    FAULTS = ((6, "null_creep", ("income",)), (18, "unit_change", ("amount",)), (30, "renamed_category", ("home",)),
+              (42, "stuck_value", ("price",)), (54, "swapped_columns", ("expenses", "income")))
+
+    def planted(self) -> list[dict[str, Any]]:
+        return [{"kind": kind, "columns": list(columns), "first_night": start,
+                 "last_night": start + self.FAULT_NIGHTS - 1} for start, kind, columns in self.FAULTS]
+
+    def stable_nights(self, count: int) -> set[int]:
+        faulty = {n for f in self.planted() for n in range(f["first_night"], f["last_night"] + self.SETTLE_NIGHTS + 1)}
+        return set(range(count)) - faulty
+
+    def feed(self, nights: int | None = None) -> Feed:
+        import numpy as np
+
+        feed = super().feed(nights)
+        rng = np.random.default_rng(131)
+        for fault in self.planted():
+            for k, index in enumerate(range(fault["first_night"], fault["last_night"] + 1)):
+                if index < len(feed.nights):
+                    night = feed.nights[index]
+                    night.frame = _plant(fault["kind"], fault["columns"], night.frame.copy(), k, rng)
+        return feed
+
+
+def _plant(kind: str, columns: list[str], frame: pd.DataFrame, k: int, rng: Any) -> pd.DataFrame:
+    """Fault `kind` on its `k`-th night (0 = the first)."""
+    import pandas as pd
+
+    col = columns[0]
+    if kind == "null_creep":  # 5 more points of empty cells every night: 5% on the first, 35% on the seventh
+        frame.loc[rng.random(len(frame)) < 0.05 * (k + 1), col] = pd.NA
+    elif kind == "unit_change":  # euros became cents... of a thousand: x1000
+        frame[col] = frame[col] * 1000
+    elif kind == "renamed_category":  # an upstream system renamed a value
+        frame[col] = frame[col].replace({"owner": "home_owner"})
+    elif kind == "stuck_value":  # the field is filled with one value (a default left in the form)
+        frame[col] = frame[col].dropna().iloc[0]
+    elif kind == "swapped_columns":
+        a, b = columns
+        frame[a], frame[b] = frame[b].to_numpy(), frame[a].to_numpy()
+    else:
+        raise ValueError(kind)
+    return frame
 
 
 def credit_frame() -> pd.DataFrame:
@@ -325,6 +387,9 @@ SCENARIOS: dict[str, Scenario] = {
         CreditScoring(id="credit_scoring", title="Loan default at application", client="Iberia Credit",
                       use_case="credit scoring", target="status", id_column="application_id", label_delay=5,
                       nights=92, incidents={8: "dropped_column:assets"}, ci_nights=10, stable=True),
+        FaultyCredit(id="credit_faults", title="Loan default with data-quality faults planted on the real feed",
+                     client="Iberia Credit", use_case="credit scoring, faulty exports", target="status",
+                     id_column="application_id", label_delay=5, nights=66, ci_nights=0, stable=True),
         CreditVolume(id="credit_volume", title="Loan default at volume, nothing changes", client="Iberia Credit",
                      use_case="credit scoring at volume", target="status", id_column="application_id", label_delay=5,
                      nights=60, ci_nights=0, stable=True),

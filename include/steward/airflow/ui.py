@@ -92,7 +92,7 @@ def render_table(rows: list[dict]) -> str:
             f"<td>{e(r['last_run_state'])}<br><span class='muted'>{e(r['last_night'])}</span></td>"
             f"<td class='{'ok' if r['quality'] == 'pass' else 'bad'}'>{e(_fmt(r['quality']))}"
             + (f"<br><span class='muted'>{r['quality_warnings']} warning(s)</span>" if r.get("quality_warnings") else "")
-            + "</td>"
+            + _quality_drift(r) + "</td>"
             + _drift_cell(r)
             + f"<td class='{metric_cls}'>{e(r['metric'])} {_fmt(r['metric_value'])} / {_fmt(r['metric_threshold'])}"
             + (f"<br><span class='muted'>{e(r['metric_note'])}</span>" if r.get("metric_note") else "") + "</td>"
@@ -193,6 +193,18 @@ def create_app() -> FastAPI:
         return FileResponse(path, media_type="text/html")
 
     return app
+
+
+def _quality_drift(r: dict[str, Any]) -> str:
+    """Data-quality drift (ADR 0027): the alarming columns, what moved in the tooltip."""
+    e = html.escape
+    if r.get("quality_drift") == "alarm":
+        columns = ", ".join(r.get("quality_drift_columns") or [])
+        return (f"<br><span class='bad' title='{e(r.get('quality_drift_summary') or '')}'>quality drift: "
+                f"{e(columns)}</span>")
+    if r.get("quality_drift") == "flagged":
+        return f"<br><span class='warn' title='{e(r.get('quality_drift_summary') or '')}'>rates flagged</span>"
+    return ""
 
 
 def _drift_cell(r: dict[str, Any]) -> str:
