@@ -137,9 +137,13 @@ def test_a_shadow_without_labels_expires(churn):
 
 def test_the_refit_baseline_beating_the_champion_trains_a_candidate(churn):
     refit = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"triggers": ["refit"]})})
-    beats = policy.decide_retrain(refit, drift=None, performance=None, champion_age_days=1,
+    beats = policy.decide_retrain(refit, drift=None, performance=None, champion_age_days=8,
                                   refit_evidence=_ev(refit, 0.05, 0.01, rows=800, nights=10))
     assert beats.triggers == ["refit"] and "a refit on the labels known beats the champion" in beats.reasons[-1]
+    # at most as often as the periodic refit itself: a model trained 3 days ago is not refitted yet
+    recent = policy.decide_retrain(refit, drift=None, performance=None, champion_age_days=3,
+                                   refit_evidence=_ev(refit, 0.05, 0.01, rows=800, nights=10))
+    assert recent.action == "keep" and "at most every 7 days" in recent.reasons[-1]
     noise = policy.decide_retrain(refit, drift=None, performance=None, champion_age_days=1,
                                   refit_evidence=_ev(refit, 0.01, 0.01))
     assert noise.action == "keep" and "no evidence yet" in noise.reasons[-1]

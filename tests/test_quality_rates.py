@@ -67,9 +67,16 @@ def test_a_unit_change_a_renamed_category_and_a_stuck_sensor_are_flagged_a_cold_
     renamed = _night(60, 5)
     renamed["contract"] = renamed["contract"].replace({"month-to-month": "monthly"})
     assert ("contract", "unseen") in _flagged(churn, reference, renamed)
-    stuck = _night(60, 6)
+    stuck = _night(200, 6)
     stuck["data_usage_gb"] = 12.18
     assert set(_flagged(churn, reference, stuck)) == {("data_usage_gb", "constant")}
+    # a day whose rows share that day's value (one hour's weather for every flight of the hour) is not stuck
+    shared = _night(200, 7)
+    shared.loc[:119, "data_usage_gb"] = 12.18  # 60% of the rows
+    assert _flagged(churn, reference, shared) == {}
+    # a column nearly constant in the reference (a cap value on most rows) is not judged for it
+    profile = quality_rates.column_profile(churn, reference.assign(support_calls=[1] * 1100 + [2] * 100))
+    assert "top" not in profile["support_calls"] and "top" in profile["data_usage_gb"]
 
 
 def test_an_alarm_needs_the_fault_to_persist_and_small_nights_are_pooled(churn, paths):

@@ -202,20 +202,28 @@ REFIT_EVIDENCE_DATES = 30  # the newest labelled prediction dates the refit trig
 
 
 def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_version: int,
-                   champion_trained_for: str | None = None) -> tuple[dict[str, Any] | None, str | None]:
-    """Does refitting beat the champion? The periodic-refit baseline against the served champion on the
-    labelled rows of the prediction dates it served (the newest REFIT_EVIDENCE_DATES) with a refit fitted
-    after the champion was trained (so it knew labels the champion did not), with the labels known on `day`:
-    the gate's paired test (steward.evidence), clustered by date. (None, why) when there is nothing to
-    compare yet."""
+                   champion_trained_for: str | None = None, trained_for: dict[int, str] | None = None,
+                   ) -> tuple[dict[str, Any] | None, str | None]:
+    """Does refitting pay? The periodic-refit baseline against the model that served, on the labelled rows of
+    the prediction dates where the refit in force was fitted after that model was trained (so it knew labels
+    the served model did not), the newest REFIT_EVIDENCE_DATES, with the labels known on `day`: the gate's
+    paired test (steward.evidence), clustered by date. The dates of earlier champions count (ADR 0026): on a
+    shift that goes on, "a fit on newer labels beats the model in service" stays true after a promotion, and
+    waiting for a refit newer than the new champion would put the champion a refit period behind every time.
+    `trained_for`: when each version was trained (the champion's from `champion_trained_for`). (None, why)
+    when there is nothing to compare yet."""
     import numpy as np
 
     from steward import evidence, metrics, predictions
 
-    trained = champion_trained_for or eng.start_date.isoformat()
+    known = {**(trained_for or {}), champion_version: champion_trained_for or eng.start_date.isoformat()}
+
+    def newer(r: dict[str, Any]) -> bool:
+        served = known.get(int(r["served_version"])) or eng.start_date.isoformat()
+        return refit_day(eng, dt.date.fromisoformat(r["prediction_date"])).isoformat() > served[:10]
+
     dates = [r["prediction_date"] for r in history(paths, eng.id, through=day)
-             if r["served_version"] == champion_version and r["prediction_date"] <= day.isoformat()
-             and refit_day(eng, dt.date.fromisoformat(r["prediction_date"])).isoformat() > trained[:10]]
+             if r["prediction_date"] <= day.isoformat() and newer(r)]
     frames = [(d, labelled_rows(eng, paths, d, day)) for d in dates[-REFIT_EVIDENCE_DATES:]]
     frames = [(d, f) for d, f in frames if f is not None and len(f) and f"{PERIODIC_REFIT}_prediction" in f]
     if not frames:

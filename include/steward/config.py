@@ -326,7 +326,7 @@ class QualityRates(_Strict):
         "(absolute share) to be a fault: small enough to see 10% -> 17%, large enough that a real feed's "
         "night-to-night wobble is not one")
     range_margin: float = Field(
-        0.5, ge=0, le=100, description="`out_of_range`: outside the reference's [min, max] widened by this "
+        1.0, ge=0, le=100, description="`out_of_range`: outside the reference's [min, max] widened by this "
         "share of its span on each side (a unit change lands far outside; a cold month does not)")
     min_rows: int = Field(200, ge=1, description="smaller nights are pooled with the accepted nights before them")
     max_window_nights: int = Field(7, ge=1, le=60)

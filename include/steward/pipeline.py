@@ -482,8 +482,9 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     if "refit" in eng.retraining.triggers and eng.baselines.enabled:
         from steward import baselines
 
-        refit, _ = baselines.refit_evidence(eng, paths, day, champion["champion"]["version"],
-                                            champion["champion"]["tags"].get("steward.trained_for"))
+        refit, _ = baselines.refit_evidence(
+            eng, paths, day, champion["champion"]["version"], champion["champion"]["tags"].get("steward.trained_for"),
+            trained_for={int(v.version): v.tags.get("steward.trained_for", "") for v in versions})
     decision = policy.decide_retrain(
         eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age,
         performance_request=requested, refit_evidence=refit,

@@ -10,7 +10,9 @@ against the reference's own rate:
 - `out_of_range`: the share of values outside the reference's range widened by `range_margin` of its span
   on each side (numeric; a unit change lands far outside, a cold month does not);
 - `unseen`: the share of values the reference never holds (categorical; a renamed category);
-- `constant`: the share of the night's most frequent value against the reference's largest (a stuck sensor).
+- `constant`: the share of the night's most frequent value, on columns that vary in the reference (no value on
+  more than half its rows): a night is stuck when significantly more than 90% of its rows hold one value (a
+  stuck sensor, a default left in a form), not when a day's rows share that day's weather.
 
 The reference's rate is an estimate from its n rows: the test is one-sided binomial against its 95% upper
 bound (Clopper-Pearson; with no event in n rows about 3/n) plus `tolerance`, so one null in a column the
@@ -32,6 +34,8 @@ from steward.settings import StewardPaths
 if TYPE_CHECKING:
     import pandas as pd
 
+VARIED = 0.5  # `constant` is judged on columns whose most frequent reference value holds at most half the rows
+STUCK_SHARE = 0.9  # ... and flags a night only when significantly more than this share of rows is one value
 REFERENCE_CONFIDENCE = 0.95  # the reference's rate is known to this one-sided confidence from its rows
 WHAT = {"null": "empty cells", "out_of_range": "values outside the reference's range",
         "unseen": "values the reference never holds", "constant": "one value repeated"}
@@ -57,7 +61,7 @@ def column_profile(eng: Engagement, reference: pd.DataFrame) -> dict[str, dict[s
         else:
             entry["values"] = set(present.map(str))
         counts = present.map(str).value_counts()
-        if len(counts) >= 2:  # a column constant in the reference cannot get stuck-er
+        if len(counts) >= 2 and counts.iloc[0] <= VARIED * len(present):  # a column that varies in the reference
             entry["top"] = int(counts.iloc[0])
         out[col] = entry
     return out
@@ -117,6 +121,8 @@ def test(eng: Engagement, found: dict[tuple[str, str], tuple[int, int, int, int]
         if n == 0:
             continue
         bound = min(reference_bound(ref_k, ref_n) + rules.tolerance, 0.999)
+        if kind == "constant":  # stuck: nearly every row one value, not merely one hour's weather shared by a day
+            bound = max(bound, STUCK_SHARE)
         p = float(binom.sf(k - 1, n, bound)) if k > 0 else 1.0
         tests.append({"column": col, "kind": kind, "events": k, "rows": n, "rate": round(k / n, 4),
                       "reference_rate": round(ref_k / ref_n, 4) if ref_n else None, "bound": round(bound, 4),

@@ -198,58 +198,6 @@ class CreditScoring(Scenario):
         return self._split(_cut(stream, dt.date(2026, 1, 1) - dt.timedelta(days=SAMPLE_NIGHTS), sizes), reference)
 
 
-class FaultyCredit(CreditScoring):
-    """The real loan applications of `credit_scoring`, with data-quality faults planted one after another, each
-    for FAULT_NIGHTS nights, on columns a lender's export really breaks (issue 31): an empty-cell share creeping
-    up over a week, a unit change (x1000), a renamed category, a stuck value and two columns swapped."""
-
-    FAULT_NIGHTS = 7
-    SETTLE_NIGHTS = 4  # after a fault ends, its nights still sit in the pooled window and the persistence rule
-    FAULTS = ((6, "null_creep", ("income",)), (18, "unit_change", ("amount",)), (30, "renamed_category", ("home",)),
-              (42, "stuck_value", ("price",)), (54, "swapped_columns", ("expenses", "income")))
-
-    def planted(self) -> list[dict[str, Any]]:
-        return [{"kind": kind, "columns": list(columns), "first_night": start,
-                 "last_night": start + self.FAULT_NIGHTS - 1} for start, kind, columns in self.FAULTS]
-
-    def stable_nights(self, count: int) -> set[int]:
-        faulty = {n for f in self.planted() for n in range(f["first_night"], f["last_night"] + self.SETTLE_NIGHTS + 1)}
-        return set(range(count)) - faulty
-
-    def feed(self, nights: int | None = None) -> Feed:
-        import numpy as np
-
-        feed = super().feed(nights)
-        rng = np.random.default_rng(131)
-        for fault in self.planted():
-            for k, index in enumerate(range(fault["first_night"], fault["last_night"] + 1)):
-                if index < len(feed.nights):
-                    night = feed.nights[index]
-                    night.frame = _plant(fault["kind"], fault["columns"], night.frame.copy(), k, rng)
-        return feed
-
-
-def _plant(kind: str, columns: list[str], frame: pd.DataFrame, k: int, rng: Any) -> pd.DataFrame:
-    """Fault `kind` on its `k`-th night (0 = the first)."""
-    import pandas as pd
-
-    col = columns[0]
-    if kind == "null_creep":  # 5 more points of empty cells every night: 5% on the first, 35% on the seventh
-        frame.loc[rng.random(len(frame)) < 0.05 * (k + 1), col] = pd.NA
-    elif kind == "unit_change":  # euros became cents... of a thousand: x1000
-        frame[col] = frame[col] * 1000
-    elif kind == "renamed_category":  # an upstream system renamed a value
-        frame[col] = frame[col].replace({"owner": "home_owner"})
-    elif kind == "stuck_value":  # the field is filled with one value (a default left in the form)
-        frame[col] = frame[col].dropna().iloc[0]
-    elif kind == "swapped_columns":
-        a, b = columns
-        frame[a], frame[b] = frame[b].to_numpy(), frame[a].to_numpy()
-    else:
-        raise ValueError(kind)
-    return frame
-
-
 def credit_frame() -> pd.DataFrame:
     """The credit applications as a lender's database export writes them (booleans, integers with nulls)."""
     import pandas as pd
@@ -297,6 +245,61 @@ class ResampledCredit(Scenario):
             night["application_id"] = [f"N{i:03d}-{k:05d}" for k in range(size)]
             frames.append((start + dt.timedelta(days=i), night))
         return self._split(frames, pd.DataFrame(reference))
+
+
+class FaultyCredit(ResampledCredit):
+    """The real loan applications, resampled (fresh ids) at about 165 a night (the volume of the car-loan feed
+    whose four-week fault went unseen, issue 31), with data-quality faults planted one after another, each for
+    FAULT_NIGHTS nights, on columns a lender's export really breaks: an empty-cell share creeping up over a
+    week, a unit change (x1000), a renamed category, a stuck value and two columns swapped."""
+
+    median_rows, low_rows, high_rows = 165, 80, 300
+
+    FAULT_NIGHTS = 7
+    SETTLE_NIGHTS = 4  # after a fault ends, its nights still sit in the pooled window and the persistence rule
+    FAULTS = ((6, "null_creep", ("income",)), (18, "unit_change", ("amount",)), (30, "renamed_category", ("home",)),
+              (42, "stuck_value", ("price",)), (54, "swapped_columns", ("expenses", "income")))
+
+    def planted(self) -> list[dict[str, Any]]:
+        return [{"kind": kind, "columns": list(columns), "first_night": start,
+                 "last_night": start + self.FAULT_NIGHTS - 1} for start, kind, columns in self.FAULTS]
+
+    def stable_nights(self, count: int) -> set[int]:
+        faulty = {n for f in self.planted() for n in range(f["first_night"], f["last_night"] + self.SETTLE_NIGHTS + 1)}
+        return set(range(count)) - faulty
+
+    def feed(self, nights: int | None = None) -> Feed:
+        import numpy as np
+
+        feed = super().feed(nights)
+        rng = np.random.default_rng(131)
+        for fault in self.planted():
+            for k, index in enumerate(range(fault["first_night"], fault["last_night"] + 1)):
+                if index < len(feed.nights):
+                    night = feed.nights[index]
+                    night.frame = _plant(fault["kind"], fault["columns"], night.frame.copy(), k, rng)
+        return feed
+
+
+def _plant(kind: str, columns: list[str], frame: pd.DataFrame, k: int, rng: Any) -> pd.DataFrame:
+    """Fault `kind` on its `k`-th night (0 = the first)."""
+    import pandas as pd
+
+    col = columns[0]
+    if kind == "null_creep":  # 5 more points of empty cells every night: 5% on the first, 35% on the seventh
+        frame.loc[rng.random(len(frame)) < 0.05 * (k + 1), col] = pd.NA
+    elif kind == "unit_change":  # euros became cents... of a thousand: x1000
+        frame[col] = frame[col] * 1000
+    elif kind == "renamed_category":  # an upstream system renamed a value
+        frame[col] = frame[col].replace({"owner": "home_owner"})
+    elif kind == "stuck_value":  # the field is filled with one value every night (a default left in the form)
+        frame[col] = pd.array([1000] * len(frame), dtype=frame[col].dtype)
+    elif kind == "swapped_columns":
+        a, b = columns
+        frame[a], frame[b] = frame[b].to_numpy(), frame[a].to_numpy()
+    else:
+        raise ValueError(kind)
+    return frame
 
 
 class CreditVolume(ResampledCredit):
