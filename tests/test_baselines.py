@@ -63,3 +63,23 @@ def test_served_and_baselines_are_compared_on_the_same_labelled_rows(churn, path
     assert row["served_net"] is not None and row["served_net"] > row["periodic_refit_net"]
     summary = baselines.summarize(baselines.history(paths, "churn_telco"))
     assert summary["dates"] == 0  # a date where a baseline is missing is not averaged
+
+
+def test_refit_evidence_counts_the_dates_a_later_refit_met_whichever_model_served(churn):
+    """ADR 0026: the refit in force on a date counts as evidence when it was fitted after the model that served
+    that date was trained, whichever champion it was; never the refit of the go-live night against the bootstrap,
+    nor a refit older than the model it is compared with."""
+    import datetime as dt
+
+    from steward import baselines
+
+    start = churn.start_date  # refits on start, start+7, start+14, ...
+    rows = [{"prediction_date": (start + dt.timedelta(days=n)).isoformat(), "served_version": 1 if n < 10 else 2}
+            for n in range(20)]
+    trained = {1: start.isoformat(), 2: (start + dt.timedelta(days=9)).isoformat()}
+    dates = baselines.refit_dates(churn, rows, start + dt.timedelta(days=19), trained)
+    # v1 (trained on start): dates 7..9 met the refit of start+7; v2 (trained on start+9): dates 14..19 met the
+    # refit of start+14; dates 10..13 were served by v2 with the older refit of start+7
+    assert dates == [(start + dt.timedelta(days=n)).isoformat() for n in (7, 8, 9, 14, 15, 16, 17, 18, 19)]
+    assert baselines.refit_dates(churn, rows, start + dt.timedelta(days=8), trained)[-1] == \
+        (start + dt.timedelta(days=8)).isoformat()  # nothing after `day`

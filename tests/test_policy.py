@@ -144,6 +144,9 @@ def test_the_refit_baseline_beating_the_champion_trains_a_candidate(churn):
     recent = policy.decide_retrain(refit, drift=None, performance=None, champion_age_days=3,
                                    refit_evidence=_ev(refit, 0.05, 0.01, rows=800, nights=10))
     assert recent.action == "keep" and "at most every 7 days" in recent.reasons[-1]
+    # counted from the champion, not from a candidate trained since for another trigger
+    assert policy.decide_retrain(refit, drift=None, performance=None, champion_age_days=2, champion_days=9,
+                                 refit_evidence=_ev(refit, 0.05, 0.01, rows=800, nights=10)).triggers == ["refit"]
     noise = policy.decide_retrain(refit, drift=None, performance=None, champion_age_days=1,
                                   refit_evidence=_ev(refit, 0.01, 0.01))
     assert noise.action == "keep" and "no evidence yet" in noise.reasons[-1]

@@ -201,6 +201,16 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 REFIT_EVIDENCE_DATES = 30  # the newest labelled prediction dates the refit trigger pools
 
 
+def refit_dates(eng: Engagement, rows: list[dict[str, Any]], day: dt.date, trained_for: dict[int, str]) -> list[str]:
+    """The prediction dates (through `day`) on which the refit in force had been fitted after the model that
+    served them was trained (`trained_for`: version -> the night it was trained for)."""
+    def newer(r: dict[str, Any]) -> bool:
+        served = trained_for.get(int(r["served_version"])) or eng.start_date.isoformat()
+        return refit_day(eng, dt.date.fromisoformat(r["prediction_date"])).isoformat() > served[:10]
+
+    return [r["prediction_date"] for r in rows if r["prediction_date"] <= day.isoformat() and newer(r)]
+
+
 def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_version: int,
                    champion_trained_for: str | None = None, trained_for: dict[int, str] | None = None,
                    ) -> tuple[dict[str, Any] | None, str | None]:
@@ -217,13 +227,7 @@ def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_
     from steward import evidence, metrics, predictions
 
     known = {**(trained_for or {}), champion_version: champion_trained_for or eng.start_date.isoformat()}
-
-    def newer(r: dict[str, Any]) -> bool:
-        served = known.get(int(r["served_version"])) or eng.start_date.isoformat()
-        return refit_day(eng, dt.date.fromisoformat(r["prediction_date"])).isoformat() > served[:10]
-
-    dates = [r["prediction_date"] for r in history(paths, eng.id, through=day)
-             if r["prediction_date"] <= day.isoformat() and newer(r)]
+    dates = refit_dates(eng, history(paths, eng.id, through=day), day, known)
     frames = [(d, labelled_rows(eng, paths, d, day)) for d in dates[-REFIT_EVIDENCE_DATES:]]
     frames = [(d, f) for d, f in frames if f is not None and len(f) and f"{PERIODIC_REFIT}_prediction" in f]
     if not frames:

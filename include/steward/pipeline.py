@@ -488,6 +488,7 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     decision = policy.decide_retrain(
         eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age,
         performance_request=requested, refit_evidence=refit,
+        champion_days=(day - _day(trained_for)).days if trained_for else None,
     )
     reference_sha = ((monitoring["drift"] or {}).get("reference") or {}).get("sha256")
     decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha)

@@ -56,12 +56,14 @@ def decide_retrain(
     champion_age_days: int | None,
     performance_request: str | None = None,
     refit_evidence: dict[str, Any] | None = None,
+    champion_days: int | None = None,
 ) -> Decision:
     """Retrain when a configured trigger fires: dataset drift that persisted, performance breach (tonight's
     labelled rows, or a realised-performance SLA breach whose response asks for a retrain), scheduled
     refresh (`champion_age_days`: days since the last model was trained, champion or candidate), and the
     periodic-refit baseline beating the models it was fitted after (`refit_evidence`, judged like the gate's
-    evidence: its lower bound clears `promotion.min_improvement`), at most once per refit period."""
+    evidence: its lower bound clears `promotion.min_improvement`), at most once per refit period of the
+    champion (`champion_days`: days since the champion was trained)."""
     triggers = set(eng.retraining.triggers) | ({"drift"} if eng.responses.drift == "retrain" else set())
     fired: list[str] = []
     reasons: list[str] = []
@@ -115,9 +117,9 @@ def decide_retrain(
                 f"{refit_evidence['nights']} night(s): {refit_evidence['challenger']:.4f} vs "
                 f"{refit_evidence['champion']:.4f}, gain {refit_evidence['gain']:+.4f}, bounds [{b['lower']:+.4f}, "
                 f"{b['upper']:+.4f}]")
-        every = eng.baselines.refit_every_days
-        if b["lower"] > eng.promotion.min_improvement and champion_age_days is not None and champion_age_days < every:
-            reasons.append(f"{text}: refitting pays, but the last model was trained {champion_age_days} day(s) ago "
+        every, age = eng.baselines.refit_every_days, champion_age_days if champion_days is None else champion_days
+        if b["lower"] > eng.promotion.min_improvement and age is not None and age < every:
+            reasons.append(f"{text}: refitting pays, but the champion was trained {age} day(s) ago "
                            f"(a refit at most every {every} days, baselines.refit_every_days)")
         elif b["lower"] > eng.promotion.min_improvement:
             fired.append("refit")

@@ -15,6 +15,8 @@ column, yesterday's file again): those, and only those, must be quarantined.
 | flights_nyc | every NYC departure of 2013 with the hour's weather, by day | 500-1,000 | 1 night late | large batches, timestamps, high-cardinality text, an unseen carrier, winter storms |
 | credit_volume | the loan applications resampled, a stable stream at volume | 1,500-2,500 | 5 nights late | monitoring budget: false alarms and versions when nothing changes |
 | credit_channel | the loan applications; from night 35 a new channel brings only applicants under 30 | 8-120 (about 30) | 5 nights late | monitoring budget: detection delay on a real population shift, small nights |
+| credit_faults | the loan applications resampled at about 165 a night, five data-quality faults planted in turn | 80-300 | 5 nights late | data-quality drift (issue 31): detection delay per fault, false alarms between them |
+| hotel_rates | a resort hotel's bookings by arrival day, summer into the low season | 6-70 (about 35) | 2 nights late | a shift a refit can recover (issue 30) |
 
 The last two are resampled (with replacement, fresh ids) from the real rows so they can run longer than
 the data: they measure the monitoring budget (ADR 0012) and are not part of the CI run.
@@ -257,8 +259,8 @@ class FaultyCredit(ResampledCredit):
 
     FAULT_NIGHTS = 7
     SETTLE_NIGHTS = 4  # after a fault ends, its nights still sit in the pooled window and the persistence rule
-    FAULTS = ((6, "null_creep", ("income",)), (18, "unit_change", ("amount",)), (30, "renamed_category", ("home",)),
-              (42, "stuck_value", ("price",)), (54, "swapped_columns", ("expenses", "income")))
+    FAULTS = ((4, "null_creep", ("income",)), (15, "unit_change", ("amount",)), (26, "renamed_category", ("home",)),
+              (37, "stuck_value", ("price",)), (48, "swapped_columns", ("expenses", "income")))
 
     def planted(self) -> list[dict[str, Any]]:
         return [{"kind": kind, "columns": list(columns), "first_night": start,
@@ -392,7 +394,7 @@ SCENARIOS: dict[str, Scenario] = {
                       nights=92, incidents={8: "dropped_column:assets"}, ci_nights=10, stable=True),
         FaultyCredit(id="credit_faults", title="Loan default with data-quality faults planted on the real feed",
                      client="Iberia Credit", use_case="credit scoring, faulty exports", target="status",
-                     id_column="application_id", label_delay=5, nights=66, ci_nights=0, stable=True),
+                     id_column="application_id", label_delay=5, nights=60, ci_nights=0, stable=True),
         CreditVolume(id="credit_volume", title="Loan default at volume, nothing changes", client="Iberia Credit",
                      use_case="credit scoring at volume", target="status", id_column="application_id", label_delay=5,
                      nights=60, ci_nights=0, stable=True),
