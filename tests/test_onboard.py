@@ -162,6 +162,25 @@ def test_onboard_with_late_labels_and_sample_batches(env):
     assert "defaulted" not in eng.batch_columns and eng.classes == [0, 1] and eng.positive == 1
     text = (engs / "loans_acme.yaml").read_text()
     assert "applied_at: timestamp" in text and "not a feature: a timestamp" in text and "free text" in text
+    # issue 30 / 31 defaults, written out: the shadow period from the label delay (2 + 2 + 5), six candidates
+    # a month, data-quality rates on with their level, tolerance, pooling and persistence
+    assert eng.promotion.shadow_max_days == 9 and eng.retraining.max_candidates_per_30_days == 6
+    rates = eng.quality.rates
+    assert "rates:" in text and (rates.significance, rates.tolerance, rates.min_rows) == (0.01, 0.02, 200)
+    assert (rates.persistence.nights, rates.persistence.of_last) == (2, 3) and eng.responses.quality_drift == "hold"
+
+
+def test_a_null_share_cap_quarantines_what_is_broken_and_leaves_a_rise_to_the_rates():
+    """Issue 31: the cap was twice the reference's share (0.21 for 10%), under which a four-week fault of 17-28%
+    empty cells never showed; now the cap is for a broken column (the reference's share + 50 points) and the
+    data-quality rates judge the share that rose."""
+    import pandas as pd
+
+    from steward import onboard
+
+    rules = onboard._feature_rules(pd.Series([None] * 10 + list(range(90)), dtype="Float64"), "numeric", "float")
+    first = rules[0] if isinstance(rules, list) else rules
+    assert first["max_null_share"] == 0.6
 
 
 def test_given_volume_and_delay_win(env):

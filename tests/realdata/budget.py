@@ -118,26 +118,32 @@ def quality_faults(paths: Any, engagement_id: str, records: dict[dt.date, dict[s
     false = [(c, d.isoformat()) for c, d in opened if d in set(stable_days)]
     faults = []
     for fault in planted:
-        flagged = None
+        found: dict[str, Any] = {"flagged": None, "alarm": None}
         for day in sorted(records):
             if index[day] < fault["first_night"]:
                 continue
-            named = _named_tonight(records[day])
-            hit = sorted(set(fault["columns"]) & set(named))
-            if hit:
-                flagged = {"night": day.isoformat(), "delay": index[day] - fault["first_night"], "columns": hit,
-                           "by": sorted({named[c] for c in hit})}
+            for level, named in (("flagged", _named_tonight(records[day])),
+                                 ("alarm", _named_tonight(records[day], alarms_only=True))):
+                hit = sorted(set(fault["columns"]) & set(named))
+                if hit and found[level] is None:
+                    found[level] = {"night": day.isoformat(), "delay": index[day] - fault["first_night"],
+                                    "columns": hit, "by": sorted({named[c] for c in hit})}
+            if found["alarm"] is not None:
                 break
         faults.append({**fault, "first": (min(records) + dt.timedelta(days=fault["first_night"])).isoformat(),
-                       "flagged": flagged})
+                       **found})
     return {"quality_alarms": [(c, d.isoformat()) for c, d in opened], "quality_false_alarms": false,
             "quality_false_alarms_per_30_stable_nights": _per_30(len(false), len(stable_days)),
             "planted_faults": faults}
 
 
-def _named_tonight(record: dict[str, Any]) -> dict[str, str]:
-    """The columns a night's record flags, and by what: a data-quality alarm, or a quarantine naming them."""
-    out = {c: "data-quality alarm" for c in (record.get("quality_drift") or {}).get("alarm_columns") or []}
+def _named_tonight(record: dict[str, Any], alarms_only: bool = False) -> dict[str, str]:
+    """The columns a night's record flags, and by what: a data-quality rate flagged (or, with `alarms_only`,
+    alarming: flagged on 2 of the last 3 nights), or a quarantine naming them."""
+    judged = record.get("quality_drift") or {}
+    out = {c: "data-quality alarm" for c in judged.get("alarm_columns") or []}
+    if not alarms_only:
+        out.update({c: "data-quality flag" for c in judged.get("flagged_columns") or [] if c not in out})
     if record["outcome"] == "quarantine":
         for check in ((record.get("quality") or {}).get("checks") or []):
             if not check["success"] and check.get("column") and check.get("severity") == "quarantine":
@@ -311,9 +317,10 @@ def markdown(m: dict[str, Any]) -> str:
                      f"{', '.join(f'{c} {d}' for c, d in m['quality_alarms'][:6]) or 'none'}"
                      f"{' ...' if len(m['quality_alarms']) > 6 else ''} |")
     for f in m.get("planted_faults") or []:
-        hit = f["flagged"]
+        hit, alarm = f["flagged"], f.get("alarm")
         found = (f"flagged on {hit['night']} by {', '.join(hit['by'])} naming {', '.join(hit['columns'])}: "
-                 f"**{hit['delay']} night(s)** (target <= {FAULT_DELAY_TARGET})") if hit else "**never flagged**"
+                 f"**{hit['delay']} night(s)** (target <= {FAULT_DELAY_TARGET}); alarm (incident): "
+                 + (f"{alarm['delay']} night(s)" if alarm else "none")) if hit else "**never flagged**"
         lines.append(f"| planted fault `{f['kind']}` on {', '.join(f['columns'])}, nights {f['first']} + "
                      f"{f['last_night'] - f['first_night']} | {found} |")
     if detection:
