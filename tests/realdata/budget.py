@@ -186,6 +186,7 @@ def _night(day: dt.date, record: dict[str, Any], trained: bool) -> dict[str, Any
             "dataset_drift": drift.get("dataset_drift"), "persistent": drift.get("persistent"),
             "reference_version": (drift.get("reference") or {}).get("model_version"),
             "candidate": trained, "promoted": bool((record.get("promotion") or {}).get("promoted")),
+            "quality_drift": (record.get("quality_drift") or {}).get("state"),
             "outcome": record["outcome"]}
 
 
@@ -398,6 +399,13 @@ def plot(m: dict[str, Any], title: str, out: Path) -> Path:
             ax.axvline(i, color="#dd8452", lw=0.8, ls=":")
         if s["promoted"]:
             ax.axvline(i, color="#55a868", lw=1.6)
+    for f in m.get("planted_faults") or []:
+        ax.axvspan(f["first_night"] - 0.5, f["last_night"] + 0.5, color="#8172b3", alpha=0.12, lw=0)
+        ax.text(f["first_night"], 0.97, f["kind"].replace("_", " "), fontsize=6, color="#5a4a9a", va="top")
+    flagged = [i for i, s in zip(x, series, strict=True) if s.get("quality_drift") == "flagged"]
+    alarmed = [i for i, s in zip(x, series, strict=True) if s.get("quality_drift") == "alarm"]
+    ax.scatter(flagged, [0.9] * len(flagged), marker="v", color="#b8a9e3", s=16, label="data-quality rate flagged")
+    ax.scatter(alarmed, [0.9] * len(alarmed), marker="v", color="#5a4a9a", s=22, label="data-quality alarm")
     if m.get("detection"):
         shift = dt.date.fromisoformat(m["detection"]["shift"])
         first = dt.date.fromisoformat(series[0]["date"])
