@@ -322,3 +322,86 @@ def test_key_rotation_is_a_ledger_entry_the_old_key_vouches_for(paths, tmp_path,
     again = CliRunner().invoke(app, ["audit", "rotate-key", "eng", "--next-public-key", str(tmp_path / "eng.yaml"),
                                      "--reason", "x"])
     assert again.exit_code == 2 and "must hold exactly one ssh-ed25519 public key" in " ".join(again.output.split())
+
+
+def _forge(paths, entry_type="run", engagement="eng", **fields):
+    """Append a correctly chained entry the way someone who can write the ledger file could: no witness."""
+    target = ledger.ledger_path(paths, engagement)
+    seq, prev = ledger._last_line(target)
+    entry = {"seq": seq + 1, "prev": prev, "type": entry_type, "engagement": engagement, "logical_date": None,
+             "at": "2026-03-09T00:00:00+00:00", "record": None, "artifacts": {}, "detail": None, **fields}
+    line = ledger.canonical(entry)
+    with target.open("ab") as fh:
+        fh.write(line + b"\n")
+    target.with_suffix(".head").write_text(json.dumps({"seq": entry["seq"], "hash": ledger.sha256_bytes(line)}))
+    return entry
+
+
+def test_the_signer_refuses_an_entry_it_did_not_append_until_an_operator_accepts_it(paths):
+    """Issue 32: a correctly chained entry appended by anyone who can write the file was signed the next night.
+    Now every append is witnessed in the store; the signer checks the entries since the last signed checkpoint
+    and refuses; `accept` (an entry naming what was found, then signed) lets nights sign again."""
+    from steward import export, store
+
+    key, public = _ed25519()
+    _fill(paths, 2)
+    export.checkpoint_head(paths, "eng", key)
+    assert [w["state"] for w in store.witnessed(paths, "eng").values()] == ["appended", "appended"]
+    _forge(paths, logical_date="2026-03-03", record={"night": 2, "outcome": "promote"})
+    assert ledger.verify(paths, "eng", check_artifacts=False).ok  # the chain alone cannot tell
+    with pytest.raises(ledger.LedgerTamperedError, match="entry 3 \\(run 2026-03-03, .*\\) was not appended by steward"):
+        export.checkpoint_head(paths, "eng", key)
+    assert ledger.read_checkpoints(paths, "eng")[-1]["seq"] == 2  # nothing signed
+    ledger.append(paths, "eng", "run", logical_date="2026-03-04", record={"night": 3, "outcome": "keep"})
+    with pytest.raises(ledger.LedgerTamperedError):  # a real night after it does not launder it
+        export.checkpoint_head(paths, "eng", key)
+    # the unsigned path still records why it is unsigned, and signs nothing
+    assert "signature" not in export.checkpoint_head(paths, "eng", None, "no key")
+    accepted = ledger.accept(paths, "eng", reason="entry 3 written by a restore script, checked by hand",
+                             actor="ops")
+    assert accepted["type"] == "accept" and "entry 3 (run 2026-03-03" in accepted["detail"]["found"][0]
+    point = export.checkpoint_head(paths, "eng", key)
+    assert point["seq"] == accepted["seq"] and "signature" in point
+    assert ledger.verify(paths, "eng", check_artifacts=False, trusted_keys=[public]).ok
+    with pytest.raises(ValueError, match="nothing to accept"):
+        ledger.accept(paths, "eng", reason="again", actor="ops")
+
+
+def test_the_signer_refuses_a_ledger_cut_back_and_a_changed_byte(paths):
+    from steward import export
+
+    key, _ = _ed25519()
+    _fill(paths, 3)
+    export.checkpoint_head(paths, "eng", key)
+    ledger.append(paths, "eng", "run", logical_date="2026-03-04", record={"night": 3, "outcome": "keep"})
+    lines = _lines(paths)
+    _write(paths, lines[:-1])  # the unsigned newest entry removed, head file rewritten to match
+    seq, head = ledger._last_line(ledger.ledger_path(paths, "eng"))
+    ledger.ledger_path(paths, "eng").with_suffix(".head").write_text(json.dumps({"seq": seq, "hash": head}))
+    with pytest.raises(ledger.LedgerTamperedError, match="the anchor saw entries 4..4 appended; the ledger ends at 3"):
+        export.checkpoint_head(paths, "eng", key)
+    _write(paths, lines)
+    ledger.ledger_path(paths, "eng").with_suffix(".head").unlink()
+    changed = _lines(paths)
+    changed[3] = changed[3].replace(b'"keep"', b'"pass"')
+    _write(paths, changed)
+    # the newest entry edited and its head file removed: the chain alone still verifies, the witness does not
+    assert ledger.verify(paths, "eng", check_artifacts=False).ok
+    with pytest.raises(ledger.LedgerTamperedError, match=r"entry 4 \(run 2026-03-04, .*\) was not appended by steward "
+                       r"\(it appended "):
+        export.checkpoint_head(paths, "eng", key)
+
+
+def test_a_run_entry_written_ahead_for_tomorrow_does_not_make_the_night_recorded(churn, paths):
+    """A forged `run` entry naming tomorrow's Airflow run id made export_night think the night was recorded and
+    skip writing its real outcome. Now the export fails loudly and opens an incident."""
+    from steward import export, incidents
+
+    ledger.append(paths, churn.id, "run", logical_date="2026-03-01", record={"run": {"run_id": "r1"}})
+    run_id = "scheduled__2026-03-02T02:00:00+00:00"
+    _forge(paths, engagement=churn.id, logical_date="2026-03-02", record={"run": {"run_id": run_id}, "outcome": "keep"})
+    with pytest.raises(ledger.LedgerTamperedError, match="claims this run"):
+        export.export_night(churn, paths, day="2026-03-02", run={"run_id": run_id}, config_path=paths.home / "x.yaml",
+                            config_hash="0" * 64, gather=lambda: pytest.fail("must not gather: it refused first"))
+    opened = [i for i in incidents.list_for(paths, churn.id) if i["condition"] == "ledger"]
+    assert opened and "was not appended by steward" in opened[0]["summary"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import skops.io
@@ -68,6 +70,21 @@ def test_register_alias_and_find_by_training_key(churn, paths, ref):
     run = c.get_run(first.run_id)
     assert run.data.tags["steward.engagement"] == "churn_telco"
     assert run.data.tags[registry.TRAINING_KEY_TAG] == "k1"
+
+
+def test_a_model_file_changed_on_the_state_volume_is_not_loaded(churn, paths, ref):
+    """Issue 32: the registry records the skops file's sha256 at registration; a file swapped afterwards (by
+    anyone who can write the artifact store) is refused, naming both digests."""
+    c = registry.client(paths)
+    version = registry.log_and_register(c, paths, churn, training.train(churn, ref), training_key="k2", params={},
+                                        metrics={}, tags={"steward.trained_for": "2026-03-01"})
+    recorded = registry.get_version(c, churn, version.version).tags[registry.MODEL_SHA_TAG]
+    stored = registry.model_file(version)  # the local store's own file
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == recorded
+    other = training.train(churn, ref.sample(frac=0.5, random_state=1))
+    training.save_model(other, str(stored))  # a valid skops model, of reviewed types, but not the one trained
+    with pytest.raises(registry.ModelIntegrityError, match=f"v{version.version}: its model file has sha256"):
+        registry.load(c, version)
 
 
 def test_mlflow_server_down_fails_loudly_and_registers_nothing(churn, paths, monkeypatch):

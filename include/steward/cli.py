@@ -556,6 +556,37 @@ def audit_rotate_key(
                   f"{SIGNING_CONN_ID}; give auditors the new fingerprint too.")
 
 
+@audit_app.command("accept")
+def audit_accept(
+    engagement: Annotated[str, typer.Argument(help="engagement id")],
+    reason: Annotated[str, typer.Option("--reason", help="what was found and why it is accepted (in the ledger)")],
+) -> None:
+    """Accept what the signer refused (entries steward did not append, or entries lost): a ledger entry naming
+    it, signed with the key (connection steward_ledger_signing), after which nights sign again (issue 32)."""
+    import getpass
+
+    from steward import export, ledger
+    from steward.settings import configure_embedded_airflow
+
+    _known_engagement(engagement)
+    configure_embedded_airflow()
+    from steward.airflow.signing_key import SIGNING_CONN_ID, ledger_signing_key
+
+    key, why = ledger_signing_key()
+    if key is None:
+        _fail_usage(f"{why}: an acceptance is signed with the key (connection {SIGNING_CONN_ID})")
+    paths = StewardPaths.from_env()
+    try:
+        entry = ledger.accept(paths, engagement, reason=reason, actor=getpass.getuser())
+    except ValueError as exc:
+        _fail_usage(str(exc))
+    point = export.checkpoint_head(paths, engagement, key)
+    console.print(f"{engagement}: ledger entry {entry['seq']} accepts {len(entry['detail']['found'])} finding(s), "
+                  f"signed at seq {point['seq']} by {point['key']}:")
+    for found in entry["detail"]["found"]:
+        console.print(f"  {found}")
+
+
 def _sign_head(paths: StewardPaths, engagement: str) -> None:
     """Sign the ledger head at export when a key is configured (without one, the nights' checkpoints say why)."""
     from steward import export

@@ -266,10 +266,36 @@ def _save(snapshot: Any, html_path: Path, json_path: Path) -> None:
     killed worker never leaves a truncated report."""
     from steward.batches import atomic_target
 
-    with atomic_target(html_path) as tmp:
+    with atomic_target(html_path) as tmp, _script_safe_json():
         snapshot.save_html(str(tmp))
     with atomic_target(json_path) as tmp:
         snapshot.save_json(str(tmp))
+
+
+class _ScriptSafeJson:
+    """`json` as Evidently's HTML template uses it, with <, > and & escaped as \u003c, \u003e, \u0026: the
+    same data for the report's script, but a client's category value `</script><script>...` can no longer
+    close the <script> block it is embedded in (docs/security.md)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import json
+
+        return getattr(json, name)
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        import json
+
+        return json.dumps(obj, **kwargs).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _script_safe_json() -> Any:
+    """While a report's HTML is rendered, Evidently's template module sees `_ScriptSafeJson` as `json`."""
+    from unittest import mock
+
+    from evidently.legacy.utils import dashboard
+
+    return mock.patch.object(dashboard, "json", _ScriptSafeJson())
 
 
 def _evidently_version() -> str:

@@ -28,10 +28,15 @@ def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[st
     """Record the night once: returns the record, its path, the ledger entry (seq, hash, artifacts, and the
     signed checkpoint of the head, or why it is unsigned), the number of lineage events and whether an
     earlier attempt had already recorded it."""
-    from steward import audit, lineage, outcomes, status, store
+    from steward import audit, ledger, lineage, outcomes, status, store
 
     store.engine(paths)  # fail (and retry) before writing anything if the metadata DB is down
     existing = recorded_run(eng, paths, day, run["run_id"])
+    if existing is not None and (store.witnessed(paths, eng.id).get(existing["seq"]) or {}).get("hash") != existing["hash"]:
+        # a run entry for this very run that steward never appended: written ahead by someone who can write the
+        # state volume, so that tonight would count as recorded and its real outcome never be written
+        _tampered(eng, paths, day, [f"ledger entry {existing['seq']} claims this run ({run['run_id']}) but was not "
+                                    "appended by steward"])
     if existing is not None:
         record = existing["record"]
         path = audit.write_record(paths, eng, day, record)
@@ -52,7 +57,10 @@ def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[st
         faults.maybe_die(eng.id, "export.after_record")
         entry = record_in_ledger(eng, paths, config_path, config_hash, record, path)
         faults.maybe_die(eng.id, "export.after_ledger")
-    point = checkpoint_head(paths, eng.id, signing_key, unsigned_reason)  # idempotent: a retry signs once
+    try:
+        point = checkpoint_head(paths, eng.id, signing_key, unsigned_reason)  # idempotent: a retry signs once
+    except ledger.LedgerTamperedError as exc:
+        _tampered(eng, paths, day, exc.problems)
     entry["signed"] = "signature" in point
     entry["checkpoint"] = {"seq": point["seq"], "key": point.get("key"), "unsigned": point.get("unsigned")}
     events = lineage.emit(eng, paths, record)
@@ -62,12 +70,30 @@ def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[st
             "already_recorded": existing is not None}
 
 
+def _tampered(eng: Engagement, paths: StewardPaths, day: str, problems: list[str]) -> None:
+    """Refuse loudly: an incident (notified), then the error that fails the export."""
+    from steward import incidents, ledger, notify
+
+    incident, opened = incidents.open_or_continue(
+        paths, eng.id, "ledger", day, response="notify",
+        summary=f"ledger not signed on {day}: " + "; ".join(problems)[:1500])
+    if opened:
+        notify.enqueue(paths, eng, incident, "opened")
+    raise ledger.LedgerTamperedError(eng.id, problems)
+
+
 def checkpoint_head(paths: StewardPaths, engagement_id: str, key: Any | None, unsigned_reason: str | None = None
                     ) -> dict[str, Any]:
     """Checkpoint the ledger head (signed with `key`, or why not) in the checkpoints file and in the history
-    database: the two anchors `steward audit verify` compares (ADR 0017). Idempotent per head."""
+    database: the two anchors `steward audit verify` compares (ADR 0017). Idempotent per head. Before it
+    signs, every entry since the last signed checkpoint must be one the anchor saw appended, and none it saw
+    may be missing (`ledger.unwitnessed`); otherwise LedgerTamperedError and nothing is signed."""
     from steward import ledger, store
 
+    if key is not None:
+        problems = ledger.unwitnessed(paths, engagement_id)
+        if problems:
+            raise ledger.LedgerTamperedError(engagement_id, problems)
     point = ledger.checkpoint(paths, engagement_id, key, unsigned_reason)
     store.record_head(paths, engagement_id, point)
     return point

@@ -35,7 +35,7 @@ from steward.batches import sha256_file
 from steward.settings import StewardPaths, inside
 
 GENESIS = "0" * 64
-ENTRY_TYPES = ("run", "config", "purge", "rollback", "sla", "report", "key_rotation")
+ENTRY_TYPES = ("run", "config", "purge", "rollback", "sla", "report", "key_rotation", "accept")
 
 
 def canonical(obj: Any) -> bytes:
@@ -133,6 +133,10 @@ def append(
             "detail": detail,
         }
         line = canonical(entry)
+        from steward import store
+
+        # witnessed before it is written: the signer signs only entries the anchor saw appended (issue 32)
+        store.witness_append(paths, engagement_id, entry["seq"], sha256_bytes(line), entry_type)
         with ledger.open("ab") as fh:
             fh.write(line + b"\n")
             fh.flush()
@@ -373,6 +377,66 @@ def _verify_artifacts(paths: StewardPaths, ledger: Path, entries: list[tuple[int
                 result.problems.append(f"{ledger.name} line {number}: artifact {key} changed: sha256 {actual[:12]}... "
                                        f"recorded {expected[:12]}...")
                 return
+
+
+class LedgerTamperedError(RuntimeError):
+    """The ledger holds what steward did not append, or lost what it did: nothing is signed until an operator
+    accepts it with the key (`steward audit accept`)."""
+
+    def __init__(self, engagement_id: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{engagement_id}: the ledger is not signed: " + "; ".join(problems)
+                         + f". Inspect it, then `steward audit accept {engagement_id} --reason ...`")
+
+
+def unwitnessed(paths: StewardPaths, engagement_id: str) -> list[str]:
+    """What forbids signing the head: a broken chain, an entry after the last signed checkpoint that the
+    anchor did not see appended (or saw with another hash), or an entry the anchor saw that the ledger no
+    longer holds (cut back). [] when the head may be signed."""
+    from steward import store
+
+    heads = store.heads_of(paths, engagement_id)
+    checked = verify(paths, engagement_id, check_artifacts=False, anchors=heads)
+    if checked.problems:
+        return checked.problems
+    since = max((h["seq"] for h in heads if h.get("signature")), default=0)
+    seen = store.witnessed(paths, engagement_id)
+    problems = []
+    count = 0
+    for count, (_, _, raw) in enumerate(iter_lines(ledger_path(paths, engagement_id)), start=1):
+        if count <= since:
+            continue
+        entry, digest = json.loads(raw), sha256_bytes(raw[:-1])
+        witness = seen.get(count)
+        if witness is None or witness["hash"] != digest:
+            problems.append(f"entry {count} ({entry['type']}{' ' + entry['logical_date'] if entry.get('logical_date') else ''}, "
+                            f"{digest[:12]}…) was not appended by steward" + ("" if witness is None else
+                                                                           f" (it appended {witness['hash'][:12]}…)"))
+    cut = sorted(s for s in seen if s > count)
+    if cut:
+        problems.append(f"the anchor saw entries {cut[0]}..{cut[-1]} appended; the ledger ends at {count} (cut back)")
+    return problems
+
+
+def accept(paths: StewardPaths, engagement_id: str, *, reason: str, actor: str) -> dict[str, Any]:
+    """The operator's signed way out (issue 32): an `accept` entry naming what was found; the entries it names
+    are witnessed as accepted, entries the ledger lost are forgotten, and the caller signs the head."""
+    from steward import store
+
+    found = unwitnessed(paths, engagement_id)
+    if not found:
+        raise ValueError("nothing to accept: every entry since the last signed checkpoint was appended by steward")
+    if not verify(paths, engagement_id, check_artifacts=False).ok:
+        raise ValueError("the chain itself is broken: " + "; ".join(found) + " (restore the ledger first)")
+    seen = store.witnessed(paths, engagement_id)
+    lines = [(n, sha256_bytes(raw[:-1]), json.loads(raw)["type"]) for n, _, raw in iter_lines(ledger_path(paths, engagement_id))]
+    for seq, digest, entry_type in lines:
+        if seq not in seen or seen[seq]["hash"] != digest:
+            store.witness_append(paths, engagement_id, seq, digest, entry_type, state="accepted")
+    with store.transaction(paths) as conn:
+        conn.execute(store.delete(store.ledger_appends).where(store.ledger_appends.c.engagement == engagement_id,
+                                                              store.ledger_appends.c.seq > len(lines)))
+    return append(paths, engagement_id, "accept", detail={"found": found, "reason": reason, "actor": actor})
 
 
 def read_entries(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:

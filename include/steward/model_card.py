@@ -101,10 +101,14 @@ def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
 
 
 def render_html(markdown_text: str, title: str) -> str:
+    import html
+
     import mistune
 
-    body = mistune.html(markdown_text)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
+    # escape=True: the card quotes client data (fairness group values) and YAML (the decision log); raw HTML in
+    # either is shown as text, never run (mistune.html passes it through)
+    body = mistune.create_markdown(escape=True, plugins=["strikethrough", "footnotes", "table"])(markdown_text)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
             "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style></head><body>"
             f"{body}</body></html>\n")

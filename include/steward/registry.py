@@ -26,6 +26,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 TRAINING_KEY_TAG = "steward.training_key"
+MODEL_SHA_TAG = "steward.model_sha256"  # the skops file's digest, recorded when the version is registered
 PROMOTED_FOR_TAG = "steward.promoted_for"  # logical date of the night that promoted this version
 REPLACED_TAG = "steward.replaced_version"  # the champion it replaced ("" for the first)
 RESTORED_FOR_TAG = "steward.restored_for"  # day a rollback made this version champion again
@@ -246,6 +247,8 @@ def log_and_register(
             skops_trusted_types=REVIEWED_SKOPS_TYPES,
             pip_requirements=[f"scikit-learn=={pkg_version('scikit-learn')}", f"skops=={pkg_version('skops')}"],
         )
+        # the file's digest goes into the registry's record: a model is served only if it is still this file
+        tags = {**tags, MODEL_SHA_TAG: _skops_sha256(info.model_uri)}
         mv = mlflow.register_model(info.model_uri, eng.registered_model_name, tags={TRAINING_KEY_TAG: training_key, **tags})
     c.update_registered_model(
         eng.registered_model_name, description=f"{eng.client}: {eng.use_case} (engagement {eng.id}, owner {eng.owner})"
@@ -270,15 +273,39 @@ def model_file(ref: ModelRef) -> Path:
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{ref.name}/{ref.version}")) / "model.skops"
 
 
+class ModelIntegrityError(RuntimeError):
+    """A version's model file is not the file its registry record names."""
+
+
+def _skops_sha256(model_uri: str) -> str:
+    import hashlib
+
+    import mlflow.artifacts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        return hashlib.sha256((local / "model.skops").read_bytes()).hexdigest()
+
+
 def load(c: MlflowClient, ref: ModelRef) -> Pipeline:
-    """Fetch a version's files and load the skops file with steward's reviewed types only.
+    """Fetch a version's files and load the skops file with steward's reviewed types only, after checking
+    that it is the file the version's record names (`steward.model_sha256`, set at registration; versions
+    registered before it carry none and are loaded as they are).
 
     MLflow's own loader would trust the type list stored inside the model; we never do.
     """
+    import hashlib
+
     import mlflow.artifacts
 
     from steward.training import load_model
 
+    expected = (c.get_model_version(ref.name, str(ref.version)).tags or {}).get(MODEL_SHA_TAG)  # the record, not XCom
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{ref.name}/{ref.version}", dst_path=tmp))
+        found = hashlib.sha256((local / "model.skops").read_bytes()).hexdigest()
+        if expected and found != expected:
+            raise ModelIntegrityError(
+                f"{ref.name} v{ref.version}: its model file has sha256 {found[:12]}…, the registry recorded "
+                f"{expected[:12]}… at registration: the file changed and is not loaded")
         return load_model(str(local / "model.skops"))

@@ -254,6 +254,18 @@ ledger_heads = Table(
 )
 
 
+ledger_appends = Table(  # every ledger entry as it is appended: what the signer checks before it signs (issue 32)
+    "steward_ledger_appends",
+    metadata,
+    Column("engagement", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # appended | accepted (by `steward audit accept`)
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+
 class StoreUnavailableError(RuntimeError):
     """The metadata database cannot be reached; the task fails (and Airflow retries it)."""
 
@@ -338,6 +350,21 @@ def record_head(paths: StewardPaths, engagement_id: str, point: dict[str, Any]) 
             conn.execute(ledger_heads.insert().values(
                 engagement=engagement_id, seq=point["seq"], hash=point["hash"], key=point.get("key"),
                 signature=point.get("signature"), unsigned=point.get("unsigned"), recorded_at=dt.datetime.now(dt.UTC)))
+
+
+def witness_append(paths: StewardPaths, engagement_id: str, seq: int, digest: str, entry_type: str,
+                   state: str = "appended") -> None:
+    """Witness a ledger entry as it is appended (replacing a witness of the same seq left by an append that
+    died before it wrote its line: the appender holds the ledger's lock)."""
+    with transaction(paths) as conn:
+        conn.execute(delete(ledger_appends).where(ledger_appends.c.engagement == engagement_id,
+                                                  ledger_appends.c.seq == seq))
+        conn.execute(ledger_appends.insert().values(engagement=engagement_id, seq=seq, hash=digest, type=entry_type,
+                                                    state=state, recorded_at=dt.datetime.now(dt.UTC)))
+
+
+def witnessed(paths: StewardPaths, engagement_id: str) -> dict[int, dict[str, Any]]:
+    return {r["seq"]: r for r in select_rows(paths, ledger_appends, {"engagement": engagement_id})}
 
 
 def heads_of(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:

@@ -20,6 +20,16 @@ from steward.config import discover
 from steward.settings import PathEscapeError, StewardPaths, engagements_dir, inside
 
 REPORT_FILES = {"quality_report.html", "drift_report.html", "performance_report.html"}
+# A stored report holds client data (an Evidently report embeds category values in a <script> block): it is
+# served so that its script runs in an opaque origin, without the UI's cookies, storage or API (docs/security.md)
+REPORT_HEADERS = {
+    "Content-Security-Policy": "sandbox allow-scripts allow-popups; default-src 'none'; script-src 'unsafe-inline' "
+                               "'unsafe-eval'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
+                               "connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 _STYLE = ("body{font-family:sans-serif;margin:1em;font-size:14px}table{border-collapse:collapse}"
           "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f2f2f2}"
           ".ok{color:#17702b}.bad{color:#b00020;font-weight:bold}.muted{color:#777}.warn{color:#9a5b00}")
@@ -190,7 +200,7 @@ def create_app() -> FastAPI:
             raise HTTPException(404, "no such report") from None
         if not path.is_file():
             raise HTTPException(404, "no such report")
-        return FileResponse(path, media_type="text/html")
+        return FileResponse(path, media_type="text/html", headers=REPORT_HEADERS)
 
     return app
 
