@@ -60,6 +60,9 @@ def test_build_and_mounts_refer_to_files_in_the_repo(compose):
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/steward/dags" and "WORKDIR /opt/steward" in dockerfile
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert "FabAuthManager" in env["AIRFLOW__CORE__AUTH_MANAGER"]
+    # the ledger's anchor lives in steward's own database, not on the state volume and not in Airflow's
+    assert env["STEWARD_DB_URL"].startswith("postgresql+psycopg2://") and env["STEWARD_DB_URL"].endswith("@postgres/steward")
+    assert "CREATE DATABASE steward;" in (PROJECT_ROOT / "docker/postgres/init.sql").read_text()
 
 
 def test_commands_exist_in_the_pinned_stack(compose):

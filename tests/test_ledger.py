@@ -405,3 +405,19 @@ def test_a_run_entry_written_ahead_for_tomorrow_does_not_make_the_night_recorded
                             config_hash="0" * 64, gather=lambda: pytest.fail("must not gather: it refused first"))
     opened = [i for i in incidents.list_for(paths, churn.id) if i["condition"] == "ledger"]
     assert opened and "was not appended by steward" in opened[0]["summary"]
+
+
+def test_verify_names_an_engagement_whose_ledger_was_deleted(paths):
+    """Issue 32: deleting an engagement's ledger (and its YAML) passed `audit verify` with no id; the anchor
+    remembers every engagement it witnessed."""
+    from typer.testing import CliRunner
+
+    from steward.cli import app
+
+    _fill(paths, 2)
+    ledger.append(paths, "gone", "run", logical_date="2026-03-01", record={"night": 0})
+    runner = CliRunner()
+    assert runner.invoke(app, ["audit", "verify", "--chain-only"]).exit_code == 0
+    ledger.ledger_path(paths, "gone").unlink()
+    result = runner.invoke(app, ["audit", "verify", "--chain-only"])
+    assert result.exit_code == 1 and "gone" in result.stdout and "no ledger at" in result.stdout, result.stdout

@@ -494,8 +494,10 @@ def audit_verify(
         _known_engagement(engagement)
         ids = [engagement]
     else:
-        ids = sorted(p.name.removesuffix(".jsonl") for p in (paths.home / "ledger").glob("*.jsonl")
-                     if not p.name.endswith(".checkpoints.jsonl"))
+        # every ledger on disk, and every engagement the anchor ever saw: a ledger deleted with its engagement's
+        # YAML is reported as missing, not silently skipped (issue 32)
+        ids = sorted({p.name.removesuffix(".jsonl") for p in (paths.home / "ledger").glob("*.jsonl")
+                      if not p.name.endswith(".checkpoints.jsonl")} | set(store.anchored_engagements(paths)))
         if not ids:
             _fail_usage(f"no ledgers under {paths.home / 'ledger'}")
     trusted = None

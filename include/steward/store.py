@@ -367,6 +367,14 @@ def witnessed(paths: StewardPaths, engagement_id: str) -> dict[int, dict[str, An
     return {r["seq"]: r for r in select_rows(paths, ledger_appends, {"engagement": engagement_id})}
 
 
+def anchored_engagements(paths: StewardPaths) -> list[str]:
+    """Every engagement whose ledger the store has witnessed or checkpointed."""
+    with engine(paths).connect() as conn:
+        found = {r[0] for r in conn.execute(select(ledger_heads.c.engagement).distinct())}
+        found |= {r[0] for r in conn.execute(select(ledger_appends.c.engagement).distinct())}
+    return sorted(found)
+
+
 def heads_of(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
     return select_rows(paths, ledger_heads, {"engagement": engagement_id}, order_by="seq")
 
