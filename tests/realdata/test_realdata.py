@@ -157,3 +157,27 @@ def test_baselines_are_scored_every_night_and_compared_as_labels_arrive(scenario
         assert c["labelled_rows"] > 0 and c["metric"] == eng.performance.metric
         assert len({c[f"{p}_value"] is None for p in baselines.POLICIES}) == 1, c
     assert any(c["served_value"] is not None for c in compared)
+
+
+@pytest.mark.parametrize("scenario_id", CI_SCENARIOS)
+def test_data_quality_rates_are_judged_every_night_and_stay_quiet_on_the_real_feeds(scenario_id, workspace):
+    """Issue 31 on the real feeds: every accepted night tests each feature's rates against the reference and
+    stores them; no data-quality alarm opens on these clean windows (winter storms, one-class label days,
+    nullable integers and rare categories included). The planted faults are measured by scripts/realdata.py."""
+    import json
+
+    from steward import incidents, store
+    from steward.settings import StewardPaths
+
+    result = run(scenario_id, workspace)
+    home = result["ws"] / "home"
+    records = [json.loads(p.read_text()) for p in sorted((home / "artifacts" / scenario_id).glob("*/audit.json"))]
+    accepted = [r for r in records if r["outcome"] != "quarantine"]
+    assert accepted and all(r["quality_drift"]["tests"] >= len(r["drift"]["features"]) for r in accepted)
+    assert all(r["quality_drift"]["state"] != "alarm" for r in accepted), [r["quality_drift"]["summary"] for r in accepted]
+    with harness.env_scope(result["ws"]):
+        paths = StewardPaths.from_env()
+        stored = store.select_rows(paths, store.quality_rates, {"engagement": scenario_id})
+        opened = [i for i in incidents.list_for(paths, scenario_id) if i["condition"] == "quality_drift"]
+    assert {r["logical_date"] for r in stored} == {r["logical_date"] for r in accepted}
+    assert opened == []
