@@ -30,10 +30,13 @@ def test_invalid_fixture_folder_is_not_empty():
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
 def test_invalid_file_names_file_and_field(path):
-    expected = path.read_text().splitlines()[0].removeprefix("# expect-field: ").strip()
+    head = path.read_text().splitlines()
+    expected = head[0].removeprefix("# expect-field: ").strip()
+    message = head[1].removeprefix("# expect-message: ").strip() if head[1].startswith("# expect-message:") else ""
     with pytest.raises(EngagementConfigError) as info:
         load_engagement(path)
     assert info.value.field.startswith(expected), str(info.value)
+    assert message in str(info.value), str(info.value)  # refused for the stated reason, not another one
     assert str(path) in str(info.value)
     assert f"field '{info.value.field}'" in str(info.value)
 

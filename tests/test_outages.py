@@ -50,21 +50,29 @@ def test_disk_full_fails_the_stage_cleanly_and_a_rerun_completes_the_night(disk,
     mounted = disk == "tmpfs" and _mount_tmpfs(run_dir, "64k")
     if disk == "tmpfs" and not mounted:
         pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN); the injected_enospc case covers the behaviour")
+    half_written: list = []
     if disk == "injected_enospc":
-        real = batches.atomic_target.__wrapped__
+        real = batches.atomic_target
 
+        @batches.contextlib.contextmanager
         def full(path):
-            if run_dir in path.parents and path.suffix == ".html" and "drift" in path.name:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-            return real(path)
+            with real(path) as tmp:
+                if run_dir in path.parents and path.suffix == ".html" and "drift" in path.name:
+                    # the disk fills mid-write: the temp file exists and holds half a report when it fails
+                    tmp.write_bytes(b"<!doctype html><html><body>half a drift rep")
+                    half_written.append((tmp, tmp.stat().st_size))
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+                yield tmp
 
-        monkeypatch.setattr(batches, "atomic_target", batches.contextlib.contextmanager(full))
+        monkeypatch.setattr(batches, "atomic_target", full)
     try:
         failed = run_night("churn_telco", NIGHT)
         assert failed["state"].endswith("failed")
         record = failed["audit"]
         assert record["task_states"]["detect_drift"] == "failed" and record["outcome"] == "failed"
         leftovers = sorted(p.name for p in run_dir.iterdir())
+        if disk == "injected_enospc":  # it did fail mid-write, leaving a half-written temp file to clean up
+            assert half_written and half_written[0][1] > 0 and half_written[0][0].parent == run_dir
         assert not [n for n in leftovers if ".tmp" in n], leftovers  # nothing half-written
         assert "drift_report.html" not in leftovers and "quality_report.html" in leftovers
         assert (run_dir / "quality_report.html").read_text().rstrip().endswith("</html>")

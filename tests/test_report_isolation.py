@@ -22,7 +22,6 @@ import pytest
 
 from tests.support import browser
 
-pytestmark = pytest.mark.browser
 NIGHT = "2026-03-03"
 SECRET = "secret-session-token"
 THEFT = ("(function(){var r={};try{r.cookie=document.cookie}catch(e){r.cookie='blocked'}"
@@ -103,6 +102,7 @@ def _open(url: str, page_url: str) -> tuple[str, str]:
     return title, text
 
 
+@pytest.mark.browser
 def test_a_hostile_category_value_renders_as_text_and_never_runs(churn, paths, app_url):
     report = _hostile_drift_report(churn, paths.artifacts / "churn_telco" / NIGHT)
     raw = report.read_text()
@@ -113,6 +113,7 @@ def test_a_hostile_category_value_renders_as_text_and_never_runs(churn, paths, a
     assert "contract" in text and "tenure_months" in text  # Evidently's script rendered the report
 
 
+@pytest.mark.browser
 def test_a_report_that_tries_reads_no_token_and_calls_no_api(churn, paths, app_url):
     folder = paths.artifacts / "churn_telco" / NIGHT
     folder.mkdir(parents=True, exist_ok=True)
@@ -138,3 +139,32 @@ def test_a_model_card_shows_quoted_html_as_text():
     assert "<img" not in page and "<script>" not in page and "javascript:" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;script&gt;alert(2)&lt;/script&gt;" in page
     assert "<table>" in page and "<title>v1 &lt;b&gt;card&lt;/b&gt;</title>" in page  # tables still render
+
+
+def test_a_traversal_in_the_report_route_is_stopped_by_the_inside_guard(paths, monkeypatch):
+    """Issue 32: the traversal test must reach the guard. A file planted where `../../ledger` leads is really
+    there (a plain join would serve it); the route refuses it because `inside()` raises, and says nothing else."""
+    from fastapi import Depends, HTTPException
+
+    from steward import settings
+    from steward.airflow import ui
+
+    planted = paths.home / "ledger" / "drift_report.html"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_text("<p>not a report</p>")
+    assert (paths.artifacts / "churn_telco" / "../../ledger" / "drift_report.html").resolve() == planted.resolve()
+    escapes = []
+
+    def spying_inside(root, relative):
+        try:
+            return settings.inside(root, relative)
+        except settings.PathEscapeError:
+            escapes.append(relative)
+            raise
+
+    monkeypatch.setattr(ui, "inside", spying_inside)
+    monkeypatch.setattr(ui, "_auth_dependency", lambda: Depends(lambda: None))
+    route = next(r for r in ui.create_app().routes if getattr(r, "path", "") == "/reports/{engagement_id}/{night}/{name}")
+    with pytest.raises(HTTPException) as refused:
+        route.endpoint("churn_telco", "../../ledger", "drift_report.html")
+    assert refused.value.status_code == 404 and escapes == ["churn_telco/../../ledger/drift_report.html"]
