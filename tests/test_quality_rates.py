@@ -165,3 +165,23 @@ def test_a_fault_is_counted_once_and_holds_retraining_and_its_nights_leave_the_w
     accepting = churn.model_copy(update={"retraining": churn.retraining.model_copy(
         update={"accept_flagged_nights": [dt.date.fromisoformat(faulty)]})})
     assert faulty in [d.isoformat() for d, _ in TrainingSet(accepting, paths, night, ["drift"], champion).window]
+
+
+def test_a_column_all_empty_is_still_quarantined_with_its_reason_while_a_rise_is_left_to_the_rates(churn):
+    """Bad input (issue 31): the cap onboarding writes now (the reference's share + 50 points: 0.6 for a column
+    10% empty) quarantines a broken column, naming it; 26% empty passes the checks and is the rates' job."""
+    from steward import onboard, quality
+
+    rules = churn.quality.columns["data_usage_gb"].model_copy(
+        update={"max_null_share": round(0.1 + onboard.BROKEN_NULL_RISE, 4)})
+    eng = churn.model_copy(update={"quality": churn.quality.model_copy(
+        update={"columns": {**churn.quality.columns, "data_usage_gb": rules}})})
+    broken = _night(800, 40)
+    broken["data_usage_gb"] = np.nan
+    result = quality.validate_frame(eng, broken)
+    assert not result["success"]
+    assert [(c["expectation"], c["column"]) for c in result["failed"]] == [
+        ("expect_column_proportion_of_non_null_values_to_be_between", "data_usage_gb")]
+    risen = _night(800, 41, null_share=0.0)
+    risen.loc[risen.index[:208], "data_usage_gb"] = np.nan  # 26%
+    assert quality.validate_frame(eng, risen)["success"]
