@@ -421,3 +421,34 @@ def test_verify_names_an_engagement_whose_ledger_was_deleted(paths):
     ledger.ledger_path(paths, "gone").unlink()
     result = runner.invoke(app, ["audit", "verify", "--chain-only"])
     assert result.exit_code == 1 and "gone" in result.stdout and "no ledger at" in result.stdout, result.stdout
+
+
+def test_audit_accept_from_the_command_line_needs_the_key_and_signs_again(paths, tmp_path, monkeypatch):
+    from cryptography.hazmat.primitives import serialization
+    from typer.testing import CliRunner
+
+    from steward import export
+    from steward.cli import app
+    from tests.conftest import ENGAGEMENTS
+
+    key, public = _ed25519()
+    _fill(paths, 2)
+    export.checkpoint_head(paths, "eng", key)
+    _forge(paths, logical_date="2026-03-03", record={"night": 2, "outcome": "promote"})
+    monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(tmp_path))
+    (tmp_path / "eng.yaml").write_text((ENGAGEMENTS / "churn_telco.yaml").read_text().replace(
+        "id: churn_telco", "id: eng"))
+    monkeypatch.delenv("AIRFLOW_CONN_STEWARD_LEDGER_SIGNING", raising=False)
+    keyless = CliRunner().invoke(app, ["audit", "accept", "eng", "--reason", "checked"])
+    assert keyless.exit_code == 2 and "an acceptance is signed with the key" in " ".join(keyless.output.split())
+    assert ledger.read_entries(paths, "eng")[-1]["type"] == "run"  # nothing appended without the key
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption()).decode()
+    monkeypatch.setenv("AIRFLOW_CONN_STEWARD_LEDGER_SIGNING", json.dumps({"conn_type": "generic", "password": private}))
+    out = CliRunner().invoke(app, ["audit", "accept", "eng", "--reason", "entry 3 restored from a backup, checked"])
+    assert out.exit_code == 0, out.output
+    assert "entry 3 (run 2026-03-03" in out.output
+    accepted = ledger.read_entries(paths, "eng")[-1]
+    assert accepted["type"] == "accept" and accepted["detail"]["reason"].startswith("entry 3 restored")
+    assert ledger.read_checkpoints(paths, "eng")[-1]["seq"] == accepted["seq"]
+    assert ledger.verify(paths, "eng", check_artifacts=False, trusted_keys=[public]).ok

@@ -535,18 +535,14 @@ def audit_rotate_key(
     import getpass
 
     from steward import export
-    from steward.settings import configure_embedded_airflow
 
     _known_engagement(engagement)
     keys = _public_keys(next_key) if next_key.is_file() else []
     if len(keys) != 1:
         _fail_usage(f"--next-public-key: {next_key} must hold exactly one ssh-ed25519 public key")
-    configure_embedded_airflow()
-    from steward.airflow.signing_key import SIGNING_CONN_ID, ledger_signing_key
+    current = _signing_key("the current key must sign its successor")
+    from steward.airflow.signing_key import SIGNING_CONN_ID
 
-    current, why = ledger_signing_key()
-    if current is None:
-        _fail_usage(f"{why}: the current key must sign its successor (connection {SIGNING_CONN_ID})")
     paths = StewardPaths.from_env()
     try:
         done = export.rotate_key(paths, engagement, current, keys[0], reason=reason, actor=getpass.getuser())
@@ -568,15 +564,9 @@ def audit_accept(
     import getpass
 
     from steward import export, ledger
-    from steward.settings import configure_embedded_airflow
 
     _known_engagement(engagement)
-    configure_embedded_airflow()
-    from steward.airflow.signing_key import SIGNING_CONN_ID, ledger_signing_key
-
-    key, why = ledger_signing_key()
-    if key is None:
-        _fail_usage(f"{why}: an acceptance is signed with the key (connection {SIGNING_CONN_ID})")
+    key = _signing_key("an acceptance is signed with the key")
     paths = StewardPaths.from_env()
     try:
         entry = ledger.accept(paths, engagement, reason=reason, actor=getpass.getuser())
@@ -587,6 +577,19 @@ def audit_accept(
                   f"signed at seq {point['seq']} by {point['key']}:")
     for found in entry["detail"]["found"]:
         console.print(f"  {found}")
+
+
+def _signing_key(why_needed: str) -> Any:
+    """The ledger's signing key from its connection, or exit 2 saying why it is needed and why it is missing."""
+    from steward.settings import configure_embedded_airflow
+
+    configure_embedded_airflow()
+    from steward.airflow.signing_key import SIGNING_CONN_ID, ledger_signing_key
+
+    key, why = ledger_signing_key()
+    if key is None:
+        _fail_usage(f"{why}: {why_needed} (connection {SIGNING_CONN_ID})")
+    return key
 
 
 def _sign_head(paths: StewardPaths, engagement: str) -> None:
