@@ -198,6 +198,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+REFIT_OWN_DATES = 5  # the champion's own labelled dates that replace the earlier champions' in the trigger
 REFIT_EVIDENCE_DATES = 30  # the newest labelled prediction dates the refit trigger pools
 
 
@@ -213,23 +214,28 @@ def refit_dates(eng: Engagement, rows: list[dict[str, Any]], day: dt.date, train
 
 def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_version: int,
                    champion_trained_for: str | None = None, trained_for: dict[int, str] | None = None,
-                   not_before: str | None = None) -> tuple[dict[str, Any] | None, str | None]:
+                   ) -> tuple[dict[str, Any] | None, str | None]:
     """Does refitting pay? The periodic-refit baseline against the model that served, on the labelled rows of
     the prediction dates where the refit in force was fitted after that model was trained (so it knew labels
     the served model did not), the newest REFIT_EVIDENCE_DATES, with the labels known on `day`: the gate's
     paired test (steward.evidence), clustered by date. The dates of earlier champions count (ADR 0026): on a
     shift that goes on, "a fit on newer labels beats the model in service" stays true after a promotion, and
     waiting for a refit newer than the new champion would put the champion a refit period behind every time.
-    `trained_for`: when each version was trained (the champion's from `champion_trained_for`); `not_before`:
-    only dates after it count (a refit candidate already trained against this champion answered the dates
-    before). (None, why) when there is nothing to compare yet."""
+    `trained_for`: when each version was trained (the champion's from `champion_trained_for`). Once the
+    champion has REFIT_OWN_DATES labelled dates of its own, only those count: the earlier champions' dates
+    bridge the weeks after a promotion, they must not keep firing against a champion that already learnt
+    what they show. (None, why) when there is nothing to compare yet."""
     import numpy as np
 
     from steward import evidence, metrics, predictions
 
     known = {**(trained_for or {}), champion_version: champion_trained_for or eng.start_date.isoformat()}
-    dates = [d for d in refit_dates(eng, history(paths, eng.id, through=day), day, known)
-             if not_before is None or d > not_before[:10]]
+    rows = history(paths, eng.id, through=day)
+    dates = refit_dates(eng, rows, day, known)
+    served_by = {r["prediction_date"]: int(r["served_version"]) for r in rows}
+    own = [d for d in dates if served_by.get(d) == champion_version]
+    if len(own) >= REFIT_OWN_DATES:
+        dates = own
     frames = [(d, labelled_rows(eng, paths, d, day)) for d in dates[-REFIT_EVIDENCE_DATES:]]
     frames = [(d, f) for d, f in frames if f is not None and len(f) and f"{PERIODIC_REFIT}_prediction" in f]
     if not frames:

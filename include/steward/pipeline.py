@@ -482,14 +482,9 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     if "refit" in eng.retraining.triggers and eng.baselines.enabled:
         from steward import baselines
 
-        # refit already acted on: a refit candidate trained against this champion answered the dates before it
-        acted = [v.tags.get("steward.trained_for", "") for v in versions
-                 if "refit" in v.tags.get(TRIGGERS_TAG, "").split(",") and v.version != champion["champion"]["version"]
-                 and v.tags.get("steward.trained_for", "") > (trained_for or "")]
         refit, _ = baselines.refit_evidence(
             eng, paths, day, champion["champion"]["version"], trained_for,
-            trained_for={int(v.version): v.tags.get("steward.trained_for", "") for v in versions},
-            not_before=max(acted, default=None))
+            trained_for={int(v.version): v.tags.get("steward.trained_for", "") for v in versions})
     decision = policy.decide_retrain(
         eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age,
         performance_request=requested, refit_evidence=refit,

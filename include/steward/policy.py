@@ -236,17 +236,17 @@ def _refit_proven(eng: Engagement, challenger_version: int, champion_version: in
                   ) -> Decision:
     """A candidate trained because the periodic refit beat the champion on labelled nights neither had seen
     (trigger `refit`, ADR 0025) is that recipe fitted on more rows: the superiority is already shown, so its
-    own holdout only has to not contradict it (ADR 0026): promoted at the gate when the holdout's gain is at least
-    the margin, whatever its bounds (they are the trigger's job); refused when it points the other way. No shadow
+    own holdout only has to not contradict it (ADR 0026): promoted at the gate when the holdout's gain is not
+    negative, whatever its bounds (they are the trigger's job); refused when it points the other way. No shadow
     nights."""
-    b, required = evidence["bounds"], eng.promotion.min_improvement
+    b = evidence["bounds"]
     text = (f"{evidence['metric']} on {evidence['rows']} holdout rows of {evidence['nights']} night(s): challenger "
             f"v{challenger_version} {evidence['challenger']:.4f} vs champion v{champion_version} "
             f"{evidence['champion']:.4f}, gain {evidence['gain']:+.4f}, {1 - b['alpha']:.2%} bounds "
             f"[{b['lower']:+.4f}, {b['upper']:+.4f}] ({evidence['method']})")
-    if evidence["gain"] < required:
+    if evidence["gain"] < 0:
         return Decision("refuse", [f"trained on the refit trigger, but {text}: its holdout points the other way "
-                                   f"(gain below the margin {required:+.4f}), retired"])
+                                   "(the champion did better on it), retired"])
     return Decision("promote", [f"trained on the refit trigger (the periodic refit beat the champion on labelled "
                                 f"nights it had not seen); {text}: the holdout does not contradict it, promoted "
                                 "without shadow nights"])
