@@ -85,25 +85,6 @@ def target_gain(eng: Engagement, champion_value: float) -> float:
     return DEFAULT_TARGET_GAIN
 
 
-def compare(eng: Engagement, challenger: Any, champion: Any, frame: pd.DataFrame, nights: Any,
-            metric: str | None = None) -> tuple[Evidence | None, str | None]:
-    """Both fitted pipelines on the labelled rows of `frame` (target encoded), rows grouped by `nights` (one
-    label per row). Returns (evidence, None), or (None, why the metric cannot compare them on these rows)."""
-    import numpy as np
-
-    from steward import metrics, training
-
-    metric = metric or eng.promotion.metric
-    if frame.empty:
-        return None, "no labelled rows"
-    y = np.asarray(metrics.encode_target(eng, frame[eng.target]))
-    reason = metrics.unmeasurable(eng, metric, y)
-    if reason is not None:
-        return None, reason
-    x = training.features_of(eng, frame)
-    return paired(eng, metric, y, outputs(eng, challenger, x), outputs(eng, champion, x), np.asarray(nights))
-
-
 def outputs(eng: Engagement, model: Any, x: pd.DataFrame) -> tuple[Any, Any]:
     """A fitted pipeline's (predictions, P(positive) for binary classification else None) on features `x`."""
     import numpy as np

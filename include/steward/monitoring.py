@@ -23,16 +23,18 @@ JUDGED = "judged"
 NOT_ENOUGH_DATA = "not_enough_data"
 
 
-def drift_window(eng: Engagement, paths: StewardPaths, day: dt.date, tonight: pd.DataFrame
-                 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Tonight's rows, topped up with earlier accepted batches (newest first) while below `drift.min_rows`."""
+def drift_window(eng: Engagement, paths: StewardPaths, day: dt.date, tonight: pd.DataFrame,
+                 min_rows: int | None = None, max_nights: int | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Tonight's rows, topped up with earlier accepted batches (newest first) while below `drift.min_rows`
+    (or `min_rows`), at most `drift.max_window_nights` (or `max_nights`) nights."""
     import pandas as pd
 
-    policy = eng.drift
+    min_rows = eng.drift.min_rows if min_rows is None else min_rows
+    max_nights = eng.drift.max_window_nights if max_nights is None else max_nights
     frames, nights = [tonight], [day.isoformat()]
     rows = len(tonight)
-    for back in range(1, policy.max_window_nights):
-        if rows >= policy.min_rows:
+    for back in range(1, max_nights):
+        if rows >= min_rows:
             break
         earlier = day - dt.timedelta(days=back)
         landed = batches.landed_path(eng, paths, earlier)
@@ -41,8 +43,8 @@ def drift_window(eng: Engagement, paths: StewardPaths, day: dt.date, tonight: pd
             frames.append(frame)
             nights.append(earlier.isoformat())
             rows += len(frame)
-    window = {"nights": sorted(nights), "rows": rows, "min_rows": policy.min_rows,
-              "windowed": len(nights) > 1, "enough": rows >= policy.min_rows}
+    window = {"nights": sorted(nights), "rows": rows, "min_rows": min_rows,
+              "windowed": len(nights) > 1, "enough": rows >= min_rows}
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else tonight
     return frame, window
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from steward import batches, store
+from steward import monitoring, store
 from steward.config import Engagement
 from steward.settings import StewardPaths
 
@@ -137,19 +137,9 @@ def test(eng: Engagement, found: dict[tuple[str, str], tuple[int, int, int, int]
 def window(eng: Engagement, paths: StewardPaths, day: dt.date, tonight: pd.DataFrame
            ) -> tuple[pd.DataFrame, list[str]]:
     """Tonight's rows, topped up with the accepted nights before it (newest first) while below `min_rows`."""
-    import pandas as pd
-
     rules = eng.quality.rates
-    frames, nights = [tonight], [day.isoformat()]
-    for back in range(1, rules.max_window_nights):
-        if sum(len(f) for f in frames) >= rules.min_rows:
-            break
-        earlier = day - dt.timedelta(days=back)
-        landed = batches.landed_path(eng, paths, earlier)
-        if landed.is_file():
-            frames.append(batches.read_for(eng, landed))
-            nights.append(earlier.isoformat())
-    return (pd.concat(frames, ignore_index=True) if len(frames) > 1 else tonight), sorted(nights)
+    frame, found = monitoring.drift_window(eng, paths, day, tonight, rules.min_rows, rules.max_window_nights)
+    return frame, found["nights"]
 
 
 def judge(eng: Engagement, paths: StewardPaths, day: dt.date, tonight: pd.DataFrame,
