@@ -172,3 +172,37 @@ def test_a_candidate_of_the_refit_trigger_needs_no_shadow_nights_and_a_holdout_t
     assert worse.action == "refuse" and "points the other way" in worse.reasons[0]
     # fairness is checked first, whatever the trigger
     assert policy.gate(two, refit_proven=True, fairness_gap=("payment_method", 0.9), **kw).action == "refuse"
+
+
+def test_labelled_data_that_doubled_trains_a_candidate_at_most_once_per_refit_period(churn):
+    """ADR 0028: the champion learnt from 1,200 rows; 1,300 labelled rows it never saw fire `growth`."""
+    grow = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"triggers": ["growth"]})})
+    grown = {"new_rows": 1300, "nights": 7, "champion_rows": 1200}
+    fired = policy.decide_retrain(grow, drift=None, performance=None, champion_age_days=8, champion_days=8,
+                                  growth=grown)
+    assert fired.triggers == ["growth"] and "1300 labelled rows of 7 night(s)" in fired.reasons[-1]
+    short = policy.decide_retrain(grow, drift=None, performance=None, champion_age_days=8, champion_days=8,
+                                  growth={**grown, "new_rows": 1100})
+    assert short.action == "keep"
+    recent = policy.decide_retrain(grow, drift=None, performance=None, champion_age_days=3, champion_days=3,
+                                   growth=grown)
+    assert recent.action == "keep" and "at most every 7 days" in recent.reasons[-1]
+    half = grow.model_copy(update={"retraining": grow.retraining.model_copy(update={"growth_factor": 0.5})})
+    assert policy.decide_retrain(half, drift=None, performance=None, champion_age_days=8, champion_days=8,
+                                 growth={**grown, "new_rows": 700}).triggers == ["growth"]
+    assert policy.decide_retrain(churn.model_copy(update={"retraining": churn.retraining.model_copy(
+        update={"triggers": ["schedule"]})}), drift=None, performance=None, champion_age_days=1,
+        growth=grown).action == "keep"
+
+
+def test_a_growth_candidate_with_a_conclusive_holdout_skips_the_shadow_nights_and_only_then(churn):
+    two = churn.model_copy(update={"promotion": churn.promotion.model_copy(update={"shadow_nights": 2})})
+    kw = dict(champion_version=1, challenger_version=2)
+    assert policy.grown_only(["growth", "schedule"]) and not policy.grown_only(["growth", "drift"])
+    clear = policy.gate(two, grown=True, evidence=_ev(two, 0.05, 0.01), **kw)
+    assert clear.action == "promote" and "labelled data grew" in clear.reasons[0]
+    assert policy.gate(two, evidence=_ev(two, 0.05, 0.01), **kw).action == "wait"  # any other trigger: shadow
+    vague = policy.gate(two, grown=True, evidence=_ev(two, 0.02, 0.03), **kw)
+    assert vague.action == "wait"  # not conclusive: into shadow, judged like every candidate
+    worse = policy.gate(two, grown=True, evidence=_ev(two, -0.05, 0.01), **kw)
+    assert worse.action == "refuse"

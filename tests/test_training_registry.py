@@ -142,3 +142,33 @@ def test_only_a_missing_alias_or_model_counts_as_missing(churn, paths, monkeypat
     with pytest.raises(MlflowException, match="Invalid alias name"):
         pipeline.ensure_champion(churn, paths, "2026-03-01", config_hash="x", run_tags={})
     assert registry._all_versions(c, churn) == []  # nothing bootstrapped behind the error
+
+
+def test_labelled_growth_counts_the_labelled_dates_the_champion_did_not_learn(churn, paths, ref):
+    """Trigger `growth` (ADR 0028): the champion v2 learnt 03-01..03-03 (600 rows kept beside it); the
+    labelled dates after them count, the ones it learnt do not, nor labels not known yet on the night."""
+    import datetime as dt
+    import json
+
+    from steward import reference, store
+    from steward.training_set import labelled_growth
+
+    kept = reference.kept_path(paths, churn.id, 2)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.with_suffix(".json").write_text(json.dumps(
+        {"version": 2, "rows": 600, "window": ["champion:v1", "2026-03-01", "2026-03-02", "2026-03-03"],
+         "sha256": "0" * 64}))
+    for pdate, through, rows in (("2026-03-02", "2026-03-03", 200), ("2026-03-04", "2026-03-05", 250),
+                                 ("2026-03-05", "2026-03-06", 260), ("2026-03-06", "2026-03-09", 300)):
+        store.replace_rows(paths, store.performance, {"engagement": churn.id, "prediction_date": pdate}, [{
+            "engagement": churn.id, "prediction_date": pdate, "metric": "roc_auc", "realised_value": 0.8,
+            "labelled_rows": rows, "model_version": 1, "estimated_value": None, "estimate_error": None,
+            "labels_through": through, "report_html": None}])
+    champion = {"version": 2, "tags": {"steward.trained_for": "2026-03-04"}}
+    assert labelled_growth(churn, paths, dt.date(2026, 3, 7), champion) == \
+        {"new_rows": 510, "nights": 2, "champion_rows": 600}
+    assert labelled_growth(churn, paths, dt.date(2026, 3, 9), champion)["new_rows"] == 810
+    # the bootstrap champion learnt the reference file: every labelled date is new
+    demo.generate("churn_telco", paths.data_root, nights=0)
+    first = labelled_growth(churn, paths, dt.date(2026, 3, 9), {"version": 1, "tags": {}})
+    assert first["nights"] == 4 and first["new_rows"] == 1010 and first["champion_rows"] > 1000

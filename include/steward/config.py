@@ -437,15 +437,22 @@ CLASSIFIERS = frozenset({"logistic_regression", "random_forest_classifier", "his
 REGRESSORS = frozenset({"ridge", "random_forest_regressor", "hist_gradient_boosting_regressor"})
 
 # refit: the periodic-refit baseline beats the champion on the labelled nights since it took over (ADR 0025)
-RetrainTrigger = Literal["drift", "performance", "schedule", "refit"]
+RetrainTrigger = Literal["drift", "performance", "schedule", "refit", "growth"]
 
 
 class RetrainingPolicy(_Strict):
     triggers: list[RetrainTrigger] = Field(
-        ["drift", "performance", "schedule", "refit"],
-        description="what trains a candidate: persistent drift, a performance breach, the scheduled refresh, and "
+        ["drift", "performance", "schedule", "refit", "growth"],
+        description="what trains a candidate: persistent drift, a performance breach, the scheduled refresh, "
         "`refit`: the periodic-refit baseline beating the champion on the labelled nights since it took over "
-        "(a paired test, ADR 0025)")
+        "(a paired test, ADR 0025), and `growth`: the labelled rows since the champion was trained reaching "
+        "`growth_factor` times the rows it learnt from (ADR 0028)")
+    growth_factor: float = Field(
+        1.0, gt=0, le=100,
+        description="trigger `growth`: a candidate when the accepted labelled rows the champion has not learnt "
+        "reach this multiple of the rows it learnt from (1: its training data would double), at most once per "
+        "`baselines.refit_every_days` after the champion was trained. Promoted at the gate, without shadow "
+        "nights, when its holdout alone is conclusive: the same recipe on more of the same feed")
     refresh_every_days: int = Field(
         30, ge=1, description="scheduled refresh: days since the last model was trained (champion or candidate)")
     window: Literal["expanding", "sliding"] = Field(

@@ -535,7 +535,8 @@ performance:
   min_labelled_rows: 100   # nights with fewer labelled rows are not judged
 
 retraining:
-  triggers: [drift, performance, schedule, refit]   # refit: the periodic-refit baseline beats the champion (ADR 0025)
+  triggers: [drift, performance, schedule, refit, growth]   # refit: the periodic refit beats the champion (ADR 0025)
+  growth_factor: 1.0       # growth: the labelled rows since the champion match the rows it learnt from (ADR 0028)
   refresh_every_days: 30   # counted from the last model trained (champion or refused candidate)
   min_days_between: 3      # cooldown for the same triggers
   max_candidates_per_30_days: 6   # a shift a weekly refit can follow needs about 4 a month, and some are retired

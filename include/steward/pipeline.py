@@ -19,7 +19,7 @@ from steward.digests import key as _key
 from steward.object_source import Open
 from steward.settings import StewardPaths
 from steward.sql_source import Connect
-from steward.training_set import TrainingSet, labelled_batch, training_window
+from steward.training_set import TrainingSet, labelled_batch, labelled_growth, training_window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -485,10 +485,12 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
         refit, _ = baselines.refit_evidence(
             eng, paths, day, champion["champion"]["version"], trained_for,
             trained_for={int(v.version): v.tags.get("steward.trained_for", "") for v in versions})
+    growth = labelled_growth(eng, paths, day, champion["champion"]) \
+        if "growth" in eng.retraining.triggers and eng.labels is not None else None
     decision = policy.decide_retrain(
         eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age,
         performance_request=requested, refit_evidence=refit,
-        champion_days=(day - _day(trained_for)).days if trained_for else None,
+        champion_days=(day - _day(trained_for)).days if trained_for else None, growth=growth,
     )
     reference_sha = ((monitoring["drift"] or {}).get("reference") or {}).get("sha256")
     decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha)
@@ -721,6 +723,7 @@ def promote(
         holdout_rows=retrained["holdout_rows"],
         why_not_comparable=retrained.get("not_comparable"),
         refit_proven="refit" in (retrained.get("triggers") or []),
+        grown=policy.grown_only(retrained.get("triggers") or []),
     )
     if verdict.action == "wait":
         verdict = _enter_shadow(c, eng, challenger, night_champion, day, verdict)

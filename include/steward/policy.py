@@ -57,13 +57,16 @@ def decide_retrain(
     performance_request: str | None = None,
     refit_evidence: dict[str, Any] | None = None,
     champion_days: int | None = None,
+    growth: dict[str, Any] | None = None,
 ) -> Decision:
     """Retrain when a configured trigger fires: dataset drift that persisted, performance breach (tonight's
     labelled rows, or a realised-performance SLA breach whose response asks for a retrain), scheduled
     refresh (`champion_age_days`: days since the last model was trained, champion or candidate), and the
     periodic-refit baseline beating the models it was fitted after (`refit_evidence`, judged like the gate's
     evidence: its lower bound clears `promotion.min_improvement`), at most once per refit period of the
-    champion (`champion_days`: days since the champion was trained)."""
+    champion (`champion_days`: days since the champion was trained), and the labelled data growing (`growth`:
+    `new_rows` accepted labelled rows the champion has not learnt against the `champion_rows` it learnt from,
+    ADR 0028), at most once per refit period too."""
     triggers = set(eng.retraining.triggers) | ({"drift"} if eng.responses.drift == "retrain" else set())
     fired: list[str] = []
     reasons: list[str] = []
@@ -126,6 +129,19 @@ def decide_retrain(
             reasons.append(f"{text}: a refit on the labels known beats the champion")
         else:
             reasons.append(f"{text}: no evidence yet that a refit would beat the champion")
+    if growth is not None and "growth" in triggers:
+        every = eng.baselines.refit_every_days
+        need = eng.retraining.growth_factor * growth["champion_rows"]
+        text = (f"{growth['new_rows']} labelled rows of {growth['nights']} night(s) the champion has not learnt, "
+                f"against the {growth['champion_rows']} it learnt from (a candidate at "
+                f"{eng.retraining.growth_factor:g}x, retraining.growth_factor)")
+        age = champion_age_days if champion_days is None else champion_days
+        if growth["new_rows"] >= need and age is not None and age < every:
+            reasons.append(f"{text}: the data grew, but the champion was trained {age} day(s) ago "
+                           f"(at most every {every} days, baselines.refit_every_days)")
+        elif growth["new_rows"] >= need:
+            fired.append("growth")
+            reasons.append(f"{text}: the labelled data grew enough to learn from")
     if fired:
         return Decision("retrain", reasons, fired)
     if not reasons:
@@ -150,15 +166,28 @@ def without_acted_drift(decision: Decision, last: Candidate | None, reference_sh
     return Decision("keep", [*decision.reasons, f"no candidate tonight: {reason}"], [], deferred=["drift"])
 
 
+# the triggers a data-quality fault can fire by itself: drift and a performance breach measure the fault, and
+# the periodic refit learnt the faulty rows it is judged on
+FAULT_DRIVEN_TRIGGERS = ("drift", "performance", "refit")
+
+
 def held_for_quality(eng: Engagement, decision: Decision, quality_drift: dict[str, Any] | None) -> Decision:
-    """While a data-quality alarm lasts, `responses.quality_drift: hold` trains no candidate (ADR 0027): the
-    triggers that fired are deferred, with the columns named."""
+    """While a data-quality alarm lasts, `responses.quality_drift: hold` trains no candidate for what the fault
+    may have caused (ADR 0027, 0028): drift, performance and refit triggers are deferred, with the columns
+    named. Growth and the scheduled refresh still train one: its window leaves the flagged nights out."""
     columns = (quality_drift or {}).get("alarm_columns") or []
     if decision.action != "retrain" or not columns or eng.responses.quality_drift != "hold":
         return decision
-    return Decision("keep", [*decision.reasons, f"no candidate tonight: data-quality alarm on {', '.join(columns)} "
-                             "(responses.quality_drift: hold); retraining waits until it clears"], [],
-                    deferred=[*decision.deferred, *decision.triggers])
+    held = [t for t in decision.triggers if t in FAULT_DRIVEN_TRIGGERS]
+    if not held:
+        return decision
+    reason = (f"data-quality alarm on {', '.join(columns)} (responses.quality_drift: hold): {', '.join(held)} "
+              "waits until it clears")
+    kept = [t for t in decision.triggers if t not in held]
+    if kept:
+        return Decision("retrain", [*decision.reasons, reason], kept, deferred=[*decision.deferred, *held])
+    return Decision("keep", [*decision.reasons, f"no candidate tonight: {reason}"], [],
+                    deferred=[*decision.deferred, *held])
 
 
 def why_no_candidate(eng: Engagement, day: dt.date, triggers: list[str], fingerprint: str,
@@ -203,10 +232,12 @@ def gate(
     holdout_rows: int = 0,
     why_not_comparable: str | None = None,
     refit_proven: bool = False,
+    grown: bool = False,
 ) -> Decision:
     """The gate night: refuse an unfair or older challenger; otherwise judge the holdout's evidence
     (`judge_evidence`): promote, retire, or `wait` (the challenger goes into shadow and the nights after the
-    gate add their labelled rows)."""
+    gate add their labelled rows). `grown`: trained only because the labelled data grew (ADR 0028): a
+    conclusive holdout promotes it without shadow nights."""
     metric = eng.promotion.metric
     policy = eng.governance.fairness
     if policy is not None and fairness_gap is not None and fairness_gap[1] > policy.max_gap:
@@ -228,8 +259,18 @@ def gate(
                                    f"({why_not_comparable or 'not computable'}): the champion stays"])
     if refit_proven:
         return _refit_proven(eng, challenger_version, champion_version, evidence)
-    return judge_evidence(eng, challenger_version=challenger_version, champion_version=champion_version,
-                          evidence=evidence, unseen_nights=0, waited_days=0)
+    verdict = judge_evidence(eng, challenger_version=challenger_version, champion_version=champion_version,
+                             evidence=evidence, unseen_nights=0, waited_days=0, shadow_nights=0 if grown else None)
+    if grown:
+        return Decision(verdict.action, [f"trained because the labelled data grew (trigger growth: the same recipe "
+                                         f"on more of the same feed, no shadow nights); {verdict.reasons[0]}"])
+    return verdict
+
+
+def grown_only(triggers: list[str]) -> bool:
+    """A candidate trained because the labelled data grew, with no trigger that says the world changed: drift,
+    a performance breach or the refit's evidence keep their own rules at the gate (ADR 0028)."""
+    return "growth" in triggers and not {"drift", "performance", "refit"} & set(triggers)
 
 
 def _refit_proven(eng: Engagement, challenger_version: int, champion_version: int, evidence: dict[str, Any]
@@ -260,6 +301,7 @@ def judge_evidence(
     evidence: dict[str, Any],
     unseen_nights: int,
     waited_days: int,
+    shadow_nights: int | None = None,
 ) -> Decision:
     """Promote, retire or wait on the pooled evidence (ADR 0024). `evidence` is an `Evidence` dict with its
     `bounds` (one-sided, at `alpha_per_look`, against `min_improvement`) and `target` (the gain worth finding).
@@ -272,6 +314,7 @@ def judge_evidence(
     - wait: otherwise (in shadow, pooling the next labelled nights).
     A night the challenger lost is part of the evidence, not a verdict on its own."""
     rules = eng.promotion
+    shadow = rules.shadow_nights if shadow_nights is None else shadow_nights
     b, target, required = evidence["bounds"], evidence["target"], rules.min_improvement
     text = (f"{evidence['metric']} on {evidence['rows']} labelled rows of {evidence['nights']} night(s) unseen by the "
             f"judged fit of challenger v{challenger_version}: {evidence['challenger']:.4f} vs champion v{champion_version} "
@@ -280,10 +323,10 @@ def judge_evidence(
             f"{evidence['method']}); minimum detectable effect on these rows {b['mde']:.4f}, the gain worth finding "
             f"{target:.4f}")
     if b["lower"] > required:
-        if unseen_nights >= rules.shadow_nights:
+        if unseen_nights >= shadow:
             return Decision("promote", [f"{text}: the evidence clears the margin, promoted"])
         return Decision("wait", [f"{text}: the evidence clears the margin; judged on {unseen_nights} of the "
-                                 f"{rules.shadow_nights} labelled nights after the gate it must also see "
+                                 f"{shadow} labelled nights after the gate it must also see "
                                  "(promotion.shadow_nights)"])
     if b["upper"] < required + target:
         return Decision("refuse", [f"{text}: the evidence rules out a gain of {target:.4f} over the margin, retired"])

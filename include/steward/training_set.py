@@ -171,6 +171,34 @@ def champion_training_rows(eng: Engagement, paths: StewardPaths, champion: dict[
                    "sha256": batches.sha256_file(ref), "rows": len(frame), "trained_for": trained_for}, set()
 
 
+def labelled_growth(eng: Engagement, paths: StewardPaths, day: dt.date, champion: dict[str, Any]) -> dict[str, Any]:
+    """How much the labelled data grew since the champion was trained (trigger `growth`, ADR 0028): the
+    labelled rows of the prediction dates it did not learn (the dates `nights_since` would add to its window,
+    counted from the realised-performance table as known on `day`) against the rows it learnt from. Cheap on
+    purpose: it runs every night, and reads no batch."""
+    import json
+
+    from steward import reference, store
+
+    kept = reference.kept_path(paths, eng.id, int(champion["version"]))
+    learnt: set[dt.date] = set()
+    rows: int | None = None
+    if kept.with_suffix(".json").is_file():
+        meta = json.loads(kept.with_suffix(".json").read_text())
+        rows = int(meta["rows"])
+        learnt = {dt.date.fromisoformat(n) for n in meta.get("window") or [] if _is_date(n)}
+    if rows is None:  # the bootstrap champion learnt from the reference file
+        from steward import training
+
+        rows = len(training.labelled(eng, batches.read_for(eng, batches.reference_path(eng, paths))))
+    late = eng.labels.lookback_days if eng.labels is not None else 0
+    first = max(learnt) - dt.timedelta(days=late) if learnt else eng.start_date - dt.timedelta(days=1)
+    new = [r for r in store.latest_by_prediction_date(paths, store.performance, eng.id, through=day)
+           if first < dt.date.fromisoformat(r["prediction_date"]) <= day
+           and dt.date.fromisoformat(r["prediction_date"]) not in learnt]
+    return {"new_rows": sum(int(r["labelled_rows"]) for r in new), "nights": len(new), "champion_rows": rows}
+
+
 def _is_date(text: str) -> bool:
     try:
         dt.date.fromisoformat(text)
