@@ -49,6 +49,8 @@ def app_url(paths, monkeypatch):
     from steward.airflow import ui
 
     monkeypatch.setattr(ui, "_auth_dependency", lambda: Depends(lambda: None))
+    monkeypatch.setattr(ui, "_user_dependency", lambda: Depends(lambda: None))
+    monkeypatch.setattr(ui, "readable", lambda user, ids: ids)  # per-DAG access: tests/test_access.py
     app = ui.create_app()
 
     @app.get("/unsafe/{name}")
@@ -164,7 +166,9 @@ def test_a_traversal_in_the_report_route_is_stopped_by_the_inside_guard(paths, m
 
     monkeypatch.setattr(ui, "inside", spying_inside)
     monkeypatch.setattr(ui, "_auth_dependency", lambda: Depends(lambda: None))
+    monkeypatch.setattr(ui, "_user_dependency", lambda: Depends(lambda: None))
+    monkeypatch.setattr(ui, "readable", lambda user, ids: ids)
     route = next(r for r in ui.create_app().routes if getattr(r, "path", "") == "/reports/{engagement_id}/{night}/{name}")
     with pytest.raises(HTTPException) as refused:
-        route.endpoint("churn_telco", "../../ledger", "drift_report.html")
+        route.endpoint("churn_telco", "../../ledger", "drift_report.html", user=None)
     assert refused.value.status_code == 404 and escapes == ["churn_telco/../../ledger/drift_report.html"]

@@ -1,6 +1,9 @@
 """The Engagements page: a FastAPI app served by the Airflow 3 API server (see plugins/steward_plugin.py).
 
-Every route requires an authenticated Airflow user (bearer token or the UI's session cookie). Pages read
+Every route requires an authenticated Airflow user (bearer token or the UI's session cookie), and shows an
+engagement only to a user whom Airflow's auth manager lets read its DAG (the DAG id is the engagement id): the
+list leaves the others out, a page or report of one answers 404 as if it did not exist. The OpenAPI schema and
+its docs pages are off (docs/security.md). Pages read
 the per-engagement status summaries (`steward.status`) and never recompute reports, so a page of 100
 engagements is 100 small JSON reads.
 """
@@ -39,6 +42,21 @@ def _auth_dependency():
     from airflow.api_fastapi.core_api.security import requires_authenticated
 
     return Depends(requires_authenticated())
+
+
+def _user_dependency():
+    from airflow.api_fastapi.core_api.security import get_user
+
+    return Depends(get_user)
+
+
+def readable(user: Any, ids: list[str]) -> list[str]:
+    """The engagements whose DAG `user` may read, by the deployment's auth manager (per-DAG permissions under
+    the FAB auth manager; the simple auth manager lets every logged-in user read every DAG)."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    allowed = get_auth_manager().filter_authorized_dag_ids(dag_ids=set(ids), user=user, method="GET")
+    return [i for i in ids if i in allowed]
 
 
 def _mlflow_ui() -> str:
@@ -171,19 +189,22 @@ def render_detail(summary: dict) -> str:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="steward", description="Engagements of this deployment", dependencies=[_auth_dependency()])
+    # no /docs, /redoc or /openapi.json: they would describe the routes to anyone, logged in or not
+    app = FastAPI(title="steward", description="Engagements of this deployment", dependencies=[_auth_dependency()],
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    user_dep = _user_dependency()
 
     @app.get("/engagements", response_class=HTMLResponse)
-    def engagements_page() -> str:
-        return render_table(status.all_rows(StewardPaths.from_env(), _ids()))
+    def engagements_page(user=user_dep) -> str:
+        return render_table(status.all_rows(StewardPaths.from_env(), readable(user, _ids())))
 
     @app.get("/api/engagements")
-    def engagements_json() -> JSONResponse:
-        return JSONResponse(status.all_rows(StewardPaths.from_env(), _ids()))
+    def engagements_json(user=user_dep) -> JSONResponse:
+        return JSONResponse(status.all_rows(StewardPaths.from_env(), readable(user, _ids())))
 
     @app.get("/engagements/{engagement_id}", response_class=HTMLResponse)
-    def engagement_detail(engagement_id: str) -> str:
-        if engagement_id not in _ids():
+    def engagement_detail(engagement_id: str, user=user_dep) -> str:
+        if engagement_id not in readable(user, [i for i in _ids() if i == engagement_id]):
             raise HTTPException(404, f"unknown engagement {engagement_id}")
         summary = status.read(StewardPaths.from_env(), engagement_id)
         if summary is None:
@@ -191,8 +212,8 @@ def create_app() -> FastAPI:
         return render_detail(summary)
 
     @app.get("/reports/{engagement_id}/{night}/{name}")
-    def report(engagement_id: str, night: str, name: str) -> FileResponse:
-        if engagement_id not in _ids() or name not in REPORT_FILES:
+    def report(engagement_id: str, night: str, name: str, user=user_dep) -> FileResponse:
+        if name not in REPORT_FILES or engagement_id not in readable(user, [i for i in _ids() if i == engagement_id]):
             raise HTTPException(404, "no such report")
         try:
             path: Path = inside(StewardPaths.from_env().artifacts, f"{engagement_id}/{night}/{name}")

@@ -1,0 +1,108 @@
+"""Per-engagement access (issue 32): the Engagements app shows an engagement only to a user whom Airflow's auth
+manager lets read its DAG. Run as the shipped deployment runs it (docker-compose.yaml): a real `airflow
+api-server` with the FAB auth manager, two users whose roles read one DAG each, the DAG permissions made by
+Airflow's own `sync-perm` and `roles add-perms`. Each user is refused the other's engagement everywhere (list,
+page, report); the positive control shows that the same routes serve what the role does allow, so a refusal is
+the check, not a broken route.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ENGAGEMENTS
+from tests.support import servers
+
+pytestmark = pytest.mark.browser
+FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+USERS = {"alice": ("churn_telco", "alice-pass-1"), "bob": ("demand_retail", "bob-pass-2")}
+NIGHT = "2026-03-01"
+
+
+def _airflow(env: dict[str, str], *args: str) -> None:
+    full = {**os.environ, **env}
+    done = subprocess.run([str(Path(sys.executable).with_name("airflow")), *args], env=full, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    root = tmp_path_factory.mktemp("access")
+    home, engagements, airflow_home = root / "home", root / "engagements", root / "airflow"
+    for d in (home, engagements, airflow_home):
+        d.mkdir()
+    for eng_id, _ in USERS.values():
+        shutil.copy(ENGAGEMENTS / f"{eng_id}.yaml", engagements)
+        report = home / "artifacts" / eng_id / NIGHT / "drift_report.html"
+        report.parent.mkdir(parents=True)
+        report.write_text(f"<p>drift of {eng_id}</p>")
+    port = servers.free_port()
+    env = servers.standalone_env(home, engagements, airflow_home, port, AIRFLOW__CORE__AUTH_MANAGER=FAB,
+                                 AIRFLOW__API_AUTH__JWT_SECRET="access-test-secret")
+    _airflow(env, "db", "migrate")
+    _airflow(env, "dags", "reserialize")  # the DAGs exist, so that sync-perm makes their DAG:<id> resources
+    _airflow(env, "sync-perm", "--include-dags")
+    for user, (eng_id, password) in USERS.items():
+        _airflow(env, "roles", "create", f"{user}_role")
+        _airflow(env, "roles", "add-perms", f"{user}_role", "-a", "can_read", "-r", f"DAG:{eng_id}")
+        _airflow(env, "users", "create", "-u", user, "-p", password, "-r", f"{user}_role", "-e", f"{user}@example.com",
+                 "-f", user, "-l", "tester")
+    log = root / "api-server.log"
+    proc = servers.start([str(Path(sys.executable).with_name("airflow")), "api-server", "--port", str(port)], env, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        servers.wait_http(f"{url}/api/v2/version", 240, proc, log)
+        yield {"url": url, "tokens": {u: servers.token(url, u, p) for u, (_, p) in USERS.items()}}
+    finally:
+        servers.stop(proc)
+
+
+def _get(url: str, token: str | None) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_each_user_sees_only_the_engagements_whose_dag_they_may_read(api):
+    base = api["url"] + "/steward"
+    for user, (mine, _) in USERS.items():
+        theirs = next(e for e, _ in USERS.values() if e != mine)
+        token = api["tokens"][user]
+        code, body = _get(f"{base}/api/engagements", token)
+        assert code == 200 and [r["engagement"] for r in json.loads(body)] == [mine]
+        code, page = _get(f"{base}/engagements", token)
+        assert code == 200 and mine in page and theirs not in page
+        # positive control: the routes serve what the role allows
+        assert _get(f"{base}/reports/{mine}/{NIGHT}/drift_report.html", token) == (200, f"<p>drift of {mine}</p>")
+        assert _get(f"{base}/engagements/{mine}", token)[0] == 404  # it has not run yet: the page says so
+        assert "has not run yet" in _get(f"{base}/engagements/{mine}", token)[1]
+        # the other engagement does not exist for this user: the same 404 as a made-up id
+        code, body = _get(f"{base}/reports/{theirs}/{NIGHT}/drift_report.html", token)
+        assert code == 404 and "drift of" not in body
+        code, body = _get(f"{base}/engagements/{theirs}", token)
+        assert code == 404 and "unknown engagement" in body
+    # Airflow agrees: the same users read only their DAG through the REST API
+    code, body = _get(f"{api['url']}/api/v2/dags", api["tokens"]["alice"])
+    assert code == 200 and [d["dag_id"] for d in json.loads(body)["dags"]] == ["churn_telco"]
+
+
+def test_no_login_no_page_and_no_schema(api):
+    base = api["url"] + "/steward"
+    for path in ("/engagements", "/api/engagements", f"/reports/churn_telco/{NIGHT}/drift_report.html"):
+        assert _get(base + path, None)[0] in (401, 403), path
+    for path in ("/docs", "/redoc", "/openapi.json"):  # off: they would describe the routes to anyone
+        assert _get(base + path, api["tokens"]["alice"])[0] == 404, path
+        assert _get(base + path, None)[0] in (401, 403, 404), path
