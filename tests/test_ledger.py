@@ -225,7 +225,7 @@ def test_signed_checkpoints_catch_a_full_rewrite_and_unsigned_nights_are_listed(
     # the forger drops the checkpoints: with the auditor's key nothing is covered any more
     ledger.checkpoints_path(paths, "eng").unlink()
     bare = ledger.verify(paths, "eng", check_artifacts=False, trusted_keys=[public])
-    assert bare.problems[0].startswith("eng.jsonl line 1: no checkpoint signed by a trusted key covers this entry")
+    assert bare.problems[0].startswith("eng.jsonl line 1: no checkpoint signed by a trusted key covers this run entry")
 
 
 def test_a_key_that_cannot_sign_is_named_without_its_value():
@@ -452,3 +452,18 @@ def test_audit_accept_from_the_command_line_needs_the_key_and_signs_again(paths,
     assert accepted["type"] == "accept" and accepted["detail"]["reason"].startswith("entry 3 restored")
     assert ledger.read_checkpoints(paths, "eng")[-1]["seq"] == accepted["seq"]
     assert ledger.verify(paths, "eng", check_artifacts=False, trusted_keys=[public]).ok
+
+
+def test_a_purge_or_rollback_entry_needs_a_trusted_signature_like_a_night(paths):
+    """Issue 32: every entry type is covered, not only `run`: an unsigned purge after the last checkpoint fails
+    verify with the auditor's keys, and passes once a checkpoint signed with the key covers it."""
+    key, public = _ed25519()
+    _fill(paths, 3)
+    ledger.checkpoint(paths, "eng", key)
+    ledger.append(paths, "eng", "purge", logical_date="2026-03-04", artifacts={},
+                  detail={"reason": "retention: older than 365 days before 2026-03-04", "folders": []})
+    result = ledger.verify(paths, "eng", trusted_keys=[public])
+    assert not result.ok and "line 4: no checkpoint signed by a trusted key covers this purge entry" in result.problems[0]
+    assert result.unsigned_runs == [] and result.unsigned == [4]
+    ledger.checkpoint(paths, "eng", key)
+    assert ledger.verify(paths, "eng", trusted_keys=[public]).ok

@@ -47,3 +47,40 @@ def test_residency_mismatch_is_refused(churn, monkeypatch):
         retention.check_residency(churn)
     monkeypatch.setenv("STEWARD_STORAGE_REGION", "eu-west-1")
     retention.check_residency(churn)
+
+
+def _config(paths, eng, retention_days: int) -> None:
+    text = f"id: {eng.id}\ngovernance:\n  retention_days: {retention_days}\n"
+    ledger.append(paths, eng.id, "config", detail={"path": f"{eng.id}.yaml", "sha256": "c" * 64, "text": text})
+
+
+def test_a_purge_is_checked_against_the_retention_policy_it_claims(churn, paths):
+    """Issue 32: a purge entry appended by someone who can write the ledger cannot delete recent evidence under
+    cover of retention: its night must be past the cutoff, and the retention it claims the one in force."""
+    _config(paths, churn, 730)
+    _night(paths, churn, "2024-01-01")
+    recent = _night(paths, churn, "2026-03-01")
+    retention.purge(churn, paths, dt.date(2026, 3, 2))
+    assert ledger.verify(paths, churn.id).ok  # the real purge: past 730 days
+    # a forged purge of a recent night, claiming the same policy
+    keys = ledger.hash_artifacts(paths, recent)
+    ledger.append(paths, churn.id, "purge", logical_date="2026-03-02", artifacts=keys,
+                  detail={"reason": "retention: older than 730 days before 2026-03-02", "folders": []})
+    for f in recent:
+        f.unlink()
+    forged = ledger.verify(paths, churn.id)
+    assert not forged.ok and "not older than 730 days before 2026-03-02" in forged.problems[0]
+
+
+def test_a_purge_claiming_a_shorter_retention_than_configured_is_caught(churn, paths):
+    _config(paths, churn, 5)  # positive control: under a 5-day policy the purge of a 10-day-old night is right
+    first = _night(paths, churn, "2026-02-20")
+    ledger.append(paths, churn.id, "purge", logical_date="2026-03-02", artifacts=ledger.hash_artifacts(paths, first),
+                  detail={"reason": "retention: older than 5 days before 2026-03-02", "folders": []})
+    assert ledger.verify(paths, churn.id, check_artifacts=False).ok
+    _config(paths, churn, 730)  # the policy changed: the same claim is now too short
+    second = _night(paths, churn, "2026-02-21")
+    ledger.append(paths, churn.id, "purge", logical_date="2026-03-03", artifacts=ledger.hash_artifacts(paths, second),
+                  detail={"reason": "retention: older than 5 days before 2026-03-03", "folders": []})
+    result = ledger.verify(paths, churn.id, check_artifacts=False)
+    assert not result.ok and "claims retention of 5 days; the configuration in force keeps 730" in result.problems[0]

@@ -361,6 +361,7 @@ def model_rollback(
                                    actor=f"cli:{getpass.getuser()}")
     except rollback.RollbackError as exc:
         _fail_usage(str(exc))
+    _sign_head(StewardPaths.from_env(), engagement)  # a rollback entry is covered like a night's (issue 32)
     console.print(f"{engagement}: champion v{result['from']} -> v{result['to']} (ledger entry {result['ledger_seq']})")
 
 

@@ -25,11 +25,14 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from steward.batches import sha256_file
 from steward.settings import StewardPaths, inside
@@ -216,6 +219,7 @@ class Verification:
     signed_through: int = 0  # the newest entry covered by a checkpoint whose signature verifies
     signers: list[str] = field(default_factory=list)  # fingerprints of the keys that signed
     unsigned_runs: list[int] = field(default_factory=list)  # run entries no verified signature covers yet
+    unsigned: list[int] = field(default_factory=list)  # entries of any type no verified signature covers yet
 
     @property
     def ok(self) -> bool:
@@ -292,6 +296,9 @@ def verify(paths: StewardPaths, engagement_id: str, *, check_artifacts: bool = T
     _verify_checkpoints(engagement_id, ledger.name, points, entries, hashes, trusted_keys, result)
     if result.problems:
         return result
+    _verify_purges(ledger.name, entries, result)
+    if result.problems:
+        return result
     if check_artifacts:
         _verify_artifacts(paths, ledger, entries, result)
     return result
@@ -345,9 +352,68 @@ def _verify_checkpoints(engagement_id: str, name: str, points: list[dict[str, An
         if point["key"] not in result.signers:
             result.signers.append(point["key"])
     result.unsigned_runs = [n for n, e in entries if e["type"] == "run" and n > result.signed_through]
-    if trusted_keys is not None and result.unsigned_runs:
-        result.problems.append(f"{name} line {result.unsigned_runs[0]}: no checkpoint signed by a trusted key covers "
-                               f"this entry ({len(result.unsigned_runs)} run entries unsigned)")
+    # every entry needs the same coverage (issue 32): a purge, rollback or key rotation nobody signed is as
+    # open to forgery as a night
+    result.unsigned = [n for n, _ in entries if n > result.signed_through]
+    if trusted_keys is not None and result.unsigned:
+        first = dict(entries)[result.unsigned[0]]["type"]
+        result.problems.append(f"{name} line {result.unsigned[0]}: no checkpoint signed by a trusted key covers "
+                               f"this {first} entry ({len(result.unsigned)} entries unsigned)")
+
+
+PURGE_REASON = re.compile(r"retention: older than (\d+) days before (\d{4}-\d{2}-\d{2})")
+NIGHT_FOLDER = re.compile(r"(?:^|/)(\d{4}-\d{2}-\d{2})(?:/|$)")
+
+
+def retention_in_force(config_entry: dict[str, Any] | None) -> int:
+    """`governance.retention_days` of the configuration an entry was made under (the newest `config` entry
+    before it: the engagement file's text, then the client files it inherits), or the default."""
+    from steward.config import Governance
+
+    default = int(Governance.model_fields["retention_days"].default)
+    if config_entry is None:
+        return default
+    detail = config_entry["detail"]
+    for text in [detail.get("text") or "", *(c.get("text") or "" for c in reversed(detail.get("client_files") or []))]:
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError:
+            continue
+        days = (raw.get("governance") or {}).get("retention_days") if isinstance(raw, dict) else None
+        if isinstance(days, int) and not isinstance(days, bool):
+            return days
+    return default
+
+
+def _verify_purges(name: str, entries: list[tuple[int, dict[str, Any]]], result: Verification) -> None:
+    """A purge is checked against the retention policy it claims (issue 32): the retention it names must be the
+    one the configuration in force sets, its cutoff that many days before the purge, and every folder and
+    file it deleted must belong to a night before that cutoff. Anything else deleted evidence early."""
+    config: dict[str, Any] | None = None
+    for number, entry in entries:
+        if entry["type"] == "config":
+            config = entry
+        if entry["type"] != "purge":
+            continue
+        where = f"{name} line {number}"
+        claim = PURGE_REASON.search(str((entry.get("detail") or {}).get("reason") or ""))
+        if claim is None:
+            result.problems.append(f"{where}: a purge that names no retention policy")
+            return
+        days, before = int(claim.group(1)), dt.date.fromisoformat(claim.group(2))
+        allowed = retention_in_force(config)
+        if days < allowed:
+            result.problems.append(f"{where}: purge claims retention of {days} days; the configuration in force "
+                                   f"keeps {allowed}")
+            return
+        cutoff = before - dt.timedelta(days=days)
+        cited = [*entry["artifacts"], *((entry.get("detail") or {}).get("folders") or [])]
+        for key in cited:
+            night = NIGHT_FOLDER.search(key)
+            if night is None or dt.date.fromisoformat(night.group(1)) >= cutoff:
+                result.problems.append(f"{where}: purge deleted {key}, which is not older than {days} days before "
+                                       f"{before} (cutoff {cutoff})")
+                return
 
 
 def _verify_artifacts(paths: StewardPaths, ledger: Path, entries: list[tuple[int, dict[str, Any]]],

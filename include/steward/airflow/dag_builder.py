@@ -584,6 +584,12 @@ def build_retention_dag(engagement_ids: list[str]) -> DAG:
 
             eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
             result = retention.purge(eng, _paths(), dt.date.fromisoformat(_day()), connect=_connect)
+            if result["ledger_seq"] is not None:  # signed now, like a night: a purge is evidence deleted
+                from steward import export
+                from steward.airflow.signing_key import ledger_signing_key
+
+                key, unsigned_reason = ledger_signing_key()
+                export.checkpoint_head(_paths(), engagement_id, key, unsigned_reason)
             log.info("retention %s: purged %d files and %d night snapshots (ledger entry %s)", engagement_id,
                      result["purged_files"], result["dropped_snapshots"], result["ledger_seq"])
             return result
