@@ -30,3 +30,11 @@ def test_nothing_reads_outside_the_repository():
             text = (PROJECT_ROOT / name).read_text(errors="replace")
             offenders += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+def test_every_decision_record_is_in_the_index():
+    folder = PROJECT_ROOT / "docs" / "decisions"
+    records = sorted(p.name for p in folder.glob("[0-9][0-9][0-9][0-9]-*.md"))
+    index = (folder / "README.md").read_text()
+    assert len(records) >= 27  # the glob finds them (a positive control for the empty result below)
+    assert [r for r in records if f"]({r})" not in index] == []
