@@ -14,6 +14,7 @@ import yaml
 
 from steward import batches, demo, pipeline, sql_source
 from steward.config import load_engagement
+from steward.settings import PROJECT_ROOT
 from tests.conftest import ENGAGEMENTS
 from tests.support import logs, postgres
 
@@ -476,3 +477,62 @@ def test_retention_drops_expired_snapshots_and_records_them(client_db, tmp_path,
     left = [t for t in sa.inspect(engine).get_table_names(schema="steward") if t.startswith("churn_old__")]
     assert left == [] and _client_table_state(engine) == before
     assert ledger.verify(home, "churn_old").ok
+
+
+def _documented_role_statements() -> list[str]:
+    """The statements docs/security.md tells a client's DBA to run (between its sql-role markers)."""
+    import re
+
+    text = (PROJECT_ROOT / "docs" / "security.md").read_text()
+    block = re.search(r"<!-- sql-role:begin.*?```sql\n(.*?)```", text, re.S)
+    assert block, "docs/security.md has no sql-role block"
+    body = "\n".join(line for line in block.group(1).splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]
+
+
+def test_a_least_privilege_role_with_a_real_password(client_db, tmp_path, home):
+    """Issue 32: on a cluster that asks for passwords, the role docs/security.md documents lands and checks a
+    night and writes its predictions, with the password (a wrong one is refused: the positive control that
+    the password is used); it cannot write the client's table; no error carries the password."""
+    import sqlalchemy as sa
+
+    admin_password = "admin-" + SECRET
+    with postgres.password_cluster(admin_password) as port:
+        admin = sa.create_engine(postgres.url("postgres", password=admin_password, port=port))
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("CREATE DATABASE client")
+        owner = sa.create_engine(postgres.url("client", password=admin_password, port=port))
+        with owner.begin() as conn:
+            conn.exec_driver_sql("CREATE SCHEMA crm")
+        with client_db["engine"].connect() as conn:
+            rows = pd.read_sql("SELECT * FROM crm.churn_events", conn)
+        rows.to_sql("churn_events", owner, schema="crm", index=False, dtype={"event_date": sa.Date()})
+        with owner.begin() as conn:
+            for statement in _documented_role_statements():
+                conn.exec_driver_sql(statement.replace("'change-me'", f"'{SECRET}'"))
+        eng = load_engagement(_engagement_file(tmp_path / "engagements", data=TABLE_SOURCE))
+
+        wrong = sa.create_engine(postgres.url("client", user="steward_reader", password="not-the-password", port=port),
+                                 connect_args={"connect_timeout": 3})
+        with pytest.raises((sql_source.SqlSourceError, sql_source.SqlSourceUnavailableError)) as refused:
+            pipeline.land(eng, home, NIGHTS[0], connect=lambda _: wrong)
+        assert "password authentication failed for user \"steward_reader\"" in str(refused.value), str(refused.value)
+        assert "not-the-password" not in str(refused.value) and not batches.landed_path(eng, home, NIGHTS[0]).exists()
+
+        reader = sa.create_engine(postgres.url("client", user="steward_reader", password=SECRET, port=port))
+        landed = pipeline.land(eng, home, NIGHTS[0], connect=lambda _: reader)
+        assert batches.landed_path(eng, home, NIGHTS[0]).exists()
+        quality = pipeline.validate(eng, home, NIGHTS[0], landed, connect=lambda _: reader)
+        assert quality["success"], quality["failed"]
+        frame = pd.DataFrame({"customer_id": ["a", "b"], "prediction": ["0", "1"], "score": [0.1, 0.9],
+                              "model_version": [1, 1]})
+        assert sql_source.write_predictions(eng, reader, CONN_ID, "crm.churn_scores", NIGHTS[0], frame) == 2
+        with reader.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM crm.churn_scores").scalar() == 2
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM steward.churn_telco__{NIGHTS[0]:%Y%m%d}").scalar() > 0
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), reader.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM crm.churn_events")
+        with owner.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM crm.churn_events").scalar() == len(rows)
+        for engine in (admin, owner, wrong, reader):
+            engine.dispose()

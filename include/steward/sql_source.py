@@ -272,7 +272,10 @@ def stage(eng: Engagement, engine: sa.Engine, day: dt.date) -> Staged:
             if rows == 0:
                 raise BatchMissingError(f"no batch for {eng.id} on {day}: {src.relation} has no rows for it "
                                         f"(connection {src.conn_id!r})")
-            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {_quote(engine, schema)}"))
+            # only when missing: even "IF NOT EXISTS" needs CREATE on the database, which a least-privilege
+            # role that owns its staging schema does not hold (docs/security.md)
+            if not inspect(conn).has_schema(schema):
+                conn.execute(text(f"CREATE SCHEMA {_quote(engine, schema)}"))
             if src.snapshot == "view":
                 conn.execute(text(f"CREATE VIEW {_quote(engine, f'{schema}.{name}')} AS "
                                   f"{_literal_select(engine, select, day)}"))
