@@ -467,3 +467,45 @@ def test_a_purge_or_rollback_entry_needs_a_trusted_signature_like_a_night(paths)
     assert result.unsigned_runs == [] and result.unsigned == [4]
     ledger.checkpoint(paths, "eng", key)
     assert ledger.verify(paths, "eng", trusted_keys=[public]).ok
+
+
+def test_on_postgres_a_ledger_cut_back_to_an_earlier_signed_checkpoint_fails_verify(paths, tmp_path, monkeypatch):
+    """Issue 32, the production shape: the anchor is steward's own Postgres database (STEWARD_DB_URL), out of
+    reach of whoever writes the state volume. Cutting the ledger back to its first signed checkpoint (ledger,
+    head file and checkpoints file rewritten to agree) passes verify on the volume alone, and fails against the
+    anchor with the auditor's key; deleting the ledger too names the engagement."""
+    from typer.testing import CliRunner
+
+    from steward import export, signing
+    from steward.cli import app
+    from tests.support import postgres
+
+    key, public = _ed25519()
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(signing.allowed_signers_line(public) + "\n")
+    with postgres.scratch_database("steward_anchor") as name:
+        monkeypatch.setenv("STEWARD_DB_URL", postgres.url(name).replace("+psycopg", "+psycopg2"))
+        _fill(paths, 2)
+        export.checkpoint_head(paths, "eng", key)
+        first = _lines(paths)
+        kept_points = ledger.checkpoints_path(paths, "eng").read_bytes()
+        ledger.append(paths, "eng", "run", logical_date="2026-03-03", record={"night": 2, "outcome": "promote"})
+        export.checkpoint_head(paths, "eng", key)
+        runner = CliRunner()
+        verify = ["audit", "verify", "--chain-only", "--allowed-signers", str(allowed)]
+        ok = runner.invoke(app, verify)
+        assert ok.exit_code == 0, (ok.stdout, ok.stderr if ok.stderr_bytes else "", repr(ok.exception))  # positive control
+
+        _write(paths, first)  # cut back to the first checkpoint, every file on the volume agreeing
+        ledger.ledger_path(paths, "eng").with_suffix(".head").write_text(json.dumps({"seq": 2, "hash": ledger.sha256_bytes(first[1][:-1])}))
+        ledger.checkpoints_path(paths, "eng").write_bytes(kept_points)
+        assert ledger.verify(paths, "eng", check_artifacts=False, trusted_keys=[public]).ok  # the volume agrees with itself
+        cut = runner.invoke(app, verify)
+        assert cut.exit_code == 1 and "history database" in cut.stdout, cut.stdout
+
+        ledger.ledger_path(paths, "eng").unlink()
+        gone = runner.invoke(app, ["audit", "verify", "--chain-only"])
+        assert gone.exit_code == 1 and "eng" in gone.stdout and "no ledger at" in gone.stdout, gone.stdout
+        from steward import store
+
+        store.engine(paths).dispose()
