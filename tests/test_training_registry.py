@@ -166,7 +166,7 @@ def test_labelled_growth_counts_the_labelled_dates_the_champion_did_not_learn(ch
             "labels_through": through, "report_html": None}])
     champion = {"version": 2, "tags": {"steward.trained_for": "2026-03-04"}}
     assert labelled_growth(churn, paths, dt.date(2026, 3, 7), champion) == \
-        {"new_rows": 510, "nights": 2, "champion_rows": 600}
+        {"new_rows": 510, "nights": 2, "champion_rows": 600, "version": 2}
     assert labelled_growth(churn, paths, dt.date(2026, 3, 9), champion)["new_rows"] == 810
     # the bootstrap champion learnt the reference file: every labelled date is new
     demo.generate("churn_telco", paths.data_root, nights=0)

@@ -449,8 +449,9 @@ class RetrainingPolicy(_Strict):
         "`growth_factor` times the rows it learnt from (ADR 0028)")
     growth_factor: float = Field(
         1.0, gt=0, le=100,
-        description="trigger `growth`: a candidate when the accepted labelled rows the champion has not learnt "
-        "reach this multiple of the rows it learnt from (1: its training data would double), at most once per "
+        description="trigger `growth`: a candidate when the accepted labelled rows the newest model trained (the "
+        "champion, or a candidate since) has not learnt reach this multiple of the rows it learnt from (1: its "
+        "training data would double), at most once per "
         "`baselines.refit_every_days` after the champion was trained. Promoted at the gate, without shadow "
         "nights, when its holdout alone is conclusive: the same recipe on more of the same feed")
     refresh_every_days: int = Field(

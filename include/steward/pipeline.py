@@ -485,8 +485,13 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
         refit, _ = baselines.refit_evidence(
             eng, paths, day, champion["champion"]["version"], trained_for,
             trained_for={int(v.version): v.tags.get("steward.trained_for", "") for v in versions})
-    growth = labelled_growth(eng, paths, day, champion["champion"]) \
-        if "growth" in eng.retraining.triggers and eng.labels is not None else None
+    growth = None
+    if "growth" in eng.retraining.triggers and eng.labels is not None:
+        # counted from the newest model trained: a candidate refused on these rows learnt them already
+        last = history.last_candidate
+        newest = {"version": last.version, "tags": {}} if last is not None and \
+            last.version > int(champion["champion"]["version"]) else champion["champion"]
+        growth = labelled_growth(eng, paths, day, newest)
     decision = policy.decide_retrain(
         eng, drift=monitoring["drift"], performance=monitoring["performance"], champion_age_days=age,
         performance_request=requested, refit_evidence=refit,

@@ -132,8 +132,9 @@ def decide_retrain(
     if growth is not None and "growth" in triggers:
         every = eng.baselines.refit_every_days
         need = eng.retraining.growth_factor * growth["champion_rows"]
-        text = (f"{growth['new_rows']} labelled rows of {growth['nights']} night(s) the champion has not learnt, "
-                f"against the {growth['champion_rows']} it learnt from (a candidate at "
+        text = (f"{growth['new_rows']} labelled rows of {growth['nights']} night(s) v{growth.get('version', '?')} "
+                f"(the newest model trained) has not learnt, against the {growth['champion_rows']} it learnt from "
+                f"(a candidate at "
                 f"{eng.retraining.growth_factor:g}x, retraining.growth_factor)")
         age = champion_age_days if champion_days is None else champion_days
         if growth["new_rows"] >= need and age is not None and age < every:

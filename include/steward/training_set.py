@@ -171,16 +171,16 @@ def champion_training_rows(eng: Engagement, paths: StewardPaths, champion: dict[
                    "sha256": batches.sha256_file(ref), "rows": len(frame), "trained_for": trained_for}, set()
 
 
-def labelled_growth(eng: Engagement, paths: StewardPaths, day: dt.date, champion: dict[str, Any]) -> dict[str, Any]:
-    """How much the labelled data grew since the champion was trained (trigger `growth`, ADR 0028): the
-    labelled rows of the prediction dates it did not learn (the dates `nights_since` would add to its window,
-    counted from the realised-performance table as known on `day`) against the rows it learnt from. Cheap on
-    purpose: it runs every night, and reads no batch."""
+def labelled_growth(eng: Engagement, paths: StewardPaths, day: dt.date, model: dict[str, Any]) -> dict[str, Any]:
+    """How much the labelled data grew since `model` (a ModelRef dict: the champion, or a newer candidate) was
+    trained (trigger `growth`, ADR 0028): the labelled rows of the prediction dates it did not learn (the dates
+    `nights_since` would add to its window, counted from the realised-performance table as known on `day`)
+    against the rows it learnt from. Cheap on purpose: it runs every night, and reads no batch."""
     import json
 
     from steward import reference, store
 
-    kept = reference.kept_path(paths, eng.id, int(champion["version"]))
+    kept = reference.kept_path(paths, eng.id, int(model["version"]))
     learnt: set[dt.date] = set()
     rows: int | None = None
     if kept.with_suffix(".json").is_file():
@@ -196,7 +196,8 @@ def labelled_growth(eng: Engagement, paths: StewardPaths, day: dt.date, champion
     new = [r for r in store.latest_by_prediction_date(paths, store.performance, eng.id, through=day)
            if first < dt.date.fromisoformat(r["prediction_date"]) <= day
            and dt.date.fromisoformat(r["prediction_date"]) not in learnt]
-    return {"new_rows": sum(int(r["labelled_rows"]) for r in new), "nights": len(new), "champion_rows": rows}
+    return {"new_rows": sum(int(r["labelled_rows"]) for r in new), "nights": len(new), "champion_rows": rows,
+            "version": int(model["version"])}
 
 
 def _is_date(text: str) -> bool:
