@@ -13,7 +13,7 @@ AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH STEWARD_HOME=$(STEWARD_HOME) AIRFLOW
 	AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=0.25 \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(STEWARD_HOME)/airflow/airflow.db
 
-.PHONY: setup demo test test-fast lint parse-check clean-state airflow-ui mlflow-ui up realdata realdata-full
+.PHONY: setup demo test test-fast lint parse-check clean-state airflow-ui mlflow-ui up realdata realdata-full docs
 
 setup: $(STAMP)
 
@@ -68,6 +68,10 @@ up: setup
 ## runner (steward runs no GenAI jobs; it polls a queue all the time: ~20 s of CPU in two minutes, measured).
 mlflow-ui: setup
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(STEWARD_HOME)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+## docs/engagement-file.md from the pydantic models (tests/test_config.py fails when it is stale).
+docs: setup
+	$(BIN)/python -c "from pathlib import Path; from steward import config_reference as r; r.write(Path('docs/engagement-file.md'))"
 
 parse-check: setup
 	$(BIN)/python scripts/parse_check.py dags 2

@@ -55,3 +55,14 @@ def test_bad_file_does_not_stop_good_ones(tmp_path):
 def test_estimator_params_are_typed(churn):
     assert churn.retraining.estimator.name == "logistic_regression"
     assert churn.retraining.estimator.params.max_iter == 2000
+
+
+def test_the_engagement_file_reference_is_generated_from_the_models():
+    """docs/engagement-file.md is the models' own description: a field added or reworded without `make docs`
+    fails here."""
+    from steward import config_reference
+    from steward.settings import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "docs" / "engagement-file.md").read_text()
+    assert "| `retraining.growth_factor` | number | `1.0` |" in text  # a real row (positive control)
+    assert text == config_reference.render(), "docs/engagement-file.md is stale: run `make docs`"

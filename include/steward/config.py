@@ -694,41 +694,43 @@ class Engagement(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str = Field(description="DAG id; lowercase letters, digits and underscores")
-    client: str = Field(min_length=1)
+    client: str = Field(min_length=1, description="the client's display name (reports, portfolio)")
     client_defaults: str | None = Field(
         None, description="a client file (include/clients/<name>.yaml) whose values this file inherits and may "
         "override field by field (steward.clients)")
-    use_case: str = Field(min_length=1)
-    owner: str = Field(min_length=1)
+    use_case: str = Field(min_length=1, description="what the model decides, in the client's words")
+    owner: str = Field(min_length=1, description="the DAG owner shown in Airflow")
     schedule: str = Field("0 2 * * *", description="cron expression")
-    start_date: dt.date
-    data: BatchSource
-    id_column: str
-    target: str
+    start_date: dt.date = Field(description="the first logical date (YYYY-MM-DD)")
+    data: BatchSource = Field(description="where nightly batches come from: files (default), `sql`, `object_storage`")
+    id_column: str = Field(description="the column that identifies a row (labels join on it)")
+    target: str = Field(description="the column the model predicts")
     target_classes: list[ClassValue] | None = Field(
         None, min_length=2, description="classification: every value the target may take (label files are checked)")
     positive_class: ClassValue | None = Field(
         None, description="binary: the class that counts as positive (default 1 / true / 'yes' when present)")
-    features: dict[str, FeatureType] = Field(min_length=1)
+    features: dict[str, FeatureType] = Field(min_length=1, description="the modelled columns and their kind")
     column_types: dict[str, ColumnType] | None = Field(
         None, alias="schema",
         description="how each column is read (steward.schema); columns beyond the id, target and features are "
         "carried through, not modelled")
     problem_type: ProblemType
-    quality: QualityPolicy = QualityPolicy()
-    drift: DriftPolicy = DriftPolicy()
-    performance: PerformancePolicy
-    retraining: RetrainingPolicy
-    promotion: PromotionGate
-    baselines: BaselinePolicy = BaselinePolicy()
-    governance: Governance
-    execution: Execution = Execution()
-    labels: LabelsKind | None = None
-    sla: ServiceLevels = ServiceLevels()
-    responses: Responses = Responses()
-    alerts: Alerts = Alerts()
-    business: BusinessValue | None = None
-    predictions: PredictionsOutput = PredictionsOutput()
+    quality: QualityPolicy = Field(QualityPolicy(), description="checks on every batch (Great Expectations) and "
+                                   "data-quality drift")
+    drift: DriftPolicy = Field(DriftPolicy(), description="feature drift against the reference (Evidently)")
+    performance: PerformancePolicy = Field(description="the metric and threshold a labelled night is judged on")
+    retraining: RetrainingPolicy = Field(description="what trains a candidate, on which rows, with which estimator")
+    promotion: PromotionGate = Field(description="when a candidate replaces the champion")
+    baselines: BaselinePolicy = Field(BaselinePolicy(), description="the counterfactuals scored every night, never "
+                                      "served (ADR 0025)")
+    governance: Governance = Field(description="owners, region, retention, fairness, the decision log")
+    execution: Execution = Field(Execution(), description="retries, timeouts and pools of the nightly DAG")
+    labels: LabelsKind | None = Field(None, description="late ground truth: files or a table (ADR 0008)")
+    sla: ServiceLevels = Field(ServiceLevels(), description="promises to the client, each measured every night")
+    responses: Responses = Field(Responses(), description="what each condition does: notify, retrain, rollback")
+    alerts: Alerts = Field(Alerts(), description="channels (Airflow connection ids) and who is told what")
+    business: BusinessValue | None = Field(None, description="what outcomes are worth (ADR 0022)")
+    predictions: PredictionsOutput = Field(PredictionsOutput(), description="where predictions are written")
 
     @field_validator("id")
     @classmethod
