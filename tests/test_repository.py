@@ -38,3 +38,16 @@ def test_every_decision_record_is_in_the_index():
     index = (folder / "README.md").read_text()
     assert len(records) >= 27  # the glob finds them (a positive control for the empty result below)
     assert [r for r in records if f"]({r})" not in index] == []
+
+
+def test_every_relative_link_in_the_docs_leads_to_a_file():
+    """README.md is a front door: its links (and the docs' links) must lead somewhere in the clone."""
+    link = re.compile(r"\]\(([^)#:]+)(?:#[^)]*)?\)")
+    pages = [n for n in _tracked() if n.endswith(".md")]
+    checked, broken = 0, []
+    for name in pages:
+        for target in link.findall((PROJECT_ROOT / name).read_text()):
+            checked += 1
+            if not ((PROJECT_ROOT / name).parent / target).exists():
+                broken.append(f"{name}: {target}")
+    assert checked > 10 and broken == []

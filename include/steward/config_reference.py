@@ -21,7 +21,7 @@ descriptions there, not this file (tests/test_config.py fails when it is stale) 
 
 One YAML file per engagement under `include/engagements/`; `include/engagements/churn_telco.yaml` is a commented
 example. Every model forbids unknown keys: a misspelt key is an error naming the file and the field. Keys that a
-client file may set for every engagement of a client are listed in README.md (client defaults, ADR 0021).
+client file may set for every engagement of a client are listed in docs/configuration.md (client defaults, ADR 0021).
 """
 
 
