@@ -37,10 +37,10 @@ def test_error_metric_threshold_is_a_ceiling(demand):
 def _ev(eng, gain, se, champion=0.70, rows=500, nights=3):
     """A judged evidence dict (steward.evidence.judged) for a gain of `gain` with standard error `se`."""
     from steward import evidence
-    from steward.config import LOWER_IS_BETTER
+    from steward.config import lower_is_better
 
     metric = eng.promotion.metric
-    challenger = champion - gain if metric in LOWER_IS_BETTER else champion + gain
+    challenger = champion - gain if lower_is_better(metric) else champion + gain
     return evidence.judged(eng, evidence.Evidence(metric=metric, rows=rows, nights=nights, challenger=challenger,
                                                   champion=champion, gain=gain, se=se, method="test"))
 

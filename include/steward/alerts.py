@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from steward import incidents, notify, outcomes, policy
-from steward.config import LOWER_IS_BETTER, Engagement
+from steward.config import Engagement, threshold_kind
 from steward.quality_rates import describe
 from steward.settings import StewardPaths
 
@@ -93,7 +93,7 @@ def end_of_night(eng: Engagement, paths: StewardPaths, day: dt.date, *, landed: 
     if estimate is not None and eng.sla.performance is not None:
         threshold = eng.sla.performance.threshold
         low = policy.breaches(estimate["metric"], estimate["value"], threshold)
-        kind = "ceiling" if estimate["metric"] in LOWER_IS_BETTER else "floor"
+        kind = threshold_kind(estimate["metric"])
         detail = (f"estimated {estimate['metric']} {estimate['value']:.4f} ({estimate['method']}) for the predictions "
                   f"of {iso} vs {kind} {threshold}; labels pending. An estimate never triggers a retrain or rollback.")
         evaluations.append(outcomes.record_evaluation(paths, eng, iso, "estimated_performance", met=not low,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from steward import batches, store
-from steward.config import LOWER_IS_BETTER, Engagement
+from steward.config import Engagement, improvement
 from steward.settings import StewardPaths, inside
 
 if TYPE_CHECKING:
@@ -186,12 +186,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out[policy] = round(sum(values) / len(values), 4) if values else None
         nets = [r[f"{policy}_net"] for r in both if r[f"{policy}_net"] is not None]
         out[f"{policy}_net"] = round(sum(nets), 2) if nets and len(nets) == len(both) else None
-    lower = out["metric"] in LOWER_IS_BETTER
     if out[SERVED] is not None:
-        gain = out[NEVER_RETRAINED] - out[SERVED] if lower else out[SERVED] - out[NEVER_RETRAINED]
-        out["added_vs_never_retrained"] = round(gain, 4)
-        gain = out[PERIODIC_REFIT] - out[SERVED] if lower else out[SERVED] - out[PERIODIC_REFIT]
-        out["vs_periodic_refit"] = round(gain, 4)
+        out["added_vs_never_retrained"] = round(improvement(out["metric"], out[SERVED], out[NEVER_RETRAINED]), 4)
+        out["vs_periodic_refit"] = round(improvement(out["metric"], out[SERVED], out[PERIODIC_REFIT]), 4)
     if out[f"{SERVED}_net"] is not None and out[f"{NEVER_RETRAINED}_net"] is not None:
         out["value_added_vs_never_retrained"] = round(out[f"{SERVED}_net"] - out[f"{NEVER_RETRAINED}_net"], 2)
     out["currency"] = next((r["currency"] for r in rows if r.get("currency")), None)

@@ -50,6 +50,26 @@ ClassificationMetric = Literal["accuracy", "f1", "roc_auc", "precision", "recall
 RegressionMetric = Literal["rmse", "mae", "r2", "mape"]
 Metric = Literal["accuracy", "f1", "roc_auc", "precision", "recall", "rmse", "mae", "r2", "mape"]
 LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae", "mape"})
+
+
+# Metric direction, decided here only: every comparison of two values of a metric goes through these.
+def lower_is_better(metric: str) -> bool:
+    return metric in LOWER_IS_BETTER
+
+
+def improvement(metric: str, new: Any, old: Any) -> Any:
+    """How much better `new` is than `old` in the metric's units (positive: better), whatever its direction.
+    Works on numbers and on numpy arrays alike."""
+    return old - new if metric in LOWER_IS_BETTER else new - old
+
+
+def within(metric: str, value: float, threshold: float) -> bool:
+    """Does `value` meet `threshold`: a ceiling for error metrics, a floor for the others."""
+    return value <= threshold if metric in LOWER_IS_BETTER else value >= threshold
+
+
+def threshold_kind(metric: str) -> str:
+    return "ceiling" if metric in LOWER_IS_BETTER else "floor"
 CLASSIFICATION_METRICS: frozenset[str] = frozenset({"accuracy", "f1", "roc_auc", "precision", "recall"})
 StatTest = Literal["ks", "psi", "wasserstein", "jensenshannon", "chisquare", "z", "kl_div", "hellinger"]
 # How a column is read, nightly and at onboarding (steward.schema): one vocabulary for both.

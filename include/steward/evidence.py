@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
-from steward.config import LOWER_IS_BETTER, Engagement
+from steward.config import Engagement, improvement, lower_is_better
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,7 +80,7 @@ def target_gain(eng: Engagement, champion_value: float) -> float:
     champion's error (error metrics, whose scale is the target's)."""
     if eng.promotion.detectable_gain is not None:
         return eng.promotion.detectable_gain
-    if eng.promotion.metric in LOWER_IS_BETTER:
+    if lower_is_better(eng.promotion.metric):
         return max(abs(champion_value) * DEFAULT_TARGET_SHARE, 1e-9)
     return DEFAULT_TARGET_GAIN
 
@@ -107,9 +107,8 @@ def paired(eng: Engagement, metric: str, y: np.ndarray, challenger: tuple[Any, A
             return None, got
         values.append(got[0])
         influence.append(got[1])
-    lower = metric in LOWER_IS_BETTER
-    gain = values[1] - values[0] if lower else values[0] - values[1]
-    diff = influence[1] - influence[0] if lower else influence[0] - influence[1]
+    gain = improvement(metric, values[0], values[1])
+    diff = improvement(metric, influence[0], influence[1])
     n = len(diff)
     row_var = float((diff ** 2).sum()) * n / max(n - 1, 1)
     groups = np.unique(nights)

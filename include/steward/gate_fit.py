@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from steward import batches
+from steward import batches, mlflow_tags
 from steward.settings import StewardPaths
 
-SHA_TAG = "steward.gate_fit_sha256"  # set on a version whose served model is not the one its gate judged
+SHA_TAG = mlflow_tags.GATE_FIT_SHA  # set on a version whose served model is not the one its gate judged
 
 
 class GateFitError(RuntimeError):

@@ -25,7 +25,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from steward import batches, incidents, labels, ledger, notify, policy, store
-from steward.config import LOWER_IS_BETTER, Engagement
+from steward.config import Engagement, threshold_kind
 from steward.settings import StewardPaths
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def evaluate_performance(eng: Engagement, paths: StewardPaths, day: dt.date) -> 
              if r["realised_value"] is not None and r["prediction_date"] <= day.isoformat()]
     window = pooled_window(known, sla.window_days, sla.max_window_days, sla.min_labelled_rows)
     rows = sum(r["labelled_rows"] for r in window)
-    kind = "ceiling" if metric in LOWER_IS_BETTER else "floor"
+    kind = threshold_kind(metric)
     dates = [r["prediction_date"] for r in window]
     if rows < sla.min_labelled_rows:
         out = record_evaluation(paths, eng, day.isoformat(), "performance", met=None, value=None, target=sla.threshold,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from steward import batches, faults, policy
+from steward import batches, faults, mlflow_tags, policy
 from steward.config import Engagement, ObjectStorageSource, SqlSource
 from steward.digests import key as _key
 from steward.object_source import Open
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 Result = dict[str, Any]
-KIND_TAG = "steward.kind"  # bootstrap | candidate
-TRIGGERS_TAG = "steward.triggers"  # the triggers a candidate was trained for (comma-separated)
-REFERENCE_TAG = "steward.drift_reference"  # sha256 of the drift reference the night a candidate was trained
+KIND_TAG = mlflow_tags.KIND  # bootstrap | candidate
+TRIGGERS_TAG = mlflow_tags.TRIGGERS  # the triggers a candidate was trained for (comma-separated)
+REFERENCE_TAG = mlflow_tags.DRIFT_REFERENCE  # sha256 of the drift reference the night a candidate was trained
 F = TypeVar("F", bound=Callable[..., Result])
 
 
@@ -241,8 +241,8 @@ def ensure_champion(
         train_df, holdout = training.split_holdout(eng, ref)
         found, model = _train_and_register(
             eng, paths, c, train_df, holdout, training_key=key,
-            tags={**run_tags, "steward.trained_for": day.isoformat(), "steward.data_fingerprint": ref_sha,
-                  "steward.reason": "bootstrap from reference data", "steward.run_name": f"{eng.id} bootstrap",
+            tags={**run_tags, mlflow_tags.TRAINED_FOR: day.isoformat(), mlflow_tags.DATA_FINGERPRINT: ref_sha,
+                  mlflow_tags.REASON: "bootstrap from reference data", mlflow_tags.RUN_NAME: f"{eng.id} bootstrap",
                   KIND_TAG: "bootstrap"},
         )
         documents = model_card.document_version(
@@ -467,7 +467,7 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     day = _day(logical_date)
     versions = registry.trained_before(registry.client(paths), eng, day.isoformat())
     history = training_history(versions, day)
-    trained_for = champion["champion"]["tags"].get("steward.trained_for")
+    trained_for = champion["champion"]["tags"].get(mlflow_tags.TRAINED_FOR)
     trained = [_day(trained_for)] if trained_for else []
     if history.last_candidate is not None:
         trained.append(history.last_candidate.day)
@@ -484,7 +484,7 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
 
         refit, _ = baselines.refit_evidence(
             eng, paths, day, champion["champion"]["version"], trained_for,
-            trained_for={int(v.version): v.tags.get("steward.trained_for", "") for v in versions})
+            trained_for={int(v.version): v.tags.get(mlflow_tags.TRAINED_FOR, "") for v in versions})
     growth = None
     if "growth" in eng.retraining.triggers and eng.labels is not None:
         # counted from the newest model trained: a candidate refused on these rows learnt them already
@@ -537,16 +537,16 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
 def training_history(versions: list[Any], day: dt.date) -> policy.TrainingHistory:
     """The candidates (not bootstraps) among the versions trained before `day`."""
     candidates = [v for v in versions if v.tags.get(KIND_TAG, "candidate") == "candidate"
-                  and not v.tags.get("steward.reason", "").startswith("bootstrap")]
+                  and not v.tags.get(mlflow_tags.REASON, "").startswith("bootstrap")]
     if not candidates:
         return policy.TrainingHistory()
     newest = candidates[-1]
-    recent = [v for v in candidates if (day - _day(v.tags["steward.trained_for"])).days < 30]
+    recent = [v for v in candidates if (day - _day(v.tags[mlflow_tags.TRAINED_FOR])).days < 30]
     return policy.TrainingHistory(
         last_candidate=policy.Candidate(
-            version=newest.version, day=_day(newest.tags["steward.trained_for"]),
+            version=newest.version, day=_day(newest.tags[mlflow_tags.TRAINED_FOR]),
             triggers=tuple(t for t in newest.tags.get(TRIGGERS_TAG, "").split(",") if t),
-            fingerprint=newest.tags.get("steward.data_fingerprint", ""),
+            fingerprint=newest.tags.get(mlflow_tags.DATA_FINGERPRINT, ""),
             drift_reference=newest.tags.get(REFERENCE_TAG, ""),
             retired_in_shadow=_retired_before(newest.tags, day)),
         candidates_last_30_days=len(recent))
@@ -640,14 +640,14 @@ def retrain(
                           "recency_half_life_days": eng.retraining.recency_half_life_days},
             sample_weight=training_set.weights,
             final=(training_set.final_rows, training_set.final_weights) if refit_window else None,
-            tags={**run_tags, "steward.trained_for": day.isoformat(),
+            tags={**run_tags, mlflow_tags.TRAINED_FOR: day.isoformat(),
                   shadow.HOLDOUT_NIGHTS_TAG: ",".join(holdout_batches) if out_of_time else "",
                   shadow.HOLDOUT_SAMPLE_TAG: "" if out_of_time else ",".join(holdout_batches),
-                  "steward.data_fingerprint": _key(fingerprints), KIND_TAG: "candidate",
+                  mlflow_tags.DATA_FINGERPRINT: _key(fingerprints), KIND_TAG: "candidate",
                   TRIGGERS_TAG: ",".join(decision.get("triggers") or []),
                   REFERENCE_TAG: decision.get("drift_reference_sha256") or "",
-                  "steward.reason": "; ".join(decision["reasons"])[:4000],
-                  "steward.run_name": f"{eng.id} {day.isoformat()} retrain"},
+                  mlflow_tags.REASON: "; ".join(decision["reasons"])[:4000],
+                  mlflow_tags.RUN_NAME: f"{eng.id} {day.isoformat()} retrain"},
             artifacts={"training_window.json": {"batches": fingerprints, "train_rows": len(train_df),
                                                 "holdout_rows": len(holdout), "holdout_batches": holdout_batches,
                                                 **described}},

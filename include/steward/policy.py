@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from steward.config import LOWER_IS_BETTER, Engagement
+from steward.config import Engagement, threshold_kind, within
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Decision:
 
 def breaches(metric: str, value: float, threshold: float) -> bool:
     """A floor for higher-is-better metrics, a ceiling for error metrics."""
-    return value > threshold if metric in LOWER_IS_BETTER else value < threshold
+    return not within(metric, value, threshold)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def decide_retrain(
             why = (performance.get("not_computable") or {}).get(policy.metric, "not computable")
             reasons.append(f"performance not judged: {policy.metric} not computable on {rows} labelled rows ({why})")
         elif breaches(policy.metric, value, policy.threshold):
-            kind = "ceiling" if policy.metric in LOWER_IS_BETTER else "floor"
+            kind = threshold_kind(policy.metric)
             text = f"performance breach: {policy.metric}={value:.4f} vs {kind} {policy.threshold} on {rows} labelled rows"
             if "performance" in triggers and "performance" not in fired:
                 fired.append("performance")

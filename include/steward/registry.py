@@ -15,6 +15,7 @@ from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from steward import mlflow_tags
 from steward.config import Engagement
 from steward.settings import StewardPaths
 
@@ -25,15 +26,15 @@ if TYPE_CHECKING:
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
-TRAINING_KEY_TAG = "steward.training_key"
-MODEL_SHA_TAG = "steward.model_sha256"  # the skops file's digest, recorded when the version is registered
-PROMOTED_FOR_TAG = "steward.promoted_for"  # logical date of the night that promoted this version
-REPLACED_TAG = "steward.replaced_version"  # the champion it replaced ("" for the first)
-RESTORED_FOR_TAG = "steward.restored_for"  # day a rollback made this version champion again
+TRAINING_KEY_TAG = mlflow_tags.TRAINING_KEY
+MODEL_SHA_TAG = mlflow_tags.MODEL_SHA  # the skops file's digest, recorded when the version is registered
+PROMOTED_FOR_TAG = mlflow_tags.PROMOTED_FOR  # logical date of the night that promoted this version
+REPLACED_TAG = mlflow_tags.REPLACED  # the champion it replaced ("" for the first)
+RESTORED_FOR_TAG = mlflow_tags.RESTORED_FOR  # day a rollback made this version champion again
 SHADOW = "shadow"  # alias of the challenger that passed the gate and waits for unseen nights (ADR 0015)
-SHADOW_SINCE_TAG = "steward.shadow_since"  # night the gate passed it into shadow
-SHADOW_DECIDED_TAG = "steward.shadow_decided_for"  # night its shadow period ended
-SHADOW_VERDICT_TAG = "steward.shadow_verdict"  # promoted | retired
+SHADOW_SINCE_TAG = mlflow_tags.SHADOW_SINCE  # night the gate passed it into shadow
+SHADOW_DECIDED_TAG = mlflow_tags.SHADOW_DECIDED  # night its shadow period ended
+SHADOW_VERDICT_TAG = mlflow_tags.SHADOW_VERDICT  # promoted | retired
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def experiment_id(c: MlflowClient, paths: StewardPaths, eng: Engagement) -> str:
         return c.create_experiment(
             name,
             artifact_location=f"{paths.mlflow_artifact_root}/{eng.id}",
-            tags={"steward.engagement": eng.id, "steward.client": eng.client},
+            tags={mlflow_tags.ENGAGEMENT: eng.id, mlflow_tags.CLIENT: eng.client},
         )
     except MlflowException:  # created concurrently by another task
         return c.get_experiment_by_name(name).experiment_id
@@ -164,7 +165,7 @@ def bootstrap_version(c: MlflowClient, eng: Engagement) -> ModelRef | None:
     """The version trained on the reference at go-live (tag steward.kind: bootstrap; the first version when
     none carries the tag), or None before the first night."""
     versions = sorted(_all_versions(c, eng), key=lambda mv: int(mv.version))
-    tagged = [mv for mv in versions if (mv.tags or {}).get("steward.kind") == "bootstrap"]
+    tagged = [mv for mv in versions if (mv.tags or {}).get(mlflow_tags.KIND) == "bootstrap"]
     chosen = (tagged or versions)[:1]
     return _ref(chosen[0]) if chosen else None
 
@@ -181,7 +182,7 @@ def delete_alias(c: MlflowClient, eng: Engagement, alias: str) -> None:
 
 def trained_before(c: MlflowClient, eng: Engagement, day: str) -> list[ModelRef]:
     """Versions trained for a night before `day`, oldest first (a rerun of `day` does not see its own)."""
-    earlier = [mv for mv in _all_versions(c, eng) if (mv.tags or {}).get("steward.trained_for", day) < day]
+    earlier = [mv for mv in _all_versions(c, eng) if (mv.tags or {}).get(mlflow_tags.TRAINED_FOR, day) < day]
     return [_ref(mv) for mv in sorted(earlier, key=lambda mv: int(mv.version))]
 
 
@@ -234,8 +235,8 @@ def log_and_register(
     from steward.training import REVIEWED_SKOPS_TYPES
 
     exp_id = experiment_id(c, paths, eng)
-    run_tags = {"steward.engagement": eng.id, TRAINING_KEY_TAG: training_key, **tags}
-    with mlflow.start_run(experiment_id=exp_id, tags=run_tags, run_name=tags.get("steward.run_name")) as run:
+    run_tags = {mlflow_tags.ENGAGEMENT: eng.id, TRAINING_KEY_TAG: training_key, **tags}
+    with mlflow.start_run(experiment_id=exp_id, tags=run_tags, run_name=tags.get(mlflow_tags.RUN_NAME)) as run:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         for name, payload in (artifacts or {}).items():

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from steward import batches, incidents, labels, ledger, store
-from steward.config import LOWER_IS_BETTER, Engagement
+from steward.config import Engagement, threshold_kind
 from steward.settings import StewardPaths, inside
 
 TOP_DRIFT_FEATURES = 4
@@ -209,7 +209,7 @@ def plot_performance(data: dict[str, Any]) -> str | None:
     if estimates:
         ax.plot(_dates([s["prediction_date"] for s in estimates]), [s["estimated_value"] for s in estimates], "s--",
                 color="#ff7f0e", alpha=0.8, markersize=4, label="estimated (CBPE, before labels)")
-    kind = "ceiling" if data["metric"] in LOWER_IS_BETTER else "floor"
+    kind = threshold_kind(data["metric"])
     ax.axhline(data["sla_threshold"], color="#d62728", linestyle=":", label=f"SLA {kind} {data['sla_threshold']}")
     for r in data["rollbacks"]:
         ax.axvline(dt.date.fromisoformat(r["night"]), color="#9467bd", alpha=0.5)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from steward import mlflow_tags
 from steward.config import Engagement
 from steward.settings import StewardPaths
 from steward.training_set import labelled_batch, training_window
@@ -19,8 +20,8 @@ from steward.training_set import labelled_batch, training_window
 if TYPE_CHECKING:
     import pandas as pd
 
-HOLDOUT_NIGHTS_TAG = "steward.holdout_nights"  # the gate's out-of-time holdout nights (comma-separated dates)
-HOLDOUT_SAMPLE_TAG = "steward.holdout_sample"  # nights whose hash-selected share was the gate's holdout instead
+HOLDOUT_NIGHTS_TAG = mlflow_tags.HOLDOUT_NIGHTS  # the gate's out-of-time holdout nights (comma-separated dates)
+HOLDOUT_SAMPLE_TAG = mlflow_tags.HOLDOUT_SAMPLE  # nights whose hash-selected share was the gate's holdout instead
 
 
 def unseen_nights(eng: Engagement, paths: StewardPaths, day: dt.date, since: dt.date) -> dict[dt.date, pd.DataFrame]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from steward.batches import atomic_write_json
-from steward.config import LOWER_IS_BETTER, Engagement
+from steward.config import Engagement, within
 from steward.settings import StewardPaths
 
 HISTORY_LIMIT = 365
@@ -103,8 +103,7 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
         "quality_drift": (record.get("quality_drift") or {}).get("state"),
         "quality_drift_columns": (record.get("quality_drift") or {}).get("alarm_columns") or [],
         "quality_drift_summary": (record.get("quality_drift") or {}).get("summary"),
-        "metric_ok": None if value is None else (value <= threshold if metric in LOWER_IS_BETTER
-                                                 else value >= threshold),
+        "metric_ok": None if value is None else within(metric, value, threshold),
         "champion_version": models.get("champion_after"),
         "champion_promoted_at": promoted_at,
         "shadow": _shadow(record),

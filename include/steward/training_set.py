@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from steward import batches
+from steward import batches, mlflow_tags
 from steward.config import Engagement
 from steward.digests import frame_digest, key
 from steward.settings import StewardPaths
@@ -153,7 +153,7 @@ def champion_training_rows(eng: Engagement, paths: StewardPaths, champion: dict[
     from steward import reference, training
 
     version = int(champion["version"])
-    trained_for = dt.date.fromisoformat(str(champion["tags"].get("steward.trained_for") or "1970-01-01")[:10])
+    trained_for = dt.date.fromisoformat(str(champion["tags"].get(mlflow_tags.TRAINED_FOR) or "1970-01-01")[:10])
     kept = reference.kept_path(paths, eng.id, version)
     if kept.is_file() and kept.with_suffix(".json").is_file():
         meta = json.loads(kept.with_suffix(".json").read_text())

@@ -156,12 +156,12 @@ SERVED_TOLERANCE = 0.005  # served must reach the better baseline within this (i
 
 def targets(m: dict[str, Any]) -> dict[str, Any]:
     """The issue-30 targets, each with whether it holds (None: nothing to judge)."""
-    from steward.config import LOWER_IS_BETTER
+    from steward.config import lower_is_better
 
     cf = m.get("counterfactual") or {}
     served_ok = None
     if cf.get("served") is not None:
-        lower = cf["metric"] in LOWER_IS_BETTER
+        lower = lower_is_better(cf["metric"])
         best = min(cf["never_retrained"], cf["periodic_refit"]) if lower else \
             max(cf["never_retrained"], cf["periodic_refit"])
         tolerance = SERVED_TOLERANCE * (abs(best) if lower else 1)  # error metrics: 0.5% of the error
@@ -193,7 +193,7 @@ def _night(day: dt.date, record: dict[str, Any], trained: bool) -> dict[str, Any
 def _judge(paths: Any, engagement_id: str, records: dict[dt.date, dict[str, Any]], night: dt.date) -> dict[str, Any]:
     """The promoted version against the one it replaced, on the labelled rows of the nights after."""
     from steward import outcomes, registry, training
-    from steward.config import LOWER_IS_BETTER, load_engagement
+    from steward.config import improvement, load_engagement
     from steward.settings import engagements_dir
 
     eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
@@ -213,7 +213,7 @@ def _judge(paths: Any, engagement_id: str, records: dict[dt.date, dict[str, Any]
     if None in scores.values():
         return {**out, "note": "metric not computable on these rows"}
     before, now = scores["old_score"], scores["new_score"]
-    gain = before - now if eng.promotion.metric in LOWER_IS_BETTER else now - before
+    gain = improvement(eng.promotion.metric, now, before)
     return {**out, "gain": round(gain, 4), "worse": gain < 0}
 
 
@@ -256,7 +256,7 @@ def retrain_ceiling(eng: Any, champion: Any, kept: Any, nights: list[Any]) -> di
     import pandas as pd
 
     from steward import training
-    from steward.config import LOWER_IS_BETTER
+    from steward.config import improvement, lower_is_better
 
     metric = eng.promotion.metric
     blocks = [list(range(i, len(nights), RECOVERY_FOLDS)) for i in range(RECOVERY_FOLDS)]
@@ -278,10 +278,9 @@ def retrain_ceiling(eng: Any, champion: Any, kept: Any, nights: list[Any]) -> di
     retrained = [v for k, v in means.items() if k != "champion" and v is not None]
     gain = None
     if retrained and means["champion"] is not None:
-        gain = round(means["champion"] - min(retrained) if metric in LOWER_IS_BETTER
-                     else max(retrained) - means["champion"], 4)
-    lower = metric in LOWER_IS_BETTER
-    fold_gains = [round((c - r) if lower else (r - c), 4) for c, r in
+        best = min(retrained) if lower_is_better(metric) else max(retrained)
+        gain = round(improvement(metric, best, means["champion"]), 4)
+    fold_gains = [round(improvement(metric, r, c), 4) for c, r in
                   zip(scores["champion"], scores["champion_data_and_shifted"], strict=False)]
     return {**means, "best_gain": gain, "folds": RECOVERY_FOLDS, "judged_rows": judged_rows,
             "fold_gains": fold_gains}

@@ -28,6 +28,7 @@ from airflow.sdk import (
     task,
 )
 
+from steward import mlflow_tags
 from steward.config import Engagement, EngagementConfigError, config_hash
 
 log = logging.getLogger(__name__)
@@ -242,7 +243,7 @@ def _pull(ti: Any, task_id: str, key: str = "return_value") -> Any:
 
 def _run_tags() -> dict[str, str]:
     ctx = get_current_context()
-    return {"steward.dag_id": ctx["dag"].dag_id, "steward.airflow_run_id": ctx["run_id"]}
+    return {mlflow_tags.DAG_ID: ctx["dag"].dag_id, mlflow_tags.AIRFLOW_RUN_ID: ctx["run_id"]}
 
 
 def build_dag(eng: Engagement, config_path: Path) -> DAG:
