@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 
 import yaml
 from pydantic import (
@@ -338,7 +338,7 @@ class QualityRates(_Strict):
     own rate; nights smaller than `min_rows` pooled; an alarm only when a rate persists."""
 
     enabled: bool = True
-    kinds: list[RateKind] = Field(default_factory=lambda: ["null", "out_of_range", "unseen", "constant"])
+    kinds: list[RateKind] = Field(default_factory=lambda: list(get_args(RateKind)))
     significance: float = Field(
         0.01, gt=0, lt=1, description="false discovery rate across one night's rates (Benjamini-Hochberg)")
     tolerance: float = Field(
@@ -878,8 +878,8 @@ class Engagement(_Strict):
         if self.target_classes is not None:
             return list(self.target_classes)
         for rules in self.quality.rules_for(self.target):
-            if rules.allowed_values is not None:
-                return list(rules.allowed_values)
+            if rules.allowed_values is not None:  # a classification target's allowed values are its classes
+                return cast(list[ClassValue], list(rules.allowed_values))
         return None
 
     @property

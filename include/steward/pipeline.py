@@ -17,6 +17,7 @@ from steward import batches, faults, mlflow_tags, policy
 from steward.config import Engagement, ObjectStorageSource, SqlSource
 from steward.digests import key as _key
 from steward.object_source import Open
+from steward.results import LastCandidate, PromotionResult, RetrainDecision
 from steward.settings import StewardPaths
 from steward.sql_source import Connect
 from steward.training_set import TrainingSet, labelled_batch, labelled_growth, training_window
@@ -461,7 +462,7 @@ def raise_alerts(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
 
 @timed("decide_retrain")
 def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, monitoring: Result, champion: Result,
-           outcome: Result | None = None) -> Result:
+           outcome: Result | None = None) -> RetrainDecision:
     from steward import registry
 
     day = _day(logical_date)
@@ -526,12 +527,13 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
                 f"{shadow.tags[registry.SHADOW_SINCE_TAG]}: it learns from the labelled nights since")],  # type: ignore[union-attr]
                 decision.triggers, decision.deferred)
     last = history.last_candidate
-    return {**decision.to_dict(), "champion_age_days": age, "decided_by": "steward.policy.decide_retrain",
-            "supersedes": shadow.version if supersede and decision.action == "retrain" else None,  # type: ignore[union-attr]
-            "drift_reference_sha256": reference_sha,
-            "last_candidate": None if last is None else {"version": last.version, "day": last.day.isoformat(),
-                                                         "triggers": list(last.triggers)},
-            "candidates_last_30_days": history.candidates_last_30_days}
+    return RetrainDecision(
+        **decision.to_dict(), champion_age_days=age, decided_by="steward.policy.decide_retrain",
+        supersedes=shadow.version if supersede and decision.action == "retrain" else None,  # type: ignore[union-attr]
+        drift_reference_sha256=reference_sha,
+        last_candidate=None if last is None else LastCandidate(version=last.version, day=last.day.isoformat(),
+                                                               triggers=list(last.triggers)),
+        candidates_last_30_days=history.candidates_last_30_days)
 
 
 def training_history(versions: list[Any], day: dt.date) -> policy.TrainingHistory:
@@ -775,19 +777,14 @@ def _make_champion(c: Any, eng: Engagement, version: int, day: dt.date, verdict:
 
 
 def _promotion_result(c: Any, eng: Engagement, verdict: policy.Decision, night_champion: int, challenger: int,
-                      decided_by: str) -> Result:
+                      decided_by: str) -> PromotionResult:
     from steward import registry
 
     promoted = verdict.action == "promote"
     current_alias = registry.get_alias(c, eng, registry.CHAMPION)
-    return {
-        **verdict.to_dict(),
-        "promoted": promoted,
-        "champion_before": night_champion,
-        "champion_after": challenger if promoted else night_champion,
-        "champion_alias_now": current_alias.version if current_alias else None,
-        "decided_by": decided_by,
-    }
+    return PromotionResult(**verdict.to_dict(), promoted=promoted, champion_before=night_champion,
+                           champion_after=challenger if promoted else night_champion,
+                           champion_alias_now=current_alias.version if current_alias else None, decided_by=decided_by)
 
 
 @timed("judge_shadow")

@@ -6,21 +6,23 @@ Every decision returns the reasons in words an auditor can read; the audit recor
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from steward.config import Engagement, threshold_kind, within
+from steward.results import Action, DecisionResult, Growth
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: str
+    action: Action
     reasons: list[str] = field(default_factory=list)
     triggers: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)  # triggers that fired but could not be acted on tonight
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> DecisionResult:
+        return DecisionResult(action=self.action, reasons=list(self.reasons), triggers=list(self.triggers),
+                              deferred=list(self.deferred))
 
 
 def breaches(metric: str, value: float, threshold: float) -> bool:
@@ -57,7 +59,7 @@ def decide_retrain(
     performance_request: str | None = None,
     refit_evidence: dict[str, Any] | None = None,
     champion_days: int | None = None,
-    growth: dict[str, Any] | None = None,
+    growth: Growth | None = None,
 ) -> Decision:
     """Retrain when a configured trigger fires: dataset drift that persisted, performance breach (tonight's
     labelled rows, or a realised-performance SLA breach whose response asks for a retrain), scheduled

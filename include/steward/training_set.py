@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from steward import batches, mlflow_tags
 from steward.config import Engagement
 from steward.digests import frame_digest, key
+from steward.results import Growth
 from steward.settings import StewardPaths
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ def champion_training_rows(eng: Engagement, paths: StewardPaths, champion: dict[
                    "sha256": batches.sha256_file(ref), "rows": len(frame), "trained_for": trained_for}, set()
 
 
-def labelled_growth(eng: Engagement, paths: StewardPaths, day: dt.date, model: dict[str, Any]) -> dict[str, Any]:
+def labelled_growth(eng: Engagement, paths: StewardPaths, day: dt.date, model: dict[str, Any]) -> Growth:
     """How much the labelled data grew since `model` (a ModelRef dict: the champion, or a newer candidate) was
     trained (trigger `growth`, ADR 0028): the labelled rows of the prediction dates it did not learn (the dates
     `nights_since` would add to its window, counted from the realised-performance table as known on `day`)
@@ -196,8 +197,8 @@ def labelled_growth(eng: Engagement, paths: StewardPaths, day: dt.date, model: d
     new = [r for r in store.latest_by_prediction_date(paths, store.performance, eng.id, through=day)
            if first < dt.date.fromisoformat(r["prediction_date"]) <= day
            and dt.date.fromisoformat(r["prediction_date"]) not in learnt]
-    return {"new_rows": sum(int(r["labelled_rows"]) for r in new), "nights": len(new), "champion_rows": rows,
-            "version": int(model["version"])}
+    return Growth(new_rows=sum(int(r["labelled_rows"]) for r in new), nights=len(new), champion_rows=rows,
+                  version=int(model["version"]))
 
 
 def _is_date(text: str) -> bool:
