@@ -38,9 +38,7 @@ def _airflow(env: dict[str, str], *args: str) -> None:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     root = tmp_path_factory.mktemp("access")
-    home, engagements, airflow_home = root / "home", root / "engagements", root / "airflow"
-    for d in (home, engagements, airflow_home):
-        d.mkdir()
+    home, engagements, airflow_home = servers.server_dirs(root)
     for eng_id, _ in USERS.values():
         shutil.copy(ENGAGEMENTS / f"{eng_id}.yaml", engagements)
         report = home / "artifacts" / eng_id / NIGHT / "drift_report.html"

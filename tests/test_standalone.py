@@ -69,9 +69,7 @@ def stack(tmp_path_factory):
     from steward.airflow.runner import run_night
 
     root = tmp_path_factory.mktemp("standalone")
-    home, engagements, airflow_home = root / "home", root / "engagements", root / "airflow"
-    for d in (home, engagements, airflow_home):
-        d.mkdir()
+    home, engagements, airflow_home = servers.server_dirs(root)
     for shipped in ENGAGEMENTS.glob("*.yaml"):  # the Engagements page lists what a deployment ships
         shutil.copy(shipped, engagements)
     for eng_id in TWINS:

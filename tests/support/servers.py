@@ -68,6 +68,14 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def server_dirs(root: Path) -> tuple[Path, Path, Path]:
+    """A server's own STEWARD_HOME, engagements folder and AIRFLOW_HOME under `root`, created empty."""
+    dirs = root / "home", root / "engagements", root / "airflow"
+    for d in dirs:
+        d.mkdir()
+    return dirs
+
+
 def standalone_env(home: Path, engagements: Path, airflow_home: Path, port: int, *, workers: int | None = None,
                    **extra: str) -> dict[str, str]:
     """Environment for `airflow standalone` on this project's dags/ and plugins/, with its own SQLite DB,
