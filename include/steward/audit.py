@@ -12,27 +12,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from steward import __version__, batches
+from steward import __version__, batches, stages
 from steward.config import Engagement
 from steward.settings import PROJECT_ROOT, StewardPaths
 
 SCHEMA_VERSION = "steward.audit/1"
-STAGES = (
-    "join_labels",
-    "check_outcomes",
-    "land_batch",
-    "validate_batch",
-    "quarantine_batch",
-    "ensure_champion",
-    "score_batch",
-    "score_baselines",
-    "detect_drift",
-    "decide_retrain",
-    "retrain_candidate",
-    "gate_and_promote",
-    "judge_shadow",
-    "raise_alerts",
-)
+STAGES = stages.RECORDED  # the stages whose results the record holds, in DAG order (steward.stages)
 
 
 @functools.lru_cache(maxsize=1)

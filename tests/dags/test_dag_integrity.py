@@ -163,3 +163,30 @@ def test_every_mlflow_ui_launcher_runs_without_the_genai_job_runner():
         assert lines, launcher
         for line in lines:
             assert re.search(r"MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false\s+\S*mlflow ui", line), (launcher, line)
+
+
+@pytest.mark.parametrize("wait_minutes", [0, 5])
+def test_every_dag_is_the_stage_table(tmp_path, wait_minutes):
+    """Issue 33: the nightly graph is declared once (steward.stages). Every task of a built DAG is a row of the
+    table, with exactly the upstream tasks and trigger rule the table gives it (an engagement without a
+    sensor drops that row); the record's stages and task states are the table's."""
+    import yaml
+
+    from steward import audit, stages
+    from steward.airflow.dag_builder import WORK_TASKS, build_dag
+
+    raw = yaml.safe_load((ENGAGEMENTS / "churn_telco.yaml").read_text())
+    raw["data"]["wait_minutes"] = wait_minutes
+    path = tmp_path / "churn_telco.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    dag = build_dag(load_engagement(path), path)
+    expected = {s.task_id for s in stages.NIGHTLY if not s.optional or wait_minutes}
+    assert set(dag.task_ids) == expected and len(expected) >= 19
+    for stage in stages.NIGHTLY:
+        if stage.task_id not in expected:
+            continue
+        task = dag.get_task(stage.task_id)
+        assert task.upstream_task_ids == set(stage.upstream) & expected, stage.task_id
+        assert getattr(task.trigger_rule, "value", task.trigger_rule) == stage.trigger_rule, stage.task_id
+    assert audit.STAGES == stages.RECORDED and WORK_TASKS == stages.WORK
+    assert "decide_retrain" in audit.STAGES and "export_audit" not in audit.STAGES

@@ -23,12 +23,11 @@ from airflow.sdk import (
     DeadlineReference,
     PokeReturnValue,
     SyncCallback,
-    TriggerRule,
     get_current_context,
     task,
 )
 
-from steward import mlflow_tags
+from steward import mlflow_tags, stages
 from steward.config import Engagement, EngagementConfigError, config_hash
 
 log = logging.getLogger(__name__)
@@ -85,25 +84,7 @@ def retry_delay() -> dt.timedelta:
     return dt.timedelta(seconds=float(os.environ.get("STEWARD_RETRY_DELAY_SECONDS", "120")))
 
 
-WORK_TASKS = (
-    "join_labels",
-    "check_outcomes",
-    "wait_for_batch",
-    "land_batch",
-    "validate_batch",
-    "route_on_quality",
-    "quarantine_batch",
-    "ensure_champion",
-    "score_batch",
-    "score_baselines",
-    "detect_drift",
-    "decide_retrain",
-    "keep_champion",
-    "retrain_candidate",
-    "gate_and_promote",
-    "judge_shadow",
-    "raise_alerts",
-)
+WORK_TASKS = stages.WORK  # the tasks whose states the audit record keeps (steward.stages)
 DEADLINE_CALLBACK = "steward.airflow.deadlines.deadline_missed"
 
 
@@ -292,7 +273,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                 log.warning("feedback REJECTED %s: %s (kept as it is; adoption unknown for that date)", r["file"], r["reason"])
             return result
 
-        @json_task(trigger_rule=TriggerRule.ALL_DONE)  # judged on the labels stored so far if tonight's failed
+        @json_task(trigger_rule=stages.trigger_rule("check_outcomes"))
         def check_outcomes() -> dict[str, Any]:
             """Performance SLA on realised outcomes; the configured response (incident, rollback, retrain)."""
             from steward import pipeline
@@ -449,7 +430,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                      result["champion_after"], " | ".join(result["reasons"]))
             return result
 
-        @json_task(trigger_rule=TriggerRule.ALL_DONE)
+        @json_task(trigger_rule=stages.trigger_rule("raise_alerts"))
         def raise_alerts() -> dict[str, Any]:
             """Always runs: quality, drift and SLA conditions open or resolve incidents; alerts are sent
             through Airflow notifiers (failures recorded on the incident and retried)."""
@@ -467,7 +448,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                           f["will_retry"], f["error"])
             return result
 
-        @json_task(trigger_rule=TriggerRule.ALL_DONE, outlets=[audit_asset])
+        @json_task(trigger_rule=stages.trigger_rule("export_audit"), outlets=[audit_asset])
         def export_audit() -> dict[str, Any]:
             """Always runs: one JSON record of what the night saw and decided, written atomically."""
             from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
@@ -506,22 +487,18 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             return {"path": str(path), "outcome": record["outcome"], "ledger_seq": entry["seq"],
                     "ledger_hash": entry["hash"]}
 
-        @task(trigger_rule=TriggerRule.ONE_FAILED)
+        @task(trigger_rule=stages.trigger_rule("fail_run_on_error"))
         def fail_run_on_error() -> None:
             """Leaf watcher: export_audit always succeeds, so this keeps a failed stage visible as a failed run."""
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException("a pipeline stage failed; see the failed task and the audit record")
 
-        labels_joined = join_labels()
-        outcome = check_outcomes()
-        labels_joined >> outcome
-        # Labels and outcome checks must never stop tonight's landing, validation and scoring: the champion
-        # waits for them to finish (an automatic rollback must happen first), not for them to succeed.
-        outcomes_settled = EmptyOperator(task_id="outcomes_settled", trigger_rule=TriggerRule.ALL_DONE)
-        outcome >> outcomes_settled
-        landed = land_batch()
-        waited = []
+        tasks: dict[str, Any] = {}
+        tasks["join_labels"] = join_labels()
+        tasks["check_outcomes"] = check_outcomes()
+        tasks["outcomes_settled"] = EmptyOperator(task_id="outcomes_settled",
+                                                  trigger_rule=stages.trigger_rule("outcomes_settled"))
         if eng.data.wait_minutes:  # the sensor module is imported only for engagements that wait
             @task.sensor(poke_interval=max(5.0, min(60.0, eng.data.wait_minutes * 15)), timeout=eng.data.wait_minutes * 60, mode="reschedule", soft_fail=True)
             def wait_for_batch() -> PokeReturnValue:
@@ -531,31 +508,27 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                 return PokeReturnValue(is_done=pipeline.batch_arrived(
                     eng, _paths(), dt.date.fromisoformat(_day()), connect=_connect, open_path=_opener(eng)))
 
-            waited = [wait_for_batch()]
-            waited[0] >> landed
-        quality = validate_batch(landed)
-        route = route_on_quality(quality)
-        quarantined = quarantine_batch(landed, quality)
-        champion = ensure_champion()
-        route >> [quarantined, champion]
-        outcomes_settled >> champion
-        scored = score_batch(landed, champion)
-        monitoring = detect_drift(landed, champion)
-        scored >> monitoring
-        counterfactual = score_baselines(landed)
-        scored >> counterfactual
-        decide = decide_retrain(monitoring, champion)
-        counterfactual >> decide  # the refit trigger reads tonight's comparison (ADR 0025)
-        retrained = retrain_candidate(champion)
-        shadow_judged = judge_shadow(champion)
-        decide >> [retrained, keep_champion, shadow_judged]
-        promoted = gate_and_promote(retrained, champion)
-        work = [labels_joined, outcome, *waited, landed, quality, route, quarantined, champion, scored, counterfactual,
-                monitoring, decide, keep_champion, retrained, promoted, shadow_judged]
-        alerted = raise_alerts()
-        work >> alerted
-        alerted >> export_audit()
-        [*work, alerted] >> fail_run_on_error()
+            tasks["wait_for_batch"] = wait_for_batch()
+        landed = tasks["land_batch"] = land_batch()
+        quality = tasks["validate_batch"] = validate_batch(landed)
+        tasks["route_on_quality"] = route_on_quality(quality)
+        tasks["quarantine_batch"] = quarantine_batch(landed, quality)
+        champion = tasks["ensure_champion"] = ensure_champion()
+        tasks["score_batch"] = score_batch(landed, champion)
+        monitoring = tasks["detect_drift"] = detect_drift(landed, champion)
+        tasks["score_baselines"] = score_baselines(landed)
+        tasks["decide_retrain"] = decide_retrain(monitoring, champion)
+        tasks["keep_champion"] = keep_champion
+        retrained = tasks["retrain_candidate"] = retrain_candidate(champion)
+        tasks["judge_shadow"] = judge_shadow(champion)
+        tasks["gate_and_promote"] = gate_and_promote(retrained, champion)
+        tasks["raise_alerts"] = raise_alerts()
+        tasks["export_audit"] = export_audit()
+        tasks["fail_run_on_error"] = fail_run_on_error()
+        for stage in stages.NIGHTLY:  # the order between stages comes from the one table (steward.stages)
+            for up in stage.upstream:
+                if up in tasks and stage.task_id in tasks:
+                    tasks[up] >> tasks[stage.task_id]
     return dag
 
 
