@@ -1,7 +1,7 @@
 """One DAG per engagement file in include/engagements/*.yaml, plus the retention and weekly report DAGs.
 
 Kept thin on purpose: validation lives in steward.config, the DAG shapes in
-steward.airflow.dag_builder, and the work in steward.pipeline. Parsing imports no pandas,
+steward.airflow.dag_builder and steward.airflow.maintenance_dags, and the work in steward.pipeline. Parsing imports no pandas,
 Great Expectations, Evidently, MLflow or scikit-learn.
 """
 
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from airflow.sdk import get_parsing_context
 
-from steward.airflow.dag_builder import (
+from steward.airflow.dag_builder import broken_placeholder, build_dag
+from steward.airflow.maintenance_dags import (
     REPORT_DAG_ID,
     RETENTION_DAG_ID,
-    broken_placeholder,
-    build_dag,
     build_report_dag,
     build_retention_dag,
 )

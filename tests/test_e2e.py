@@ -393,7 +393,7 @@ def test_the_private_key_is_in_no_file_no_bundle_and_no_task_log(churn_runs, hom
     needles = [body[i:i + 40] for i in range(0, len(body) - 40, 40)]  # any 40-character run of it
     # one more signed night with its task logs on the captured streams (under pytest they never reach the
     # night's log file): the export says it signed, and nothing of the key is in what the tasks printed
-    with caught("steward.airflow.dag_builder") as lines:
+    with caught("steward.airflow") as lines:
         assert run_night("churn_telco", dt.date(2026, 5, 1), quiet=False)["state"].endswith("success")
     logs = "".join(capfd.readouterr()) + "\n".join(lines.lines)
     assert "head signed by SHA256:" in logs and not any(n in logs for n in needles)

@@ -144,7 +144,7 @@ def test_three_nights_from_s3_through_the_real_dag(exports, s3, tmp_path, home, 
     monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(folder))
     etags = {d: s3["client"].head_object(Bucket=BUCKET, Key=f"churn/dt={d}/part-0.csv")["ETag"] for d in NIGHTS}
 
-    with logs.caught("steward.airflow.dag_builder") as caught:
+    with logs.caught("steward.airflow") as caught:
         runs = {day: run_night("churn_s3", day) for day in NIGHTS}
     assert {d: r["audit"]["outcome"] for d, r in runs.items()} == {NIGHTS[0]: "keep", BAD_NIGHT: "quarantine",
                                                                    NIGHTS[2]: "keep"}

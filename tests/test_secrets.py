@@ -64,7 +64,7 @@ def test_planted_connection_secret_never_reaches_any_output(tmp_path, monkeypatc
     # The alert task's own logger, caught at the source as well: whatever Airflow's logging setup did
     # earlier in the session, the searched output provably holds the lines a leak would be in.
     try:
-        with logs.caught("steward.airflow.dag_builder") as caught:
+        with logs.caught("steward.airflow") as caught:
             demo.generate("prepaid_churn", paths.data_root, nights=NIGHTS)
             for day in demo.night_dates(nights=NIGHTS):
                 assert run_night("prepaid_churn", day)["state"].endswith("success")

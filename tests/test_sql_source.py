@@ -244,7 +244,7 @@ def test_three_nights_on_postgres_tables_through_the_real_dag(client_db, tmp_pat
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", f"postgresql://postgres:{SECRET}@127.0.0.1:5432/{name}")
     before = _client_table_state(engine)
 
-    with logs.caught("steward.airflow.dag_builder") as caught:
+    with logs.caught("steward.airflow") as caught:
         runs = {day: run_night("churn_sql", day) for day in NIGHTS}
     outcomes = {day: r["audit"]["outcome"] for day, r in runs.items()}
     assert outcomes == {NIGHTS[0]: "keep", BAD_NIGHT: "quarantine", NIGHTS[2]: "keep"}, outcomes
@@ -391,7 +391,7 @@ def test_a_database_that_is_down_is_retried_then_a_failed_night_is_recorded(clie
     monkeypatch.setenv("AIRFLOW_CONN_PG_CHURN_GONE", up)
     monkeypatch.setenv("AIRFLOW_CONN_PG_CHURN_DOWN", f"postgresql://postgres:{SECRET}@127.0.0.1:1/{client_db['name']}")
 
-    with logs.caught("steward.airflow.dag_builder") as caught:
+    with logs.caught("steward.airflow") as caught:
         down = run_night("churn_down", NIGHTS[0])
         gone = run_night("churn_gone", NIGHTS[0])
         healthy = run_night("churn_up", NIGHTS[0])

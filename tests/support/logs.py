@@ -20,13 +20,19 @@ class Lines(logging.Handler):
 
 @contextmanager
 def caught(logger_name: str) -> Iterator[Lines]:
-    """Every line `logger_name` logs inside the block (enabled for the block even if a config disabled it)."""
+    """Every line `logger_name` and the loggers under it log inside the block (each enabled for the block even
+    if a config disabled it)."""
     logger = logging.getLogger(logger_name)
+    family = [logger, *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict)
+                        if n.startswith(logger_name + "."))]
     lines = Lines()
     logger.addHandler(lines)
-    was_disabled, logger.disabled = logger.disabled, False
+    was_disabled = [(member, member.disabled) for member in family]
+    for member in family:
+        member.disabled = False
     try:
         yield lines
     finally:
         logger.removeHandler(lines)
-        logger.disabled = was_disabled
+        for member, disabled in was_disabled:
+            member.disabled = disabled

@@ -1,4 +1,6 @@
-"""Build one Airflow 3 DAG per engagement file. The only module (with plugins/) that imports Airflow.
+"""Build one Airflow 3 DAG per engagement file: the nightly tasks, wired from the stage table (steward.stages).
+With the rest of steward.airflow (task helpers, DAG docs, maintenance DAGs) and plugins/, the only code that
+imports Airflow.
 
 Parse-time cost is kept to pydantic + yaml: every heavy library is imported inside the task
 bodies, via the domain functions in `steward.pipeline`.
@@ -7,9 +9,7 @@ bodies, via the domain functions in `steward.pipeline`.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,146 +27,25 @@ from airflow.sdk import (
     task,
 )
 
-from steward import mlflow_tags, stages
+from steward import stages
+from steward.airflow.dag_docs import render_doc
+from steward.airflow.task_helpers import (
+    DEFAULT_RETRIES,
+    connect,
+    json_task,
+    logical_day,
+    opener,
+    pull,
+    retry_delay,
+    run_tags,
+    state_paths,
+)
 from steward.config import Engagement, EngagementConfigError, config_hash
 
 log = logging.getLogger(__name__)
 
-
-
-def json_task(fn: Any = None, **kwargs: Any) -> Any:
-    """`@task` for steward stages: one small, strict-JSON dict as one XCom.
-
-    Airflow would infer multiple_outputs from the `-> dict` annotation and also push each key as its own
-    XCom (74 XCom writes a night instead of 11). A NaN or infinity left in a result would make the XCom
-    push fail after the work was done: it is replaced by null and named under `non_finite_replaced`.
-    """
-
-    def decorate(body: Any) -> Any:
-        @functools.wraps(body)
-        def strict(*args: Any, **kw: Any) -> Any:
-            from steward.finite import flagged
-
-            result = _fail_fast_on_configuration(body, *args, **kw)
-            clean = flagged(result)
-            if isinstance(clean, dict) and clean.get("non_finite_replaced"):
-                log.warning("non-finite values replaced by null in %s: %s", body.__name__,
-                            clean["non_finite_replaced"])
-            return clean
-
-        return task(multiple_outputs=False, **kwargs)(strict)
-
-    return decorate(fn) if fn is not None else decorate
-
-def _fail_fast_on_configuration(body: Any, *args: Any, **kw: Any) -> Any:
-    """A SQL source or sink that is misconfigured (missing table, query error, permission denied, an
-    undefined connection) fails the task at once with its message: retrying cannot fix it. A database that
-    does not answer raises SqlSourceUnavailableError, which Airflow retries like any other error."""
-    try:
-        return body(*args, **kw)
-    except Exception as exc:
-        from steward.airflow.connections import ConnectionNotDefinedError
-        from steward.batches import SourceConfigurationError
-
-        if not isinstance(exc, SourceConfigurationError | ConnectionNotDefinedError):
-            raise
-        from airflow.sdk.exceptions import AirflowFailException
-
-        log.error("REFUSED: %s", exc)
-        raise AirflowFailException(str(exc)) from None
-
-
-DEFAULT_RETRIES = 2
-
-
-def retry_delay() -> dt.timedelta:
-    """Two minutes by default; a deployment (or the fault-injection tests) may change it."""
-    return dt.timedelta(seconds=float(os.environ.get("STEWARD_RETRY_DELAY_SECONDS", "120")))
-
-
 WORK_TASKS = stages.WORK  # the tasks whose states the audit record keeps (steward.stages)
 DEADLINE_CALLBACK = "steward.airflow.deadlines.deadline_missed"
-
-
-def render_doc(eng: Engagement, config_path: Path) -> str:
-    """The DAG's doc_md: what a data engineer needs in the UI, rendered from the config."""
-    feats = ", ".join(f"`{c}` ({t})" for c, t in eng.features.items())
-    per_feature = ", ".join(f"`{c}`: {f.stattest} < {f.threshold}" for c, f in eng.drift.per_feature.items()) or "none"
-    return f"""# {eng.client}: {eng.use_case}
-
-| | |
-|---|---|
-| engagement | `{eng.id}` (file `{config_path.name}`) |
-| owner | {eng.owner} |
-| owners (governance) | {", ".join(eng.governance.owners)} |
-| problem | {eng.problem_type}, target `{eng.target}`, id `{eng.id_column}` |
-| features | {feats} |
-| batches | {_batches_doc(eng)} |
-| drift | {eng.drift.stattest} threshold {eng.drift.threshold}; per feature: {per_feature}; dataset drift at {eng.drift.drift_share:.0%} of features |
-| performance | {eng.performance.metric} threshold {eng.performance.threshold} (min {eng.performance.min_labelled_rows} labelled rows) |
-| retraining | triggers {", ".join(eng.retraining.triggers)}; window {_window_doc(eng)}; `{eng.retraining.estimator.name}` |
-| promotion | {eng.promotion.metric}, a gain above {eng.promotion.min_improvement} at one-sided level {eng.promotion.alpha} over all looks (paired test pooled over nights, ADR 0024); {_shadow_doc(eng)} |
-| region / retention | {eng.governance.region} / {eng.governance.retention_days} days |
-| labels | {_labels_doc(eng)} |
-| SLAs | {_sla_doc(eng)} |
-| responses | performance: {eng.responses.performance}; drift: {eng.responses.drift}; alerts via incident log{"".join(f", {c.type}:{c.conn_id}" for c in eng.alerts.channels)} |
-
-Nightly: land -> validate (Great Expectations) -> quarantine *or* drift + performance (Evidently)
--> decide -> retrain (MLflow) -> gate -> promote (alias `champion`), or first a shadow period (alias `shadow`)
-judged on the nights after the gate (`judge_shadow`) -> audit record.
-A quarantined batch skips monitoring and training; `export_audit` always runs and records the night.
-
-**Decision log**
-
-{eng.governance.decision_log or "_none_"}
-"""
-
-
-def _batches_doc(eng: Engagement) -> str:
-    d = eng.data
-    if d.source == "object_storage":
-        return f"object storage: `{d.url}` ({d.format})" + (f", connection `{d.conn_id}`" if d.conn_id else "")
-    if d.source == "sql":
-        where = f"`{d.table}` where `{d.date_column}` = the logical date" if d.table else "a query (`:logical_date` bound)"
-        sink = f"; predictions to `{eng.predictions.sink.table}`" if eng.predictions.sink else ""
-        return f"SQL: connection `{d.conn_id}`, {where}; checked in the database (snapshot in `{d.staging_schema}`){sink}"
-    return f"`{d.directory}/{d.pattern}` ({d.format})"
-
-
-def _window_doc(eng: Engagement) -> str:
-    rules = eng.retraining
-    if rules.window == "sliding" and rules.window_rows is None:
-        return f"the newest {rules.window_days} labelled nights"
-    cap = f", the newest {rules.window_rows} rows" if rules.window_rows else ""
-    return f"{rules.window}: the champion's rows + every labelled night since{cap}"
-
-
-def _shadow_doc(eng: Engagement) -> str:
-    head = (f"at least {eng.promotion.shadow_nights} labelled nights after the gate" if eng.promotion.shadow_nights
-            else "promoted at the gate when its holdout is conclusive")
-    return f"{head}; in shadow until the evidence decides (at most {eng.promotion.shadow_max_days} days)"
-
-
-def _labels_doc(eng: Engagement) -> str:
-    if eng.labels is None:
-        return "inside each batch (same night)"
-    where = (f"SQL: connection `{eng.labels.conn_id}`, {eng.labels.relation}" if eng.labels.source == "sql"
-             else f"`{eng.labels.directory}/{eng.labels.pattern}`")
-    return (f"{where}, typically {eng.labels.expected_delay_days} nights late, "
-            f"joined on `{eng.id_column}`")
-
-
-def _sla_doc(eng: Engagement) -> str:
-    sla, parts = eng.sla, []
-    if sla.performance:
-        parts.append(f"{eng.performance.metric} {sla.performance.threshold} over {sla.performance.window_days} labelled dates")
-    if sla.freshness:
-        parts.append(f"batch within {sla.freshness.minutes_after_schedule:g} min of schedule")
-    if sla.completion:
-        parts.append(f"run done within {sla.completion.minutes_after_schedule:g} min")
-    if sla.quarantine:
-        parts.append(f"quarantined <= {sla.quarantine.max_share:.0%} of {sla.quarantine.window_days} nights")
-    return "; ".join(parts) or "none"
 
 
 def deadline_alerts(eng: Engagement) -> list[DeadlineAlert]:
@@ -182,49 +61,6 @@ def deadline_alerts(eng: Engagement) -> list[DeadlineAlert]:
                 name=f"{eng.id}:{name}",
             ))
     return alerts
-
-
-def _paths():
-    from steward.settings import StewardPaths
-
-    return StewardPaths.from_env()
-
-
-def _connect(conn_id: str) -> Any:
-    from steward.airflow.connections import engine_for
-
-    return engine_for(conn_id)
-
-
-def _opener(eng: Engagement) -> Any:
-    """url -> Airflow's ObjectStoragePath with the engagement's connection (object storage sources only)."""
-    conn_id = getattr(eng.data, "conn_id", None) if eng.data.source == "object_storage" else None
-
-    def open_path(url: str) -> Any:
-        from airflow.sdk import ObjectStoragePath
-
-        return ObjectStoragePath(url, conn_id=conn_id)
-
-    return open_path
-
-
-def _day() -> str:
-    ctx = get_current_context()
-    run = ctx["dag_run"]
-    when = run.logical_date or run.run_after
-    return when.date().isoformat()
-
-
-def _pull(ti: Any, task_id: str, key: str = "return_value") -> Any:
-    """One upstream task's XCom. No steward task is mapped, so ask for map index -1: without it Airflow
-    fetches every map index through the execution API's slice route, several times the cost (measured:
-    6.7 % of a night's CPU for the 15 pulls of a night)."""
-    return ti.xcom_pull(task_ids=task_id, key=key, map_indexes=-1)
-
-
-def _run_tags() -> dict[str, str]:
-    ctx = get_current_context()
-    return {mlflow_tags.DAG_ID: ctx["dag"].dag_id, mlflow_tags.AIRFLOW_RUN_ID: ctx["run_id"]}
 
 
 def build_dag(eng: Engagement, config_path: Path) -> DAG:
@@ -257,7 +93,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Join the labels that arrived tonight to the predictions they belong to; realised performance."""
             from steward import pipeline
 
-            result = pipeline.join_labels(eng, _paths(), _day(), connect=_connect)
+            result = pipeline.join_labels(eng, state_paths(), logical_day(), connect=connect)
             if result.get("arrived"):
                 log.info("labels %s: %s rows, %s joined to %s, %s unknown ids, %s duplicates, %s for quarantined "
                          "batches%s", result["file"], result.get("rows"), result.get("joined"),
@@ -278,7 +114,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Performance SLA on realised outcomes; the configured response (incident, rollback, retrain)."""
             from steward import pipeline
 
-            result = pipeline.check_outcomes(eng, _paths(), _day())
+            result = pipeline.check_outcomes(eng, state_paths(), logical_day())
             if result["performance_sla"]:
                 log.info("performance SLA: met=%s: %s", result["performance_sla"]["met"], result["performance_sla"]["detail"])
                 response = result["response"]
@@ -299,7 +135,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             from steward.retention import ResidencyError
 
             try:
-                result = pipeline.land(eng, _paths(), _day(), connect=_connect, open_path=_opener(eng))
+                result = pipeline.land(eng, state_paths(), logical_day(), connect=connect, open_path=opener(eng))
             except BatchMissingError as exc:
                 log.warning("SKIPPED: %s", exc)
                 raise AirflowSkipException(f"missing batch: {exc}") from None
@@ -316,7 +152,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Great Expectations suite built from the config; HTML report kept per run."""
             from steward import pipeline
 
-            result = pipeline.validate(eng, _paths(), _day(), landed, connect=_connect)
+            result = pipeline.validate(eng, state_paths(), logical_day(), landed, connect=connect)
             log.info("quality %s: %d/%d checks failed; report %s", "PASSED" if result["success"] else "FAILED",
                      len(result["failed"]), result["evaluated"], result["report_html"])
             return result
@@ -330,12 +166,12 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Move the batch to quarantine with a reason file; monitoring and training are skipped."""
             from steward import pipeline
 
-            result = pipeline.quarantine(eng, _paths(), _day(), landed, quality, connect=_connect)
+            result = pipeline.quarantine(eng, state_paths(), logical_day(), landed, quality, connect=connect)
             failed = "; ".join(f"{c['expectation']}({c['column'] or ''})" for c in quality["failed"])
             log.warning("QUARANTINED batch %s -> %s. Failed checks: %s", landed["batch"]["path"],
                         result["quarantine_path"], failed)
             get_current_context()["outlet_events"][quarantine_asset].extra = {
-                "logical_date": _day(), "failed_checks": result["failed_checks"], "sha256": result["sha256"]}
+                "logical_date": logical_day(), "failed_checks": result["failed_checks"], "sha256": result["sha256"]}
             return result
 
         @json_task
@@ -343,7 +179,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """The current champion; bootstrap one from the reference data on the first run."""
             from steward import pipeline
 
-            result = pipeline.ensure_champion(eng, _paths(), _day(), config_hash=digest, run_tags=_run_tags())
+            result = pipeline.ensure_champion(eng, state_paths(), logical_day(), config_hash=digest, run_tags=run_tags())
             log.info("champion %s v%s%s", eng.registered_model_name, result["champion"]["version"],
                      " (bootstrapped)" if result["bootstrapped"] else "")
             return result
@@ -353,7 +189,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Evidently: per-feature and prediction drift vs reference; performance on labelled rows."""
             from steward import pipeline
 
-            result = pipeline.monitor(eng, _paths(), _day(), landed, champion)
+            result = pipeline.monitor(eng, state_paths(), logical_day(), landed, champion)
             d, p = result["drift"], result["performance"]
             log.info("drift share %.2f (dataset drift: %s); performance %s on %d rows", d["drift_share"],
                      d["dataset_drift"], p["metrics"].get(eng.performance.metric), p["rows"])
@@ -364,8 +200,8 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Policy: retrain on drift, performance breach or scheduled refresh; reasons recorded."""
             from steward import pipeline
 
-            outcome = _pull(get_current_context()["ti"], "check_outcomes")
-            decision = pipeline.decide(eng, _paths(), _day(), monitoring, champion, outcome)
+            outcome = pull(get_current_context()["ti"], "check_outcomes")
+            decision = pipeline.decide(eng, state_paths(), logical_day(), monitoring, champion, outcome)
             get_current_context()["ti"].xcom_push(key="decision", value=decision)
             log.info("decision: %s: %s", decision["action"], " | ".join(decision["reasons"]))
             return {"retrain": "retrain_candidate", "shadow": "judge_shadow"}.get(decision["action"], "keep_champion")
@@ -375,7 +211,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Predictions the client consumes, stored with the model version; CBPE estimate while labels are pending."""
             from steward import pipeline
 
-            result = pipeline.score(eng, _paths(), _day(), landed, champion, connect=_connect)
+            result = pipeline.score(eng, state_paths(), logical_day(), landed, champion, connect=connect)
             log.info("scored %d rows with v%s -> %s%s", result["rows"], result["model_version"], result["path"],
                      f"; estimated {result['estimate']['metric']} {result['estimate']['value']}" if result["estimate"] else "")
             return result
@@ -386,7 +222,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             operating the model added is measured on the same rows as labels arrive (ADR 0025)."""
             from steward import pipeline
 
-            result = pipeline.score_baselines(eng, _paths(), _day(), landed)
+            result = pipeline.score_baselines(eng, state_paths(), logical_day(), landed)
             if result.get("error"):
                 log.warning("baselines NOT scored tonight (recorded; the night goes on): %s", result["error"])
             elif result["enabled"]:
@@ -402,9 +238,9 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Train a challenger on the window, log it to MLflow, register it with alias `challenger`."""
             from steward import pipeline
 
-            decision = _pull(get_current_context()["ti"], "decide_retrain", key="decision")
-            result = pipeline.retrain(eng, _paths(), _day(), champion, decision, config_hash=digest,
-                                      run_tags=_run_tags())
+            decision = pull(get_current_context()["ti"], "decide_retrain", key="decision")
+            result = pipeline.retrain(eng, state_paths(), logical_day(), champion, decision, config_hash=digest,
+                                      run_tags=run_tags())
             log.info("challenger v%s (%s): %s", result["challenger"]["version"],
                      "reused" if result["reused_existing_version"] else "new", result["scores"])
             return result
@@ -414,7 +250,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Move alias `champion` only when the challenger beats it on the same holdout."""
             from steward import pipeline
 
-            result = pipeline.promote(eng, _paths(), _day(), retrained, champion)
+            result = pipeline.promote(eng, state_paths(), logical_day(), retrained, champion)
             log.info("gate: %s (champion v%s -> v%s): %s", result["action"], result["champion_before"],
                      result["champion_after"], " | ".join(result["reasons"]))
             return result
@@ -425,7 +261,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             retire or wait (ADR 0015)."""
             from steward import pipeline
 
-            result = pipeline.judge_shadow(eng, _paths(), _day(), champion)
+            result = pipeline.judge_shadow(eng, state_paths(), logical_day(), champion)
             log.info("shadow: %s (champion v%s -> v%s): %s", result["action"], result["champion_before"],
                      result["champion_after"], " | ".join(result["reasons"]))
             return result
@@ -438,8 +274,8 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             from steward.airflow import notifiers
 
             ctx = get_current_context()
-            results = {t: _pull(ctx["ti"], t) for t in ("land_batch", "validate_batch", "detect_drift", "score_batch")}
-            result = pipeline.raise_alerts(eng, _paths(), _day(), results)
+            results = {t: pull(ctx["ti"], t) for t in ("land_batch", "validate_batch", "detect_drift", "score_batch")}
+            result = pipeline.raise_alerts(eng, state_paths(), logical_day(), results)
             result["delivery"] = notifiers.deliver(eng, ctx)
             for c in result["conditions"]:
                 log.info("condition %s: %s", c["condition"], c)
@@ -459,8 +295,8 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             ti = ctx["ti"]
 
             def gather() -> tuple[dict[str, Any], dict[str, str]]:
-                results = {t: _pull(ti, t) for t in audit.STAGES if t != "decide_retrain"}
-                results["decide_retrain"] = _pull(ti, "decide_retrain", key="decision")
+                results = {t: pull(ti, t) for t in audit.STAGES if t != "decide_retrain"}
+                results["decide_retrain"] = pull(ti, "decide_retrain", key="decision")
                 states = RuntimeTaskInstance.get_task_states(dag_id=eng.id, task_ids=list(WORK_TASKS),
                                                              run_ids=[ctx["run_id"]])
                 return results, {k: str(v) for k, v in (states.get(ctx["run_id"]) or {}).items()}
@@ -470,15 +306,15 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             from steward.airflow.signing_key import ledger_signing_key
 
             key, unsigned_reason = ledger_signing_key()
-            done = export.export_night(eng, _paths(), day=_day(), run=run, config_path=config_path,
+            done = export.export_night(eng, state_paths(), day=logical_day(), run=run, config_path=config_path,
                                        config_hash=digest, gather=gather, signing_key=key,
                                        unsigned_reason=unsigned_reason)
             record, path, entry = done["record"], done["path"], done["entry"]
             if done["already_recorded"]:
                 log.info("this run's record is already in the ledger (entry %s): kept as it is", entry["seq"])
             log.info("emitted %d OpenLineage events to %s", done["lineage_events"],
-                     lineage.lineage_path(_paths(), eng.id))
-            ctx["outlet_events"][audit_asset].extra = {"logical_date": _day(), "outcome": record["outcome"],
+                     lineage.lineage_path(state_paths(), eng.id))
+            ctx["outlet_events"][audit_asset].extra = {"logical_date": logical_day(), "outcome": record["outcome"],
                                                        "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
             log.info("audit record %s: outcome=%s; ledger entry %s (%s...) citing %d artifacts; %s", path,
                      record["outcome"], entry["seq"], entry["hash"][:12], entry["artifacts"],
@@ -506,7 +342,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                 from steward import pipeline
 
                 return PokeReturnValue(is_done=pipeline.batch_arrived(
-                    eng, _paths(), dt.date.fromisoformat(_day()), connect=_connect, open_path=_opener(eng)))
+                    eng, state_paths(), dt.date.fromisoformat(logical_day()), connect=connect, open_path=opener(eng)))
 
             tasks["wait_for_batch"] = wait_for_batch()
         landed = tasks["land_batch"] = land_batch()
@@ -529,89 +365,6 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             for up in stage.upstream:
                 if up in tasks and stage.task_id in tasks:
                     tasks[up] >> tasks[stage.task_id]
-    return dag
-
-
-RETENTION_DAG_ID = "steward_retention"
-
-
-def build_retention_dag(engagement_ids: list[str]) -> DAG:
-    """Daily maintenance: purge raw batches and artifacts past each engagement's retention period."""
-    with DAG(
-        dag_id=RETENTION_DAG_ID,
-        schedule=CronTriggerTimetable("0 5 * * *", timezone="UTC"),
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-        catchup=False,
-        max_active_runs=1,
-        tags=["steward", "maintenance"],
-        doc_md="Deletes landed/quarantined batches and run artifacts older than each engagement's "
-        "`governance.retention_days`, after recording every purged file and its sha256 in the engagement's "
-        "ledger. The ledger is never purged.",
-        default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": retry_delay()},
-    ) as dag:
-
-        @json_task
-        def purge_expired(engagement_id: str) -> dict[str, Any]:
-            from steward import retention
-            from steward.config import load_engagement
-            from steward.settings import engagements_dir
-
-            eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
-            result = retention.purge(eng, _paths(), dt.date.fromisoformat(_day()), connect=_connect)
-            if result["ledger_seq"] is not None:  # signed now, like a night: a purge is evidence deleted
-                from steward import export
-                from steward.airflow.signing_key import ledger_signing_key
-
-                key, unsigned_reason = ledger_signing_key()
-                export.checkpoint_head(_paths(), engagement_id, key, unsigned_reason)
-            log.info("retention %s: purged %d files and %d night snapshots (ledger entry %s)", engagement_id,
-                     result["purged_files"], result["dropped_snapshots"], result["ledger_seq"])
-            return result
-
-        purge_expired.expand(engagement_id=engagement_ids)
-    return dag
-
-
-REPORT_DAG_ID = "steward_outcome_reports"
-
-
-def build_report_dag(engagement_ids: list[str]) -> DAG:
-    """Weekly outcome report per engagement (HTML with plots, from the stored history), cited in the ledger."""
-    with DAG(
-        dag_id=REPORT_DAG_ID,
-        schedule=CronTriggerTimetable("0 6 * * 1", timezone="UTC"),  # Mondays 06:00 UTC: the week to Sunday
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-        catchup=False,
-        max_active_runs=1,
-        tags=["steward", "reports"],
-        doc_md="Every Monday, the client's outcome report for the last 7 nights of each engagement: realised "
-        "performance against the SLA, business value (value delivered, cost of errors, time saved, adoption), drift, batches and quarantines, retrains/promotions/rollbacks, incidents "
-        "and time to recovery. Written to `<artifacts>/<engagement>/reports/` and cited (sha256) in the "
-        "engagement's ledger. The same report on demand: `steward report ENGAGEMENT --period 30d`.",
-        default_args={"owner": "steward", "retries": DEFAULT_RETRIES, "retry_delay": retry_delay()},
-    ) as dag:
-
-        @json_task
-        def outcome_report(engagement_id: str) -> dict[str, Any]:
-            from steward import ledger, report
-            from steward.config import load_engagement
-            from steward.settings import engagements_dir
-
-            eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
-            end = dt.date.fromisoformat(_day()) - dt.timedelta(days=1)
-            if report.latest_night(_paths(), eng.id) is None:
-                log.info("%s: no recorded nights yet; no report", engagement_id)
-                return {"engagement": engagement_id, "html": None}
-            result = report.build(eng, _paths(), days=7, end=end)
-            entry = ledger.append(_paths(), eng.id, "report", logical_date=end.isoformat(),
-                                  artifacts=ledger.hash_artifacts(_paths(), [result["html"], result["json"]]),
-                                  detail={"period_days": 7, "start": result["data"]["start"], "end": end.isoformat(),
-                                          "counts": result["data"]["counts"],
-                                          "business": (result["data"].get("business") or {}).get("total")})
-            log.info("%s: report %s (ledger entry %s)", engagement_id, result["html"], entry["seq"])
-            return {"engagement": engagement_id, "html": result["html"], "ledger_seq": entry["seq"]}
-
-        outcome_report.expand(engagement_id=engagement_ids)
     return dag
 
 
