@@ -26,7 +26,8 @@ class Stage:
 # Every work stage before the alerts: they run whatever happened upstream and see all of it.
 _BEFORE_ALERTS = ("join_labels", "check_outcomes", "wait_for_batch", "land_batch", "validate_batch", "route_on_quality",
                   "quarantine_batch", "ensure_champion", "score_batch", "score_baselines", "detect_drift",
-                  "decide_retrain", "keep_champion", "retrain_candidate", "gate_and_promote", "judge_shadow")
+                  "decide_retrain", "route_on_decision", "keep_champion", "retrain_candidate", "gate_and_promote",
+                  "judge_shadow")
 
 NIGHTLY: tuple[Stage, ...] = (
     Stage("join_labels"),
@@ -46,10 +47,12 @@ NIGHTLY: tuple[Stage, ...] = (
     Stage("detect_drift", ("land_batch", "ensure_champion", "score_batch")),
     # the refit trigger reads tonight's comparison of the baselines (ADR 0025)
     Stage("decide_retrain", ("detect_drift", "ensure_champion", "score_baselines")),
-    Stage("keep_champion", ("decide_retrain",), recorded=False),
-    Stage("retrain_candidate", ("ensure_champion", "decide_retrain")),
+    # the decision is an XCom of its own; the branch only routes on it
+    Stage("route_on_decision", ("decide_retrain",), recorded=False),
+    Stage("keep_champion", ("route_on_decision",), recorded=False),
+    Stage("retrain_candidate", ("ensure_champion", "decide_retrain", "route_on_decision")),
     Stage("gate_and_promote", ("retrain_candidate", "ensure_champion")),
-    Stage("judge_shadow", ("ensure_champion", "decide_retrain")),
+    Stage("judge_shadow", ("ensure_champion", "route_on_decision")),
     Stage("raise_alerts", _BEFORE_ALERTS, ALL_DONE),
     Stage("export_audit", ("raise_alerts",), ALL_DONE, recorded=False, work=False),
     # export_audit always succeeds: this leaf keeps a failed stage visible as a failed run

@@ -69,7 +69,7 @@ def test_dag_policy(dagbag, dag_id):
     assert {"land_batch", "validate_batch", "quarantine_batch", "detect_drift", "decide_retrain",
             "retrain_candidate", "gate_and_promote", "judge_shadow", "export_audit"} <= set(dag.task_ids)
     # the decision branches three ways: a candidate, a challenger in shadow judged (ADR 0015), or nothing
-    assert {"retrain_candidate", "judge_shadow", "keep_champion"} <= dag.get_task("decide_retrain").downstream_task_ids
+    assert {"retrain_candidate", "judge_shadow", "keep_champion"} <= dag.get_task("route_on_decision").downstream_task_ids
     assert dag.get_task("export_audit").trigger_rule == "all_done"
 
 

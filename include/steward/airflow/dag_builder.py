@@ -195,15 +195,19 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                      d["dataset_drift"], p["metrics"].get(eng.performance.metric), p["rows"])
             return result
 
-        @task.branch
-        def decide_retrain(monitoring: dict[str, Any], champion: dict[str, Any]) -> str:
-            """Policy: retrain on drift, performance breach or scheduled refresh; reasons recorded."""
+        @json_task
+        def decide_retrain(monitoring: dict[str, Any], champion: dict[str, Any]) -> dict[str, Any]:
+            """Policy: retrain on drift, performance breach, the scheduled refresh, the refit's evidence or
+            grown data, or keep; every reason recorded (steward.policy)."""
             from steward import pipeline
 
             outcome = pull(get_current_context()["ti"], "check_outcomes")
             decision = pipeline.decide(eng, state_paths(), logical_day(), monitoring, champion, outcome)
-            get_current_context()["ti"].xcom_push(key="decision", value=decision)
             log.info("decision: %s: %s", decision["action"], " | ".join(decision["reasons"]))
+            return dict(decision)
+
+        @task.branch
+        def route_on_decision(decision: dict[str, Any]) -> str:
             return {"retrain": "retrain_candidate", "shadow": "judge_shadow"}.get(decision["action"], "keep_champion")
 
         @json_task
@@ -234,11 +238,10 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         keep_champion = EmptyOperator(task_id="keep_champion")
 
         @json_task
-        def retrain_candidate(champion: dict[str, Any]) -> dict[str, Any]:
+        def retrain_candidate(champion: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
             """Train a challenger on the window, log it to MLflow, register it with alias `challenger`."""
             from steward import pipeline
 
-            decision = pull(get_current_context()["ti"], "decide_retrain", key="decision")
             result = pipeline.retrain(eng, state_paths(), logical_day(), champion, decision, config_hash=digest,
                                       run_tags=run_tags())
             log.info("challenger v%s (%s): %s", result["challenger"]["version"],
@@ -295,8 +298,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             ti = ctx["ti"]
 
             def gather() -> tuple[dict[str, Any], dict[str, str]]:
-                results = {t: pull(ti, t) for t in audit.STAGES if t != "decide_retrain"}
-                results["decide_retrain"] = pull(ti, "decide_retrain", key="decision")
+                results = {t: pull(ti, t) for t in audit.STAGES}
                 states = RuntimeTaskInstance.get_task_states(dag_id=eng.id, task_ids=list(WORK_TASKS),
                                                              run_ids=[ctx["run_id"]])
                 return results, {k: str(v) for k, v in (states.get(ctx["run_id"]) or {}).items()}
@@ -353,9 +355,10 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         tasks["score_batch"] = score_batch(landed, champion)
         monitoring = tasks["detect_drift"] = detect_drift(landed, champion)
         tasks["score_baselines"] = score_baselines(landed)
-        tasks["decide_retrain"] = decide_retrain(monitoring, champion)
+        decision = tasks["decide_retrain"] = decide_retrain(monitoring, champion)
+        tasks["route_on_decision"] = route_on_decision(decision)
         tasks["keep_champion"] = keep_champion
-        retrained = tasks["retrain_candidate"] = retrain_candidate(champion)
+        retrained = tasks["retrain_candidate"] = retrain_candidate(champion, decision)
         tasks["judge_shadow"] = judge_shadow(champion)
         tasks["gate_and_promote"] = gate_and_promote(retrained, champion)
         tasks["raise_alerts"] = raise_alerts()
