@@ -206,3 +206,19 @@ def test_a_growth_candidate_with_a_conclusive_holdout_skips_the_shadow_nights_an
     assert vague.action == "wait"  # not conclusive: into shadow, judged like every candidate
     worse = policy.gate(two, grown=True, evidence=_ev(two, -0.05, 0.01), **kw)
     assert worse.action == "refuse"
+
+
+def test_a_challenger_in_shadow_holds_every_trigger_but_the_refit_which_supersedes_it():
+    shadow = policy.InShadow(version=4, since="2026-03-10")
+    drift = policy.Decision("retrain", ["dataset drift"], ["drift"])
+    held = policy.facing_shadow(drift, shadow)
+    assert held.action == "shadow" and held.deferred == ["drift"] and "v4 is in shadow since 2026-03-10" in held.reasons[-1]
+    refit = policy.Decision("retrain", ["the refit beats the champion"], ["refit"])
+    assert policy.facing_shadow(refit, shadow) is refit and policy.supersedes(refit, shadow)
+    trained = policy.with_training_problems(refit, [], shadow)
+    assert trained.action == "retrain" and "supersedes challenger v4" in trained.reasons[-1]
+    blocked = policy.with_training_problems(refit, ["cooldown: 1 day"], shadow)
+    assert blocked.action == "shadow" and blocked.deferred == ["refit"] and blocked.reasons[-1].endswith("cooldown: 1 day")
+    alone = policy.with_training_problems(drift, ["no labelled batch"], None)
+    assert alone.action == "keep" and alone.deferred == ["drift"]
+    assert policy.with_training_problems(drift, [], None) is drift

@@ -501,35 +501,19 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     reference_sha = ((monitoring["drift"] or {}).get("reference") or {}).get("sha256")
     decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha)
     decision = policy.held_for_quality(eng, decision, monitoring.get("quality_drift"))
-    shadow = registry.shadow_among(versions, day.isoformat())  # it entered before tonight: trained before it too
-    # the refit trigger says fresher data wins (ADR 0025): a challenger still waiting in shadow is superseded by a
-    # new candidate; any other trigger waits for the shadow's verdict (the candidate trained is being checked)
-    supersede = shadow is not None and decision.action == "retrain" and "refit" in decision.triggers
-    waiting = None if shadow is None else policy.Decision("shadow", [
-        *decision.reasons, f"no candidate tonight: challenger v{shadow.version} is in shadow since "
-        f"{shadow.tags[registry.SHADOW_SINCE_TAG]}; tonight's labels judge it first"],
-        [], deferred=[*decision.deferred, *decision.triggers])
-    if shadow is not None and not supersede:
-        decision = waiting  # type: ignore[assignment]
+    pending = registry.shadow_among(versions, day.isoformat())  # it entered before tonight: trained before it too
+    shadow = None if pending is None else policy.InShadow(pending.version, pending.tags[registry.SHADOW_SINCE_TAG])
+    superseding = policy.supersedes(decision, shadow)
+    decision = policy.facing_shadow(decision, shadow)
     if decision.action == "retrain":
         training_set = TrainingSet(eng, paths, day, decision.triggers, champion["champion"])
         problems = training_set.problems or policy.why_no_candidate(eng, day, decision.triggers,
                                                                     training_set.fingerprint, history)
-        if problems and supersede:
-            decision = policy.Decision("shadow", [*waiting.reasons, *(f"no candidate tonight: {p}"  # type: ignore[union-attr]
-                                                                      for p in problems)], [], deferred=waiting.deferred)  # type: ignore[union-attr]
-        elif problems:
-            decision = policy.Decision("keep", [*decision.reasons, *(f"no candidate tonight: {p}" for p in problems)],
-                                       [], deferred=[*decision.deferred, *decision.triggers])
-        elif supersede:
-            decision = policy.Decision("retrain", [*decision.reasons, (
-                f"the new candidate supersedes challenger v{shadow.version} in shadow since "  # type: ignore[union-attr]
-                f"{shadow.tags[registry.SHADOW_SINCE_TAG]}: it learns from the labelled nights since")],  # type: ignore[union-attr]
-                decision.triggers, decision.deferred)
+        decision = policy.with_training_problems(decision, problems, shadow)
     last = history.last_candidate
     return RetrainDecision(
         **decision.to_dict(), champion_age_days=age, decided_by="steward.policy.decide_retrain",
-        supersedes=shadow.version if supersede and decision.action == "retrain" else None,  # type: ignore[union-attr]
+        supersedes=shadow.version if shadow is not None and superseding and decision.action == "retrain" else None,
         drift_reference_sha256=reference_sha,
         last_candidate=None if last is None else LastCandidate(version=last.version, day=last.day.isoformat(),
                                                                triggers=list(last.triggers)),
@@ -749,12 +733,7 @@ def _enter_shadow(c: Any, eng: Engagement, challenger: int, champion: int, day: 
     if registry.SHADOW_DECIDED_TAG not in tags:  # a rerun of the gate night never reopens a decided period
         registry.tag_version(c, eng, challenger, {registry.SHADOW_SINCE_TAG: day.isoformat()})
         registry.set_alias(c, eng, registry.SHADOW, challenger)
-    rules = eng.promotion
-    return policy.Decision("shadow", [*verdict.reasons, (
-        f"v{challenger} serves in shadow: the labelled nights after the gate are pooled with its holdout, and it is "
-        f"promoted once the evidence clears the margin over champion v{champion} (after at least "
-        f"{rules.shadow_nights} such nights), retired when the evidence rules the gain out or after "
-        f"{rules.shadow_max_days} days without a conclusion (ADR 0015, 0024)")])
+    return policy.into_shadow(eng, verdict, challenger, champion)
 
 
 def _make_champion(c: Any, eng: Engagement, version: int, day: dt.date, verdict: policy.Decision) -> policy.Decision:
@@ -767,7 +746,7 @@ def _make_champion(c: Any, eng: Engagement, version: int, day: dt.date, verdict:
     if verdict.action != "promote" or already:
         return verdict
     if current is not None and current.version > version:
-        return policy.Decision("refuse", [*verdict.reasons, f"champion already moved on to v{current.version}"])
+        return policy.champion_moved_on(verdict, current.version)
     registry.tag_version(c, eng, version, {registry.PROMOTED_FOR_TAG: day.isoformat(),
                                            registry.REPLACED_TAG: str(current.version) if current else ""})
     if current is not None:
@@ -804,8 +783,7 @@ def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
     nights: dict[str, Any] = {}
     pooled = None
     if pending.version <= night_champion:  # nothing to score: it could never become champion
-        verdict = policy.Decision("refuse", [f"v{pending.version} is not newer than champion v{night_champion}: "
-                                             "retired"])
+        verdict = policy.not_newer(pending.version, night_champion)
     else:
         found = shadow.evidence(eng, paths, day, since, pending.tags, registry.load(c, pending),
                                 registry.load(c, registry.ModelRef(**champion["champion"])),

@@ -193,6 +193,52 @@ def held_for_quality(eng: Engagement, decision: Decision, quality_drift: dict[st
                     deferred=[*decision.deferred, *held])
 
 
+@dataclass(frozen=True)
+class InShadow:
+    """A challenger serving in shadow since a night (ADR 0015)."""
+
+    version: int
+    since: str
+
+
+def supersedes(decision: Decision, shadow: InShadow | None) -> bool:
+    """The refit trigger says fresher data wins (ADR 0025): a challenger still waiting in shadow is superseded by
+    a new candidate; any other trigger waits for the shadow's verdict (the candidate trained is being checked)."""
+    return shadow is not None and decision.action == "retrain" and "refit" in decision.triggers
+
+
+def _waiting_for(decision: Decision, shadow: InShadow) -> Decision:
+    return Decision("shadow", [*decision.reasons, f"no candidate tonight: challenger v{shadow.version} is in shadow "
+                               f"since {shadow.since}; tonight's labels judge it first"],
+                    [], deferred=[*decision.deferred, *decision.triggers])
+
+
+def facing_shadow(decision: Decision, shadow: InShadow | None) -> Decision:
+    """Tonight's decision with a challenger in shadow: it waits for the shadow's verdict, unless it supersedes it."""
+    if shadow is None or supersedes(decision, shadow):
+        return decision
+    return _waiting_for(decision, shadow)
+
+
+def with_training_problems(decision: Decision, problems: list[str], shadow: InShadow | None) -> Decision:
+    """A retrain decision once the training set is known: no candidate when the set or the rules say so
+    (`problems`: why), the shadow keeps waiting then; otherwise the retrain, saying what it supersedes."""
+    if decision.action != "retrain":
+        return decision
+    superseding = supersedes(decision, shadow)
+    no_candidate = [f"no candidate tonight: {p}" for p in problems]
+    if problems and superseding and shadow is not None:
+        waiting = _waiting_for(decision, shadow)
+        return Decision("shadow", [*waiting.reasons, *no_candidate], [], deferred=waiting.deferred)
+    if problems:
+        return Decision("keep", [*decision.reasons, *no_candidate], [], deferred=[*decision.deferred, *decision.triggers])
+    if superseding and shadow is not None:
+        return Decision("retrain", [*decision.reasons, f"the new candidate supersedes challenger v{shadow.version} in "
+                                    f"shadow since {shadow.since}: it learns from the labelled nights since"],
+                        decision.triggers, decision.deferred)
+    return decision
+
+
 def why_no_candidate(eng: Engagement, day: dt.date, triggers: list[str], fingerprint: str,
                      history: TrainingHistory) -> list[str]:
     """Why a trigger that fired should not train a candidate tonight ([] when it should): a candidate is
@@ -340,6 +386,25 @@ def judge_evidence(
         return Decision("refuse", [f"{text}: not conclusive {waited_days} days after the gate "
                                    f"(promotion.shadow_max_days {rules.shadow_max_days}), retired"])
     return Decision("wait", [f"{text}: not conclusive yet, the next labelled nights are pooled"])
+
+
+def into_shadow(eng: Engagement, verdict: Decision, challenger: int, champion: int) -> Decision:
+    """The gate could not decide yet: the challenger serves in shadow, and what will decide it (ADR 0015, 0024)."""
+    rules = eng.promotion
+    return Decision("shadow", [*verdict.reasons, (
+        f"v{challenger} serves in shadow: the labelled nights after the gate are pooled with its holdout, and it is "
+        f"promoted once the evidence clears the margin over champion v{champion} (after at least "
+        f"{rules.shadow_nights} such nights), retired when the evidence rules the gain out or after "
+        f"{rules.shadow_max_days} days without a conclusion (ADR 0015, 0024)")])
+
+
+def champion_moved_on(verdict: Decision, current: int) -> Decision:
+    """A promotion that comes too late: the champion never moves backwards."""
+    return Decision("refuse", [*verdict.reasons, f"champion already moved on to v{current}"])
+
+
+def not_newer(challenger: int, champion: int) -> Decision:
+    return Decision("refuse", [f"v{challenger} is not newer than champion v{champion}: retired"])
 
 
 def shadow_verdict(
