@@ -48,12 +48,14 @@ demo: setup
 test: setup realdata
 	$(BIN)/ruff check include dags plugins tests
 	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder
 
 ## The inner loop: unit, config and DAG-integrity tests, no end-to-end night (about a minute).
 test-fast: setup realdata
 	$(BIN)/ruff check include dags plugins tests
 	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not e2e and not browser and not services and not realdata"
 
 ## Airflow UI on the embedded stores (http://localhost:8080; login printed, also in

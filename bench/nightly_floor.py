@@ -68,8 +68,9 @@ def floor_night(home: Path) -> dict[str, float]:
     from evidently.presets import ClassificationPreset
     from sklearn.inspection import permutation_importance
 
-    from steward import quality, training  # configuration only: the same expectations and pipeline
+    from steward.checks import quality
     from steward.config import load_engagement
+    from steward.models import training  # configuration only: the same expectations and pipeline
 
     eng = load_engagement(ROOT / "include" / "engagements" / "churn_telco.yaml")
     data = home / "data" / "churn_telco"
@@ -169,9 +170,12 @@ def warm_up(scratch: Path) -> None:
     them before the clock starts, the same for steward and the floor."""
     import numpy as np
 
-    from steward import demo, drift, quality, registry, training
+    from steward import demo
     from steward.airflow.runner import ensure_airflow_db
+    from steward.checks import quality
     from steward.config import load_engagement
+    from steward.models import registry, training
+    from steward.monitoring import drift
     from steward.settings import StewardPaths
 
     ensure_airflow_db()

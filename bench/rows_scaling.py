@@ -139,7 +139,9 @@ def child(rows: int, stage: str, repeats: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "include"))
     import great_expectations as gx
 
-    from steward import drift, quality, sampling
+    from steward.checks import quality
+    from steward.monitoring import drift
+    from steward.sources import sampling
 
     eng = engagement(rows)
     reference, batch = frames(rows)
@@ -198,7 +200,7 @@ def preset_drift(eng: Any, reference: Any, batch: Any) -> dict[str, Any]:
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
 
-    from steward import drift
+    from steward.monitoring import drift
 
     definition = drift._drift_definition(eng, with_prediction=True)
     cols = [eng.id_column, *eng.features, drift.PREDICTION]

@@ -23,9 +23,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["STEWARD_HOME"] = tmp
         from steward.airflow.ui import render_table
-        from steward.batches import atomic_write_json
+        from steward.operations.status import all_rows, status_path
         from steward.settings import StewardPaths
-        from steward.status import all_rows, status_path
+        from steward.sources.batches import atomic_write_json
 
         paths = StewardPaths.from_env()
         ids = [f"bench_{i:03d}" for i in range(n)]

@@ -7,7 +7,9 @@ import datetime as dt
 
 import numpy as np
 
-from steward import baselines, batches, demo, predictions, training
+from steward import demo
+from steward.models import baselines, predictions, training
+from steward.sources import batches
 
 
 def _land(churn, paths, nights: int, shifted_from: int | None = None) -> None:
@@ -71,7 +73,7 @@ def test_refit_evidence_counts_the_dates_a_later_refit_met_whichever_model_serve
     nor a refit older than the model it is compared with."""
     import datetime as dt
 
-    from steward import baselines
+    from steward.models import baselines
 
     start = churn.start_date  # refits on start, start+7, start+14, ...
     rows = [{"prediction_date": (start + dt.timedelta(days=n)).isoformat(), "served_version": 1 if n < 10 else 2}

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from steward import batches, pipeline
+from steward import pipeline
 from steward.settings import PathEscapeError, inside
+from steward.sources import batches
 
 DAY = dt.date(2026, 3, 1)
 

@@ -78,8 +78,9 @@ def test_backfill_records_a_failed_night_and_runs_the_next(tmp_path, monkeypatch
     record = json.loads((paths.artifacts / "churn_telco" / "2026-03-02" / "audit.json").read_text())
     assert record["outcome"] == "failed" and "land_batch" in record["failed_tasks"]
     # no signing key configured (ADR 0017): the nights ran, and every place an operator looks says unsigned
-    from steward import ledger, status
     from steward.airflow.ui import render_table
+    from steward.governance import ledger
+    from steward.operations import status
 
     row = status.read(paths, "churn_telco")["row"]
     assert row["ledger_signed"] is False and "'steward_ledger_signing' is not defined" in row["ledger_unsigned_reason"]

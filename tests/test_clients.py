@@ -10,8 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from steward import clients, demo, ledger
+from steward import clients, demo
 from steward.config import EngagementConfigError, config_hash, load_all, load_engagement
+from steward.governance import ledger
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
 

@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from steward import demo, drift, training
+from steward import demo
+from steward.models import training
+from steward.monitoring import drift
 
 
 @pytest.fixture(scope="module")

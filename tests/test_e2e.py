@@ -8,9 +8,12 @@ import shutil
 
 import pytest
 
-from steward import batches, demo, registry, value
+from steward import demo
 from steward.config import load_engagement
+from steward.models import registry
+from steward.operations import value
 from steward.settings import StewardPaths
+from steward.sources import batches
 from tests.conftest import ENGAGEMENTS
 
 pytestmark = pytest.mark.e2e
@@ -216,8 +219,8 @@ def test_regression_engagement_runs(home):
     assert second["audit"]["performance"]["metrics"]["rmse"] < 15
     assert second["audit"]["models"]["champion_after"] == 1
     # labels inside the batch: each night is priced that night (1.2 EUR per unit of absolute error, ADR 0022)
-    from steward import value
     from steward.config import load_engagement
+    from steward.operations import value
 
     eng = load_engagement(ENGAGEMENTS / "demand_retail.yaml")
     priced = value.history(home, "demand_retail")
@@ -231,7 +234,7 @@ def test_regression_engagement_runs(home):
 
 
 def test_ledger_chains_every_night_and_detects_a_changed_report(churn_runs, home):
-    from steward import ledger
+    from steward.governance import ledger
 
     result = ledger.verify(home, "churn_telco")
     assert result.ok, result.problems
@@ -255,7 +258,7 @@ def test_ledger_chains_every_night_and_detects_a_changed_report(churn_runs, home
 
 
 def test_lineage_events_validate_against_the_official_spec(churn_runs, home):
-    from steward import lineage
+    from steward.governance import lineage
     from tests.support.openlineage_schema import EventValidator
 
     events = lineage.read_events(home, "churn_telco")
@@ -280,7 +283,7 @@ def test_lineage_events_validate_against_the_official_spec(churn_runs, home):
 
 @pytest.fixture(scope="module")
 def bundle_dir(churn_runs, home, tmp_path_factory):
-    from steward import bundle
+    from steward.governance import bundle
 
     out = tmp_path_factory.mktemp("bundles") / "churn_telco-march"
     summary = bundle.export(home, "churn_telco", dt.date(2026, 3, 1), dt.date(2026, 3, 12), out)
@@ -319,8 +322,8 @@ def test_every_night_signs_the_ledger_head_and_the_bundle_checks_with_ssh_keygen
 
     from typer.testing import CliRunner
 
-    from steward import ledger, signing
     from steward.cli import app
+    from steward.governance import ledger, signing
 
     points = ledger.read_checkpoints(home, "churn_telco")
     runs = [e for e in ledger.read_entries(home, "churn_telco") if e["type"] == "run"]
@@ -444,7 +447,7 @@ def test_export_bad_input_writes_nothing(churn_runs, home, tmp_path):
     # an export signs the head too: an entry appended since the last night is covered in the bundle
     import subprocess
 
-    from steward import ledger
+    from steward.governance import ledger
 
     late = ledger.append(home, "churn_telco", "report", detail={"note": "appended after the last night"})
     good = runner.invoke(app, ["audit", "export", "churn_telco", "--since", "2026-03-01", "--until", "2026-03-12",
@@ -457,8 +460,8 @@ def test_export_bad_input_writes_nothing(churn_runs, home, tmp_path):
 
 
 def test_residency_conflict_refuses_the_run_and_is_recorded(churn_runs, home, monkeypatch):
-    from steward import ledger
     from steward.airflow.runner import run_night
+    from steward.governance import ledger
 
     monkeypatch.setenv("STEWARD_STORAGE_REGION", "us-east-1")
     day = dt.date(2026, 3, 3)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from steward import estimate
+from steward.monitoring import estimate
 
 
 def _calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""The gate's paired test (steward.evidence, ADR 0024): DeLong's variance, the other metrics' influence
+"""The gate's paired test (steward.models.evidence, ADR 0024): DeLong's variance, the other metrics' influence
 functions, night clustering, and the minimum detectable effect."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from steward import evidence, metrics
+from steward.models import evidence, metrics
 
 
 def _naive_delong(y, s1, s2):
@@ -72,7 +72,8 @@ def test_a_gain_one_night_carries_is_clustered_by_night(churn):
 
 
 def test_a_real_better_model_clears_the_bound_and_noise_does_not(churn):
-    from steward import demo, policy, training
+    from steward import demo, policy
+    from steward.models import training
 
     rng = np.random.default_rng(3)
     train = training.labelled(churn, demo._churn_frame(rng, 1500, 0, 0.0, False))

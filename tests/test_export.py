@@ -7,8 +7,11 @@ import json
 
 import pytest
 
-from steward import audit, export, ledger, registry, status, store
+from steward import store
 from steward.config import config_hash
+from steward.governance import audit, export, ledger
+from steward.models import registry
+from steward.operations import status
 from tests.conftest import ENGAGEMENTS
 
 DAY = "2026-03-04"

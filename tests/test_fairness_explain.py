@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steward import demo, explain, fairness, policy, training
-from steward.drift import PREDICTION
+from steward import demo, policy
+from steward.models import explain, fairness, training
+from steward.monitoring.drift import PREDICTION
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_fair_candidate_passes(churn, frame):
 
 def _clear_gain(eng):
     """Evidence of a gain of +0.2 ROC AUC no test could doubt: only fairness can refuse it."""
-    from steward import evidence
+    from steward.models import evidence
 
     return evidence.judged(eng, evidence.Evidence(metric="roc_auc", rows=1000, nights=3, challenger=0.9,
                                                   champion=0.7, gain=0.2, se=0.01, method="test"))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steward import gate_fit, registry, training
+from steward.models import gate_fit, registry, training
 
 
 def _model(churn, seed: int):
@@ -43,7 +43,8 @@ def test_the_gate_fit_answers_for_its_version_and_a_changed_byte_is_refused(chur
 def test_pooled_evidence_scores_the_holdout_nights_with_the_fit_that_never_learnt_them(churn):
     """The shadow's pooled evidence: on the gate's holdout nights the challenger answers with its gate fit.
     A model that learnt those nights by heart would win them; the gate fit must be what is scored there."""
-    from steward import demo, evidence
+    from steward import demo
+    from steward.models import evidence
 
     rng = np.random.default_rng(5)
     nights = {f"2026-03-0{i}": training.labelled(churn, demo._churn_frame(rng, 200, 50_000 + 1000 * i, 0.0, False))

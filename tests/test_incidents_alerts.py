@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from steward import incidents, notify, outcomes, store
+from steward import store
 from steward.airflow import notifiers
 from steward.config import Engagement
+from steward.monitoring import outcomes
+from steward.operations import incidents, notify
 from tests.support.smtp import SmtpServer
 
 

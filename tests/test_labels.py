@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steward import batches, demo, labels, predictions, store
+from steward import demo, store
 from steward.config import load_engagement
+from steward.models import predictions
+from steward.sources import batches, labels
 from tests.conftest import ENGAGEMENTS
 
 D1, D2, D4 = dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 4)
@@ -129,7 +131,7 @@ def test_demo_label_files_are_late_and_carry_the_documented_noise(paths):
 def test_a_shadow_is_judged_on_the_nights_after_its_gate_with_the_labels_known_that_night(prepaid, paths, tmp_path):
     """ADR 0015: the evidence for a challenger in shadow is every accepted batch after its gate night whose
     labels had arrived by the night of the judgement: never the gate night, never labels from the future."""
-    from steward import shadow
+    from steward.models import shadow
 
     demo.generate("prepaid_churn", paths.data_root, nights=6)
     incoming = paths.data_root / "prepaid_churn" / "incoming"

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_label_and_outcome_failures_leave_the_night_standing(tmp_path, monkeypatch):
-    from steward import labels, outcomes
     from steward.airflow.runner import run_night
+    from steward.monitoring import outcomes
+    from steward.sources import labels
 
     monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     paths = StewardPaths.from_env()

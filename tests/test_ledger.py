@@ -7,7 +7,7 @@ import multiprocessing as mp
 
 import pytest
 
-from steward import ledger
+from steward.governance import ledger
 from steward.settings import StewardPaths
 
 
@@ -156,7 +156,7 @@ def test_unknown_entry_type_is_refused(paths):
 def _ed25519():
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from steward import signing
+    from steward.governance import signing
 
     key = Ed25519PrivateKey.generate()
     return key, signing.public_line(key)
@@ -168,7 +168,7 @@ def test_checkpoint_signatures_are_openssh_sshsig_both_ways(tmp_path):
 
     from cryptography.hazmat.primitives import serialization
 
-    from steward import signing
+    from steward.governance import signing
 
     key, public = _ed25519()
     message = signing.checkpoint_message("eng", 3, "ab" * 32)
@@ -232,7 +232,7 @@ def test_a_key_that_cannot_sign_is_named_without_its_value():
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from steward import signing
+    from steward.governance import signing
 
     with pytest.raises(signing.SigningKeyError, match="could not be read") as bad:
         signing.load_private_key("-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-key-AAAA\n-----END OPENSSH PRIVATE KEY-----")
@@ -283,8 +283,9 @@ def test_key_rotation_is_a_ledger_entry_the_old_key_vouches_for(paths, tmp_path,
     from cryptography.hazmat.primitives import serialization
     from typer.testing import CliRunner
 
-    from steward import signing, store
+    from steward import store
     from steward.cli import app
+    from steward.governance import signing
 
     old, old_public = _ed25519()
     new, new_public = _ed25519()
@@ -341,7 +342,8 @@ def test_the_signer_refuses_an_entry_it_did_not_append_until_an_operator_accepts
     """Issue 32: a correctly chained entry appended by anyone who can write the file was signed the next night.
     Now every append is witnessed in the store; the signer checks the entries since the last signed checkpoint
     and refuses; `accept` (an entry naming what was found, then signed) lets nights sign again."""
-    from steward import export, store
+    from steward import store
+    from steward.governance import export
 
     key, public = _ed25519()
     _fill(paths, 2)
@@ -368,7 +370,7 @@ def test_the_signer_refuses_an_entry_it_did_not_append_until_an_operator_accepts
 
 
 def test_the_signer_refuses_a_ledger_cut_back_and_a_changed_byte(paths):
-    from steward import export
+    from steward.governance import export
 
     key, _ = _ed25519()
     _fill(paths, 3)
@@ -395,7 +397,8 @@ def test_the_signer_refuses_a_ledger_cut_back_and_a_changed_byte(paths):
 def test_a_run_entry_written_ahead_for_tomorrow_does_not_make_the_night_recorded(churn, paths):
     """A forged `run` entry naming tomorrow's Airflow run id made export_night think the night was recorded and
     skip writing its real outcome. Now the export fails loudly and opens an incident."""
-    from steward import export, incidents
+    from steward.governance import export
+    from steward.operations import incidents
 
     ledger.append(paths, churn.id, "run", logical_date="2026-03-01", record={"run": {"run_id": "r1"}})
     run_id = "scheduled__2026-03-02T02:00:00+00:00"
@@ -427,8 +430,8 @@ def test_audit_accept_from_the_command_line_needs_the_key_and_signs_again(paths,
     from cryptography.hazmat.primitives import serialization
     from typer.testing import CliRunner
 
-    from steward import export
     from steward.cli import app
+    from steward.governance import export
     from tests.conftest import ENGAGEMENTS
 
     key, public = _ed25519()
@@ -476,8 +479,8 @@ def test_on_postgres_a_ledger_cut_back_to_an_earlier_signed_checkpoint_fails_ver
     anchor with the auditor's key; deleting the ledger too names the engagement."""
     from typer.testing import CliRunner
 
-    from steward import export, signing
     from steward.cli import app
+    from steward.governance import export, signing
     from tests.support import postgres
 
     key, public = _ed25519()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from steward import lineage
+from steward.governance import lineage
 from tests.support.openlineage_schema import EventValidator
 
 

@@ -19,9 +19,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from steward import demo, incidents, labels, ledger, metrics, predictions, registry, report, store, value
+from steward import demo, store
 from steward.config import load_engagement
+from steward.governance import ledger
+from steward.models import metrics, predictions, registry
+from steward.operations import incidents, report, value
 from steward.settings import StewardPaths
+from steward.sources import labels
 from tests.conftest import ENGAGEMENTS
 from tests.support.smtp import SmtpServer
 
@@ -143,7 +147,7 @@ def test_alerts_reach_the_test_notifier_and_a_failed_send_is_retried(service):
 
 
 def notify_log(paths, engagement_id):
-    from steward import notify
+    from steward.operations import notify
 
     return [json.loads(x) for x in notify.incident_log_path(paths, engagement_id).read_text().splitlines()]
 
@@ -252,8 +256,8 @@ def test_business_value_is_priced_from_realised_outcomes_and_pending_rows_are_no
 def test_client_portfolio_covers_every_engagement_of_the_client_in_one_page(service, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from steward import portfolio
     from steward.cli import app
+    from steward.operations import portfolio
 
     paths = service["paths"]
     monkeypatch.setenv("STEWARD_HOME", str(paths.home))

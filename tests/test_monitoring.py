@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steward import demo, drift, monitoring, outcomes, policy
+from steward import demo, policy
 from steward.config import Engagement
+from steward.monitoring import drift, outcomes
+from steward.monitoring import windows as monitoring
 
 DAY = dt.date(2026, 3, 20)
 
@@ -158,7 +160,7 @@ def _batches(sizes: list[int]) -> dict[dt.date, pd.DataFrame]:
 def test_the_gate_holdout_is_out_of_time_by_default(churn):
     """The newest batches judge a candidate trained on the older ones: no holdout row shares a day with a
     training row, the holdout holds at least holdout_fraction of the rows, the oldest batch always trains."""
-    from steward import training
+    from steward.models import training
 
     frames = _batches([100, 100, 100, 100, 100, 100, 100])
     train, holdout, held = training.split_window(churn, frames)
@@ -174,7 +176,7 @@ def test_the_gate_holdout_is_out_of_time_by_default(churn):
 
 
 def test_a_sampled_holdout_and_a_one_batch_window_share_the_days(churn):
-    from steward import training
+    from steward.models import training
 
     sampled = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"holdout": "sample"})})
     frames = _batches([200, 200, 200])
@@ -206,7 +208,7 @@ def _nights(shifted: bool, count: int = 10, rows: int = 80) -> list[pd.DataFrame
 def test_retrain_ceiling_finds_a_recoverable_concept_shift_and_none_where_nothing_changed(churn):
     """The budget's "what a retrain could recover after the shift": large after a concept shift (the
     champion's rules are reversed), near zero when the nights come from the champion's own population."""
-    from steward import training
+    from steward.models import training
     from tests.realdata import budget
 
     kept = training.labelled(churn, demo._churn_frame(np.random.default_rng(7), 1500, 0, 0.0, False))
@@ -226,8 +228,10 @@ def test_an_expanding_window_starts_from_the_champions_rows_weighs_by_recency_an
 
     import numpy as np
 
-    from steward import batches, demo, store, training
-    from steward.training_set import TrainingSet
+    from steward import demo, store
+    from steward.models import training
+    from steward.models.training_set import TrainingSet
+    from steward.sources import batches
 
     demo.generate("churn_telco", paths.data_root, nights=0)  # the reference file (4000 rows)
     start = churn.start_date
@@ -276,8 +280,9 @@ def test_an_expanding_window_whose_holdout_cannot_measure_the_metric_trains_noth
     none can help the window falls back to a share of every night; a one-class window is no candidate."""
     import datetime as dt
 
-    from steward import batches, demo
-    from steward.training_set import TrainingSet
+    from steward import demo
+    from steward.models.training_set import TrainingSet
+    from steward.sources import batches
 
     demo.generate("churn_telco", paths.data_root, nights=0)
     start = churn.start_date

@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steward import demo, incidents, lineage, rollback, status, summary
+from steward import demo
 from steward.config import load_engagement
+from steward.governance import lineage
+from steward.models import rollback
+from steward.operations import incidents, status, summary
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
 
@@ -150,7 +153,7 @@ def test_small_nights_use_a_window_and_a_blip_neither_alarms_nor_retrains(tmp_pa
 
 def _shadow_state(paths: StewardPaths) -> tuple[int | None, int | None, dict[int, str]]:
     """The champion and shadow aliases now, and each version's shadow verdict tag."""
-    from steward import registry
+    from steward.models import registry
 
     eng = load_engagement(paths.home.parent / "engagements" / "churn_telco.yaml")
     c = registry.client(paths)
@@ -187,7 +190,7 @@ def test_a_challenger_serves_in_shadow_until_unseen_nights_confirm_it(tmp_path, 
     assert _shadow_state(paths) == (version, None, {version: "promoted"})
     # the counterfactual baselines (ADR 0025) scored every night on the same rows, outside the registry: after
     # the promotion the served model beats the never-retrained one on each shifted night, and in total
-    from steward import baselines
+    from steward.models import baselines
 
     compared = {c["prediction_date"]: c for c in baselines.history(paths, "churn_telco")}
     assert sorted(compared) == [(START + dt.timedelta(days=n)).isoformat() for n in range(7)]
@@ -197,7 +200,7 @@ def test_a_challenger_serves_in_shadow_until_unseen_nights_confirm_it(tmp_path, 
     total = baselines.summarize(list(compared.values()))
     assert total["dates"] == 7 and total["added_vs_never_retrained"] > 0
     assert all(r["baselines"]["periodic_refit"]["refit_for"] == START.isoformat() for r in records.values())
-    from steward import registry
+    from steward.models import registry
 
     c = registry.client(paths)
     registered = c.search_model_versions("name='steward.churn_telco'")  # the refits are not model versions

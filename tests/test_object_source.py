@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from steward import batches, demo, pipeline
+from steward import demo, pipeline
 from steward.config import load_engagement
+from steward.sources import batches
 from tests.conftest import ENGAGEMENTS
 from tests.support import logs, servers
 
@@ -116,7 +117,7 @@ def test_a_partitioned_file_url_lands_byte_for_byte_and_a_changed_object_is_refu
 
 
 def test_a_store_that_does_not_answer_is_an_outage_named_without_its_secret(exports, tmp_path, home, monkeypatch):
-    from steward.object_source import ObjectStorageUnavailableError
+    from steward.sources.object_source import ObjectStorageUnavailableError
 
     # a connection id of its own: Airflow keeps one filesystem per connection id in the process
     monkeypatch.setenv("AIRFLOW_CONN_CLIENT_S3_DOWN", _conn(servers.free_port()))  # nobody listens there
@@ -134,8 +135,8 @@ def test_a_store_that_does_not_answer_is_an_outage_named_without_its_secret(expo
 def test_three_nights_from_s3_through_the_real_dag(exports, s3, tmp_path, home, monkeypatch):
     """moto's S3: the bad night quarantined with the object's exact bytes, the objects untouched, the
     lineage naming s3://bucket and the key, valid against the official schema."""
-    from steward import lineage
     from steward.airflow.runner import run_night
+    from steward.governance import lineage
     from tests.support.openlineage_schema import EventValidator
 
     monkeypatch.setenv("AIRFLOW_CONN_CLIENT_S3", _conn(s3["port"]))

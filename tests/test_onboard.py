@@ -219,8 +219,8 @@ def test_bad_nightly_options_exit_2_and_nothing_written(env, args, message):
 
 @pytest.mark.e2e
 def test_onboarded_engagement_runs_its_first_two_nights(env):
-    from steward import status
     from steward.airflow.runner import run_night
+    from steward.operations import status
     from steward.settings import StewardPaths
 
     tmp, engs = env

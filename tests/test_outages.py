@@ -13,9 +13,12 @@ import subprocess
 
 import pytest
 
-from steward import batches, demo, ledger, registry
+from steward import demo
 from steward.config import load_engagement
+from steward.governance import ledger
+from steward.models import registry
 from steward.settings import StewardPaths
+from steward.sources import batches
 from tests.conftest import ENGAGEMENTS
 
 pytestmark = pytest.mark.e2e

@@ -35,9 +35,9 @@ def test_error_metric_threshold_is_a_ceiling(demand):
 
 
 def _ev(eng, gain, se, champion=0.70, rows=500, nights=3):
-    """A judged evidence dict (steward.evidence.judged) for a gain of `gain` with standard error `se`."""
-    from steward import evidence
+    """A judged evidence dict (steward.models.evidence.judged) for a gain of `gain` with standard error `se`."""
     from steward.config import lower_is_better
+    from steward.models import evidence
 
     metric = eng.promotion.metric
     challenger = champion - gain if lower_is_better(metric) else champion + gain

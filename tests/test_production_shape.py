@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from steward import demo, ledger, registry, store
+from steward import demo, store
+from steward.governance import ledger
+from steward.models import registry
 from steward.settings import PROJECT_ROOT, StewardPaths
 from tests.support import production
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from steward import demo, quality
+from steward import demo
+from steward.checks import quality
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steward import quality_rates
+from steward.checks import quality_rates
 from steward.config import Engagement
 
 
@@ -82,7 +82,8 @@ def test_a_unit_change_a_renamed_category_and_a_stuck_sensor_are_flagged_a_cold_
 def test_an_alarm_needs_the_fault_to_persist_and_small_nights_are_pooled(churn, paths):
     """One flagged night is in the record, not an alarm; two of the last three are. 30-row nights are pooled
     with the accepted nights before them up to min_rows."""
-    from steward import batches, demo
+    from steward import demo
+    from steward.sources import batches
 
     demo.generate("churn_telco", paths.data_root, nights=0)
     reference = batches.read_for(churn, batches.reference_path(churn, paths))
@@ -106,7 +107,7 @@ def test_an_alarm_needs_the_fault_to_persist_and_small_nights_are_pooled(churn, 
 
 
 def test_one_incident_per_column_resolved_the_night_it_clears(churn, paths):
-    from steward import alerts, incidents
+    from steward.operations import alerts, incidents
 
     judged = {"state": "alarm", "alarm_columns": ["contract", "tenure_months"],
               "rates": [{"column": "contract", "kind": "unseen", "rate": 0.2, "events": 6, "rows": 30,
@@ -128,8 +129,9 @@ def test_one_incident_per_column_resolved_the_night_it_clears(churn, paths):
 
 
 def test_a_fault_is_counted_once_and_holds_retraining_and_its_nights_leave_the_window(churn, paths):
-    from steward import monitoring, policy, store
-    from steward.training_set import TrainingSet
+    from steward import policy, store
+    from steward.models.training_set import TrainingSet
+    from steward.monitoring import windows as monitoring
 
     drift = {"state": "judged", "drifted_features": ["monthly_charges", "contract"], "drift_share": 0.3333,
              "share_threshold": 0.3, "dataset_drift": True,
@@ -148,7 +150,8 @@ def test_a_fault_is_counted_once_and_holds_retraining_and_its_nights_leave_the_w
                                    {"alarm_columns": ["monthly_charges"]})
     assert both.action == "retrain" and both.triggers == ["growth"] and both.deferred == ["refit"]
     # a night a rate alarmed on leaves the training window, recorded, unless accepted
-    from steward import batches, demo
+    from steward import demo
+    from steward.sources import batches
 
     demo.generate("churn_telco", paths.data_root, nights=0)
     start = churn.start_date
@@ -174,7 +177,8 @@ def test_a_fault_is_counted_once_and_holds_retraining_and_its_nights_leave_the_w
 def test_a_column_all_empty_is_still_quarantined_with_its_reason_while_a_rise_is_left_to_the_rates(churn):
     """Bad input (issue 31): the cap onboarding writes now (the reference's share + 50 points: 0.6 for a column
     10% empty) quarantines a broken column, naming it; 26% empty passes the checks and is the rates' job."""
-    from steward import onboard, quality
+    from steward import onboard
+    from steward.checks import quality
 
     rules = churn.quality.columns["data_usage_gb"].model_copy(
         update={"max_null_share": round(0.1 + onboard.BROKEN_NULL_RISE, 4)})

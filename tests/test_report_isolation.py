@@ -71,7 +71,8 @@ def app_url(paths, monkeypatch):
 
 
 def _hostile_drift_report(churn, out: Path) -> Path:
-    from steward import demo, drift
+    from steward import demo
+    from steward.monitoring import drift
 
     rng = np.random.default_rng(3)
     reference = demo._churn_frame(rng, 400, 1, 0.0, False).assign(prediction=rng.random(400))
@@ -133,7 +134,7 @@ def test_a_report_that_tries_reads_no_token_and_calls_no_api(churn, paths, app_u
 
 def test_a_model_card_shows_quoted_html_as_text():
     """Fairness group values are client data, the decision log is YAML: the card quotes both, escaped."""
-    from steward import model_card
+    from steward.models import model_card
 
     text = ("# Model card\n\n| group | selection rate |\n|---|---|\n| <img src=x onerror=alert(1)> | 0.4 |\n\n"
             "Decision log: <script>alert(2)</script> and a [link](javascript:alert(3))\n")

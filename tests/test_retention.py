@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from steward import ledger, retention
+from steward.governance import ledger, retention
 
 
 def _night(paths, eng, day: str) -> list:

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from steward import demo, ledger, registry, rollback, training
+from steward import demo
 from steward.cli import app
+from steward.governance import ledger
+from steward.models import registry, rollback, training
 
 
 @pytest.fixture

@@ -7,8 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steward import batches, demo, drift, reference, sampling, training
+from steward import demo
 from steward.config import load_engagement
+from steward.models import training
+from steward.monitoring import drift, reference
+from steward.sources import batches, sampling
 from tests.conftest import ENGAGEMENTS
 
 

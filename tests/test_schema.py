@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from steward import schema
+from steward.sources import schema
 
 
 def _with_id(text: str) -> str:

@@ -17,8 +17,10 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from steward import bundle, demo, incidents, report
+from steward import demo
 from steward.config import load_engagement
+from steward.governance import bundle
+from steward.operations import incidents, report
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
 from tests.support import logs

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from steward import batches, demo, pipeline, sql_source
+from steward import demo, pipeline
 from steward.config import load_engagement
 from steward.settings import PROJECT_ROOT
+from steward.sources import batches, sql_source
 from tests.conftest import ENGAGEMENTS
 from tests.support import logs, postgres
 
@@ -233,8 +234,8 @@ def test_three_nights_on_postgres_tables_through_the_real_dag(client_db, tmp_pat
     version, a rerun changes nothing, and the lineage names the tables as OpenLineage does."""
     import sqlalchemy as sa
 
-    from steward import lineage
     from steward.airflow.runner import run_night
+    from steward.governance import lineage
     from tests.support.openlineage_schema import EventValidator
 
     name, engine = client_db["name"], client_db["engine"]
@@ -350,7 +351,7 @@ def test_a_night_larger_than_its_sample_is_checked_and_scored_whole_from_a_view(
                                     "WHERE logical_date = '2026-03-01'").one() == (1500, 1500)
         truth = pd.read_sql("SELECT customer_id, churned FROM crm.churn_events WHERE event_date = '2026-03-01'", conn)
     # the night is priced on every row while it is scored, not on its landed sample (recomputed by hand)
-    from steward import value
+    from steward.operations import value
 
     priced = value.history(home, "churn_big")[0]
     both = served.merge(truth, on="customer_id")
@@ -374,8 +375,8 @@ def test_a_database_that_is_down_is_retried_then_a_failed_night_is_recorded(clie
     """The connection points at a port nobody listens on: land_batch is retried, then the night fails and its
     audit record says so; a missing table fails at once (retrying cannot fix it); the engagement reading
     from a healthy database the same night is untouched."""
-    from steward import ledger
     from steward.airflow.runner import run_night
+    from steward.governance import ledger
 
     folder = tmp_path / "engagements"
     _engagement_file(folder, data=TABLE_SOURCE, sink=None, eng_id="churn_down")
@@ -413,8 +414,8 @@ def test_labels_from_a_table_are_landed_and_joined_through_the_real_dag(client_d
     """Batches from a query without the target, labels from crm.churn_labels two nights later: the third night
     lands the labels that arrived (kept as its file), joins them to the first night's predictions and records
     realised performance; a later change to the label rows does not change a rerun of that night."""
-    from steward import labels
     from steward.airflow.runner import run_night
+    from steward.sources import labels
 
     engine = client_db["engine"]
     with engine.begin() as conn:
@@ -455,7 +456,7 @@ def test_retention_drops_expired_snapshots_and_records_them(client_db, tmp_path,
     database are listed in a ledger purge entry, then dropped; the client's table is untouched."""
     import sqlalchemy as sa
 
-    from steward import ledger, retention
+    from steward.governance import ledger, retention
 
     engine = client_db["engine"]
     eng = load_engagement(_engagement_file(tmp_path / "engagements", data=TABLE_SOURCE, sink=None, eng_id="churn_old"))

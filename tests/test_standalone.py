@@ -31,9 +31,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from steward import batches, demo, incidents, ledger, lineage, notify, registry, store
+from steward import demo, store
 from steward.config import load_engagement
+from steward.governance import ledger, lineage
+from steward.models import registry
+from steward.operations import incidents, notify
 from steward.settings import PROJECT_ROOT, StewardPaths
+from steward.sources import batches
 from tests.conftest import ENGAGEMENTS
 from tests.support import browser, servers
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import skops.io
 
-from steward import demo, registry, training
+from steward import demo
+from steward.models import registry, training
 
 
 @pytest.fixture
@@ -150,8 +151,9 @@ def test_labelled_growth_counts_the_labelled_dates_the_champion_did_not_learn(ch
     import datetime as dt
     import json
 
-    from steward import reference, store
-    from steward.training_set import labelled_growth
+    from steward import store
+    from steward.models.training_set import labelled_growth
+    from steward.monitoring import reference
 
     kept = reference.kept_path(paths, churn.id, 2)
     kept.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Business value (steward.value, ADR 0022): pricing outcomes, the `business:` block's validation, and the
+"""Business value (steward.operations.value, ADR 0022): pricing outcomes, the `business:` block's validation, and the
 report's periods. The nightly pricing on real runs is tested in test_managed_service.py (late labels,
 a rollback) and test_e2e.py (regression, labels in the batch)."""
 
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from steward import value
 from steward.config import EngagementConfigError, load_all, load_engagement
-from steward.report import _periods
+from steward.operations import value
+from steward.operations.report import _periods
 from tests.conftest import ENGAGEMENTS
 
 
@@ -53,7 +53,8 @@ def test_summary_keeps_pending_rows_apart_and_adoption_only_where_feedback_exist
 
 def _served(eng, paths, pdate: str, ids: list[str], version: int = 1) -> None:
     """A prediction date as score_batch leaves it: the parquet the client consumed and its store row."""
-    from steward import predictions, store
+    from steward import store
+    from steward.models import predictions
 
     path = predictions.predictions_path(eng, paths, pdate)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -130,7 +130,7 @@ def backfill(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from steward import summary
+    from steward.operations import summary
 
     eng = load_engagement(_known_engagement(engagement))
     day0, day1 = _parse_date(first), _parse_date(last)
@@ -172,7 +172,8 @@ def demo_cmd(
     engagement: Annotated[list[str] | None, typer.Option("--engagement", "-e", help="limit to these")] = None,
 ) -> None:
     """Generate the demo data, run every night of the demo engagements, print the summary."""
-    from steward import demo, summary
+    from steward import demo
+    from steward.operations import summary
 
     configure_embedded_airflow()
     from steward.airflow.runner import run_night
@@ -207,10 +208,10 @@ def _print_value(paths: StewardPaths, ids: list[str], nights: list[dt.date]) -> 
     """Value delivered per engagement over the nights just run (engagements with a `business:` block)."""
     from rich.table import Table
 
-    from steward import value
+    from steward.operations import value
 
     table = Table("engagement", "value delivered", "cost of errors", "net", "hours saved", "adoption", "decisions",
-                  "pending labels", title="Business value over the demo's nights (steward.value)")
+                  "pending labels", title="Business value over the demo's nights (steward.operations.value)")
     for eng_id in ids:
         eng = load_engagement(_known_engagement(eng_id))
         if eng.business is None:
@@ -228,7 +229,7 @@ def _print_value(paths: StewardPaths, ids: list[str], nights: list[dt.date]) -> 
 @app.command("summary")
 def summary_cmd(engagement: Annotated[str, typer.Argument(help="engagement id")]) -> None:
     """Per-night table from the audit records: rows, quality, drift, performance, decision, champion."""
-    from steward import summary
+    from steward.operations import summary
 
     _known_engagement(engagement)
     console.print(summary.table(StewardPaths.from_env(), engagement))
@@ -270,7 +271,7 @@ def onboard_cmd(
 
     from steward import onboard
     from steward.clients import clients_dir
-    from steward.retention import storage_region
+    from steward.governance.retention import storage_region
 
     if (data is None) == (sql is None) or (sql is not None) != (table is not None):
         _fail_usage("give either --data FILE, or --sql CONN_ID with --table NAME")
@@ -319,7 +320,7 @@ def status_cmd(
     """The engagement's latest facts (the same row as the Engagements page). Exit 1 when it needs attention."""
     import json
 
-    from steward import status
+    from steward.operations import status
 
     _known_engagement(engagement)
     summary = status.read(StewardPaths.from_env(), engagement)
@@ -353,7 +354,7 @@ def model_rollback(
     """Move the champion alias back to an earlier version; the reason goes into the ledger."""
     import getpass
 
-    from steward import rollback
+    from steward.models import rollback
 
     eng = load_engagement(_known_engagement(engagement))
     try:
@@ -377,7 +378,7 @@ def report_cmd(
     """The client's outcome report (HTML with plots) from the stored history: realised performance against
     the SLA, business value, drift, batches and quarantines, retrains, promotions and rollbacks, incidents and
     time to recovery. With --client: one portfolio page for every engagement of that client."""
-    from steward import portfolio, report
+    from steward.operations import portfolio, report
 
     if (engagement is None) == (client is None):
         _fail_usage("give an engagement id or --client NAME (not both)")
@@ -425,7 +426,7 @@ def incident_list(
     """Incidents of an engagement with state and time to recovery."""
     from rich.table import Table
 
-    from steward import incidents
+    from steward.operations import incidents
 
     _known_engagement(engagement)
     t = Table(title=f"{engagement}: incidents", header_style="bold")
@@ -445,7 +446,7 @@ def incident_ack(
     by: Annotated[str, typer.Option("--by", help="who takes it")],
 ) -> None:
     """Acknowledge an open incident (someone is on it); it resolves when its condition clears."""
-    from steward import incidents
+    from steward.operations import incidents
 
     try:
         inc = incidents.acknowledge(StewardPaths.from_env(), incident_id, by)
@@ -462,7 +463,7 @@ def incident_resolve(
     date: Annotated[str | None, typer.Option("--date", help="night it was resolved (default today)")] = None,
 ) -> None:
     """Resolve an incident by hand (e.g. a freshness incident after the client re-sent the file)."""
-    from steward import incidents
+    from steward.operations import incidents
 
     day = (_parse_date(date) if date else dt.date.today()).isoformat()
     try:
@@ -488,7 +489,8 @@ def audit_verify(
 ) -> None:
     """Recompute the hash chain, the signed checkpoints and every cited artifact. Exit 1 naming the first
     broken entry."""
-    from steward import ledger, store
+    from steward import store
+    from steward.governance import ledger
 
     paths = StewardPaths.from_env()
     if engagement is not None:
@@ -535,7 +537,7 @@ def audit_rotate_key(
     steward_ledger_signing). Then put the new private key in that connection (ADR 0017)."""
     import getpass
 
-    from steward import export
+    from steward.governance import export
 
     _known_engagement(engagement)
     keys = _public_keys(next_key) if next_key.is_file() else []
@@ -564,7 +566,7 @@ def audit_accept(
     it, signed with the key (connection steward_ledger_signing), after which nights sign again (issue 32)."""
     import getpass
 
-    from steward import export, ledger
+    from steward.governance import export, ledger
 
     _known_engagement(engagement)
     key = _signing_key("an acceptance is signed with the key")
@@ -595,7 +597,7 @@ def _signing_key(why_needed: str) -> Any:
 
 def _sign_head(paths: StewardPaths, engagement: str) -> None:
     """Sign the ledger head at export when a key is configured (without one, the nights' checkpoints say why)."""
-    from steward import export
+    from steward.governance import export
     from steward.settings import configure_embedded_airflow
 
     configure_embedded_airflow()
@@ -625,7 +627,7 @@ def audit_export(
     out: Annotated[Path, typer.Option("--out", help="bundle folder to create (a .zip is written beside it)")],
 ) -> None:
     """Write a self-contained auditor bundle (index.html, ledger, lineage, reports, model cards, VERIFY.md)."""
-    from steward import bundle
+    from steward.governance import bundle
 
     _known_engagement(engagement)
     first, last = _parse_date(since), _parse_date(until)

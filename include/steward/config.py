@@ -72,7 +72,7 @@ def threshold_kind(metric: str) -> str:
     return "ceiling" if metric in LOWER_IS_BETTER else "floor"
 CLASSIFICATION_METRICS: frozenset[str] = frozenset({"accuracy", "f1", "roc_auc", "precision", "recall"})
 StatTest = Literal["ks", "psi", "wasserstein", "jensenshannon", "chisquare", "z", "kl_div", "hellinger"]
-# How a column is read, nightly and at onboarding (steward.schema): one vocabulary for both.
+# How a column is read, nightly and at onboarding (steward.sources.schema): one vocabulary for both.
 ColumnType = Literal["string", "integer", "float", "boolean", "date", "timestamp"]
 Severity = Literal["quarantine", "warn"]
 ClassValue = bool | int | str  # bool first: YAML `true` must stay a boolean, not become 1
@@ -697,7 +697,7 @@ class AdoptionFeedback(_DatedFiles):
 
 
 class BusinessValue(_Strict):
-    """What the model's decisions are worth to the client, from realised outcomes (steward.value, ADR 0022).
+    """What the model's decisions are worth to the client, from realised outcomes (steward.operations.value, ADR 0022).
     Binary classification: a value per true positive and a cost per false positive and false negative;
     regression: a cost per unit of absolute error. Pending labels are shown as pending, never guessed."""
 
@@ -732,7 +732,7 @@ class Engagement(_Strict):
     features: dict[str, FeatureType] = Field(min_length=1, description="the modelled columns and their kind")
     column_types: dict[str, ColumnType] | None = Field(
         None, alias="schema",
-        description="how each column is read (steward.schema); columns beyond the id, target and features are "
+        description="how each column is read (steward.sources.schema); columns beyond the id, target and features are "
         "carried through, not modelled")
     problem_type: ProblemType
     quality: QualityPolicy = Field(QualityPolicy(), description="checks on every batch (Great Expectations) and "

@@ -1,6 +1,6 @@
 """Strict JSON for everything steward writes: no NaN or infinity in an XCom, a record or a report.
 
-Metrics that cannot be computed are `None` with a reason (steward.metrics); this is the net under that
+Metrics that cannot be computed are `None` with a reason (steward.models.metrics); this is the net under that
 rule. A non-finite float that still reaches a stage result is replaced by null and the place it was
 found is listed under `non_finite_replaced`, so the night's record shows it and a test can fail on it.
 """

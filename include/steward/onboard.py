@@ -3,7 +3,7 @@
 Everything is checked before anything is written: a bad dataset or request gets an OnboardError saying
 what is wrong and what to do, and the engagements folder and the data root stay untouched.
 
-Column types come from `steward.schema.infer_type` on the raw text of the reference (and of the sample
+Column types come from `steward.sources.schema.infer_type` on the raw text of the reference (and of the sample
 batches, when given): the same module reads every nightly batch with the types written here, so what
 onboarding saw is what the reader reads (booleans, integers with nulls, dates, timestamps, ids ...).
 """
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from steward import clients, schema
+from steward import clients
 from steward.config import SAFE_ID, EngagementConfigError, _default_positive, load_engagement
+from steward.sources import schema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +78,7 @@ def from_table(req: Request, engine: Any, conn_id: str, table: str, date_column:
     """The request for an engagement on a database table: its latest nights become the reference (written
     as Parquet in `workdir`, then copied under the data root like any reference) and their row counts give
     the expected volume."""
-    from steward import sql_source
+    from steward.sources import sql_source
 
     try:
         sample = sql_source.sample_table(engine, table, date_column)

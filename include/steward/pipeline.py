@@ -13,14 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from steward import batches, faults, mlflow_tags, policy
+from steward import mlflow_tags, policy
 from steward.config import Engagement, ObjectStorageSource, SqlSource
 from steward.digests import key as _key
-from steward.object_source import Open
+from steward.models.training_set import TrainingSet, labelled_batch, labelled_growth, training_window
+from steward.operations import faults
 from steward.results import LastCandidate, PromotionResult, RetrainDecision
 from steward.settings import StewardPaths
-from steward.sql_source import Connect
-from steward.training_set import TrainingSet, labelled_batch, labelled_growth, training_window
+from steward.sources import batches
+from steward.sources.object_source import Open
+from steward.sources.sql_source import Connect
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,18 +69,18 @@ def land(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, conn
          open_path: Open | None = None) -> Result:
     """Land and fingerprint the batch. Raises BatchMissingError when there is no file (or no rows) for
     the date, ResidencyError when the engagement's region is not the storage region. A SQL source is
-    snapshotted in its database first (steward.sql_source); `connect` opens its connection."""
-    from steward.retention import check_residency
+    snapshotted in its database first (steward.sources.sql_source); `connect` opens its connection."""
+    from steward.governance.retention import check_residency
 
     check_residency(eng)
     day = _day(logical_date)
     if isinstance(eng.data, SqlSource):
-        from steward import sql_source
+        from steward.sources import sql_source
 
         landed, staged, sample = sql_source.land(eng, paths, day, _connect(connect, eng.data.conn_id))
         batch = {**landed.to_dict(), "sql": staged.to_dict(), "sample": sample}
     elif isinstance(eng.data, ObjectStorageSource):
-        from steward import object_source
+        from steward.sources import object_source
 
         if open_path is None:
             raise ValueError(f"{eng.id}: {eng.data.url}: this stage reads object storage and was given no way to open it")
@@ -109,11 +111,11 @@ def batch_arrived(eng: Engagement, paths: StewardPaths, day: dt.date, connect: C
                   open_path: Open | None = None) -> bool:
     """Whether the night's batch is there yet (the late-batch sensor's question), for every kind of source."""
     if isinstance(eng.data, SqlSource):
-        from steward import sql_source
+        from steward.sources import sql_source
 
         return sql_source.has_rows(eng, _connect(connect, eng.data.conn_id), day)
     if isinstance(eng.data, ObjectStorageSource):
-        from steward import object_source
+        from steward.sources import object_source
 
         if open_path is None:
             raise ValueError(f"{eng.id}: {eng.data.url}: no way to open object storage was given")
@@ -132,12 +134,12 @@ def validate(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, 
              connect: Connect | None = None) -> Result:
     """The engagement's rules on the batch: in the database for a SQL source (its snapshot), else on the
     landed file."""
-    from steward import quality
+    from steward.checks import quality
 
     day = _day(logical_date)
     staged = landed["batch"].get("sql")
     if staged:
-        from steward import sql_source
+        from steward.sources import sql_source
 
         engine = _connect(connect, staged["conn_id"])
         result = quality.validate_table(eng, engine, staged)
@@ -150,7 +152,7 @@ def validate(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, 
         df = batches.read_for(eng, landed["batch"]["path"])
         result = quality.validate_frame(eng, df)
         if eng.column_types:
-            from steward import schema
+            from steward.sources import schema
 
             result = quality.with_schema_checks(result, schema.mismatches(df, eng.column_types))
         infinite = quality.infinite_values(eng, df)
@@ -168,7 +170,7 @@ def validate(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, 
 
 def _resent_from(eng: Engagement, paths: StewardPaths, day: dt.date, sha256: str) -> str | None:
     """The other night whose batch had exactly these bytes, if any (from the ledger's records)."""
-    from steward import ledger
+    from steward.governance import ledger
 
     for entry in ledger.read_entries(paths, eng.id):
         record = entry.get("record") or {}
@@ -187,7 +189,7 @@ def quarantine(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date
     dest = batches.quarantine_dir(eng, paths, day)
     staged = landed["batch"].get("sql")
     if staged:
-        from steward import sql_source
+        from steward.sources import sql_source
 
         staged = sql_source.quarantine(eng, _connect(connect, staged["conn_id"]), staged)
     reasons = {
@@ -223,7 +225,7 @@ def ensure_champion(
     eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, *, config_hash: str, run_tags: dict[str, str]
 ) -> Result:
     """Return the champion; on the first run, bootstrap one from the reference data."""
-    from steward import model_card, registry, training
+    from steward.models import model_card, registry, training
 
     day = _day(logical_date)
     c = registry.client(paths)
@@ -261,7 +263,11 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
     """Score the batch with the champion, then drift against the champion's reference (on a window of
     recent nights when the batch is small, on a seeded sample when it is large), performance and
     per-group fairness on the labelled rows (ADR 0012)."""
-    from steward import drift, fairness, monitoring, quality_rates, reference, registry, sampling, training
+    from steward.checks import quality_rates
+    from steward.models import fairness, registry, training
+    from steward.monitoring import drift, reference
+    from steward.monitoring import windows as monitoring
+    from steward.sources import sampling
 
     day = _day(logical_date)
     out = run_dir(eng, paths, day)
@@ -297,7 +303,7 @@ def monitor(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, l
     if eng.labels is None and not landed["batch"].get("sample"):
         # labels came inside the batch: tonight's outcomes are known and priced tonight (a night larger than its
         # landed sample was priced whole while it was scored from the database)
-        from steward import value
+        from steward.operations import value
 
         value.record(eng, paths, day.isoformat(), day, labelled, scored_rows=len(batch),
                      model_version=champion["champion"]["version"])
@@ -334,7 +340,8 @@ def _store_night_history(eng: Engagement, paths: StewardPaths, day: dt.date, dri
 def join_labels(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, connect: Connect | None = None) -> Result:
     """Join the labels that arrived tonight to the predictions they belong to; realised performance; the
     client's feedback on what it acted on (adoption)."""
-    from steward import labels, value
+    from steward.operations import value
+    from steward.sources import labels
 
     day = _day(logical_date)
     engine = _connect(connect, eng.labels.conn_id) if eng.labels is not None and eng.labels.source == "sql" else None
@@ -346,7 +353,7 @@ def join_labels(eng: Engagement, paths: StewardPaths, logical_date: str | dt.dat
 @timed("check_outcomes")
 def check_outcomes(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date) -> Result:
     """Performance SLA on realised outcomes, and the configured response (incident, rollback, retrain)."""
-    from steward import outcomes
+    from steward.monitoring import outcomes
 
     return outcomes.check(eng, paths, _day(logical_date))
 
@@ -356,7 +363,7 @@ def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, lan
           connect: Connect | None = None) -> Result:
     """Predictions the client consumes, stored with the model version (and the CBPE estimate), and
     written to the engagement's predictions sink when it has one."""
-    from steward import predictions, registry
+    from steward.models import predictions, registry
 
     c = registry.client(paths)
     ref = registry.ModelRef(**champion["champion"])
@@ -370,7 +377,7 @@ def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, lan
     if sink is not None:
         import pandas as pd
 
-        from steward import sql_source
+        from steward.sources import sql_source
 
         engine = _connect(connect, sink.conn_id)
         rows = sql_source.write_predictions(eng, engine, sink.conn_id, sink.table, day, pd.read_parquet(result["path"]))
@@ -382,7 +389,7 @@ def score(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, lan
 def score_baselines(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, landed: Result) -> Result:
     """The counterfactual baselines (never retrained, periodic refit) score tonight's batch, never served;
     when the labels come inside the batch, tonight's comparison is realised at once (ADR 0025)."""
-    from steward import baselines
+    from steward.models import baselines
 
     day = _day(logical_date)
     if not eng.baselines.enabled:
@@ -404,7 +411,8 @@ def _score_from_database(eng: Engagement, paths: StewardPaths, day: dt.date, lan
     (a seeded sample of the same night: the estimate of a share needs no more)."""
     from contextlib import nullcontext
 
-    from steward import predictions, sql_source
+    from steward.models import predictions
+    from steward.sources import sql_source
 
     staged = landed["batch"]["sql"]
     engine = _connect(connect, staged["conn_id"])
@@ -416,7 +424,7 @@ def _score_from_database(eng: Engagement, paths: StewardPaths, day: dt.date, lan
         scored = sql_source.score_night(eng, engine, staged, model, version, path, open_sink)
     rows = scored["rows"]
     if eng.labels is None and eng.business is not None:  # every row's outcome is known tonight: priced whole
-        from steward import value
+        from steward.operations import value
 
         value.record_counts(eng, paths, day.isoformat(), day, scored["counts"], labelled_rows=scored["labelled_rows"],
                             scored_rows=rows, model_version=version)
@@ -449,7 +457,7 @@ def calibration_rows(eng: Engagement, paths: StewardPaths, day: dt.date) -> pd.D
 def raise_alerts(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, results: dict[str, Result | None]
                  ) -> Result:
     """End-of-night conditions and SLAs; incidents opened or resolved; alerts queued (sent by the caller)."""
-    from steward import alerts
+    from steward.operations import alerts
 
     monitoring = results.get("detect_drift") or {}
     return alerts.end_of_night(eng, paths, _day(logical_date), landed=results.get("land_batch") is not None,
@@ -463,7 +471,7 @@ def raise_alerts(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
 @timed("decide_retrain")
 def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, monitoring: Result, champion: Result,
            outcome: Result | None = None) -> RetrainDecision:
-    from steward import registry
+    from steward.models import registry
 
     day = _day(logical_date)
     versions = registry.trained_before(registry.client(paths), eng, day.isoformat())
@@ -481,7 +489,7 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
             outcome["performance_sla"]["detail"]  # type: ignore[index]
     refit = None
     if "refit" in eng.retraining.triggers and eng.baselines.enabled:
-        from steward import baselines
+        from steward.models import baselines
 
         refit, _ = baselines.refit_evidence(
             eng, paths, day, champion["champion"]["version"], trained_for,
@@ -540,7 +548,7 @@ def training_history(versions: list[Any], day: dt.date) -> policy.TrainingHistor
 
 def _retired_before(tags: dict[str, str], day: dt.date) -> str:
     """The night a candidate was retired in shadow, if that was before `day` (a rerun sees what that night saw)."""
-    from steward import registry
+    from steward.models import registry
 
     decided = tags.get(registry.SHADOW_DECIDED_TAG, "")
     return decided if tags.get(registry.SHADOW_VERDICT_TAG) == "retired" and decided < day.isoformat() else ""
@@ -563,9 +571,9 @@ def _train_and_register(
     """Fit the configured pipeline, score it on the holdout and register it as a new MLflow version.
 
     With `final` (rows, weights), the version registered is the same recipe refitted on those rows (the
-    window with its holdout, ADR 0026); the fit scored on the holdout is kept beside it (steward.gate_fit).
+    window with its holdout, ADR 0026); the fit scored on the holdout is kept beside it (steward.models.gate_fit).
     Returns the version and the model the holdout judged."""
-    from steward import gate_fit, registry, training
+    from steward.models import gate_fit, registry, training
 
     model = training.train(eng, train_df, sample_weight)
     metrics = training.holdout_metrics(eng, model, holdout)
@@ -603,7 +611,8 @@ def retrain(
     """Train a challenger on the window (ADR 0024); the newest nights are kept out for the gate. The window's
     rows are kept with the version: they become the drift reference if it is promoted, and the rows the next
     candidate starts from."""
-    from steward import evidence, gate_fit, model_card, reference, registry, shadow, training
+    from steward.models import evidence, gate_fit, model_card, registry, shadow, training
+    from steward.monitoring import reference
 
     day = _day(logical_date)
     training_set = TrainingSet(eng, paths, day, decision.get("triggers", []), champion["champion"])
@@ -699,7 +708,7 @@ def promote(
     eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, retrained: Result, champion: Result
 ) -> Result:
     """Gate against the champion the night started from; move the alias only on a pass (idempotent)."""
-    from steward import fairness, registry
+    from steward.models import fairness, registry
 
     day = _day(logical_date)
     c = registry.client(paths)
@@ -727,7 +736,7 @@ def _enter_shadow(c: Any, eng: Engagement, challenger: int, champion: int, day: 
                   verdict: policy.Decision) -> policy.Decision:
     """The gate's evidence is not conclusive yet: the challenger serves in shadow (alias `shadow`), and the
     labelled nights after the gate are pooled with its holdout until they are (ADR 0015, 0024)."""
-    from steward import registry
+    from steward.models import registry
 
     tags = registry.get_version(c, eng, challenger).tags
     if registry.SHADOW_DECIDED_TAG not in tags:  # a rerun of the gate night never reopens a decided period
@@ -739,7 +748,7 @@ def _enter_shadow(c: Any, eng: Engagement, challenger: int, champion: int, day: 
 def _make_champion(c: Any, eng: Engagement, version: int, day: dt.date, verdict: policy.Decision) -> policy.Decision:
     """Move alias `champion` to `version` on a promote verdict (once: a rerun of the night changes nothing);
     never backwards."""
-    from steward import registry
+    from steward.models import registry
 
     current = registry.get_alias(c, eng, registry.CHAMPION)
     already = registry.get_version(c, eng, version).tags.get(registry.PROMOTED_FOR_TAG) == day.isoformat()
@@ -757,7 +766,7 @@ def _make_champion(c: Any, eng: Engagement, version: int, day: dt.date, verdict:
 
 def _promotion_result(c: Any, eng: Engagement, verdict: policy.Decision, night_champion: int, challenger: int,
                       decided_by: str) -> PromotionResult:
-    from steward import registry
+    from steward.models import registry
 
     promoted = verdict.action == "promote"
     current_alias = registry.get_alias(c, eng, registry.CHAMPION)
@@ -771,7 +780,7 @@ def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
     """Score the challenger in shadow and the champion on the labelled nights it never saw, pooled with its
     gate's holdout; promote it when the evidence clears the margin, retire it when the evidence rules the gain
     out or the period runs out, else wait (ADR 0015, 0024)."""
-    from steward import gate_fit, registry, shadow
+    from steward.models import gate_fit, registry, shadow
 
     day = _day(logical_date)
     c = registry.client(paths)

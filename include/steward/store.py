@@ -90,7 +90,7 @@ performance = Table(
     Column("report_html", Text),
     Column("not_computable", Text),  # why realised_value is null (one class on the day ...)
 )
-business_value = Table(  # what the served predictions were worth, per prediction date (steward.value)
+business_value = Table(  # what the served predictions were worth, per prediction date (steward.operations.value)
     "steward_business_value",
     metadata,
     Column("engagement", String(64), primary_key=True),
@@ -109,7 +109,7 @@ business_value = Table(  # what the served predictions were worth, per predictio
     Column("cost_of_errors", Float, nullable=False),
     Column("minutes_saved", Float, nullable=False),
 )
-counterfactuals = Table(  # served model vs never retrained vs periodic refit, per prediction date (steward.baselines)
+counterfactuals = Table(  # served model vs never retrained vs periodic refit, per prediction date (steward.models.baselines)
     "steward_counterfactuals",
     metadata,
     Column("engagement", String(64), primary_key=True),
@@ -126,7 +126,7 @@ counterfactuals = Table(  # served model vs never retrained vs periodic refit, p
     Column("never_retrained_net", Float),
     Column("periodic_refit_net", Float),
 )
-adoption = Table(  # rows of a prediction date the client acted on, from its dated feedback file (steward.value)
+adoption = Table(  # rows of a prediction date the client acted on, from its dated feedback file (steward.operations.value)
     "steward_adoption",
     metadata,
     Column("engagement", String(64), primary_key=True),
@@ -176,7 +176,7 @@ drift_nights = Table(
     Column("reference_version", Integer),
     Column("reference_sha256", String(64), nullable=False),
 )
-quality_rates = Table(  # each night's data-quality rates against the reference (steward.quality_rates)
+quality_rates = Table(  # each night's data-quality rates against the reference (steward.checks.quality_rates)
     "steward_quality_rates",
     metadata,
     Column("engagement", String(64), primary_key=True),

@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steward import demo, ledger, registry
+from steward import demo
 from steward.config import EngagementConfigError, discover, load_all, load_engagement
+from steward.governance import ledger
+from steward.models import registry
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
 

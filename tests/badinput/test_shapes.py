@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steward import ledger, registry
 from steward.config import load_engagement
+from steward.governance import ledger
+from steward.models import registry
 from steward.settings import StewardPaths
 from tests.realdata import sources
 

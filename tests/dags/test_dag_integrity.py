@@ -172,8 +172,9 @@ def test_every_dag_is_the_stage_table(tmp_path, wait_minutes):
     sensor drops that row); the record's stages and task states are the table's."""
     import yaml
 
-    from steward import audit, stages
+    from steward import stages
     from steward.airflow.dag_builder import WORK_TASKS, build_dag
+    from steward.governance import audit
 
     raw = yaml.safe_load((ENGAGEMENTS / "churn_telco.yaml").read_text())
     raw["data"]["wait_minutes"] = wait_minutes

@@ -33,8 +33,8 @@ def measure(engagement_id: str, first: dt.date, stable: set[int], shift_night: i
     """Numbers for one engagement, from the stores STEWARD_HOME points at (night index = days since `first`);
     a shift lasts from `shift_night` to `shift_end_night` (None: to the end of the run); `planted`: the
     data-quality faults planted on the feed (issue 31)."""
-    from steward import incidents
-    from steward.audit import read_records
+    from steward.governance.audit import read_records
+    from steward.operations import incidents
     from steward.settings import StewardPaths
 
     paths = StewardPaths.from_env()
@@ -88,7 +88,7 @@ def measure(engagement_id: str, first: dt.date, stable: set[int], shift_night: i
 
 def _served(paths: Any, engagement_id: str) -> dict[str, Any]:
     """The realised metric of whichever model served each night, with the labels known at the end of the run."""
-    from steward import labels
+    from steward.sources import labels
 
     known = [h for h in labels.history(paths, engagement_id) if h["realised_value"] is not None]
     values = [h["realised_value"] for h in known]
@@ -99,7 +99,7 @@ def _served(paths: Any, engagement_id: str) -> dict[str, Any]:
 def counterfactual(paths: Any, engagement_id: str) -> dict[str, Any]:
     """The served models against never retraining and the periodic refit, mean per-date metric over the same
     labelled dates (ADR 0025), with the labels known at the end of the run."""
-    from steward import baselines
+    from steward.models import baselines
 
     return baselines.summarize(baselines.history(paths, engagement_id))
 
@@ -111,7 +111,7 @@ def quality_faults(paths: Any, engagement_id: str, records: dict[dt.date, dict[s
                    stable_days: list[dt.date], planted: list[dict[str, Any]]) -> dict[str, Any]:
     """Data-quality alarms (ADR 0027): false ones on stable nights (an incident opened per column), and for each
     planted fault the night it is first flagged, by a data-quality alarm or a quarantine naming its column."""
-    from steward import incidents
+    from steward.operations import incidents
 
     opened = [(i["subject"], dt.date.fromisoformat(i["opened_on"])) for i in incidents.list_for(paths, engagement_id)
               if i["condition"] == "quality_drift"]
@@ -192,8 +192,9 @@ def _night(day: dt.date, record: dict[str, Any], trained: bool) -> dict[str, Any
 
 def _judge(paths: Any, engagement_id: str, records: dict[dt.date, dict[str, Any]], night: dt.date) -> dict[str, Any]:
     """The promoted version against the one it replaced, on the labelled rows of the nights after."""
-    from steward import outcomes, registry, training
     from steward.config import improvement, load_engagement
+    from steward.models import registry, training
+    from steward.monitoring import outcomes
     from steward.settings import engagements_dir
 
     eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
@@ -226,8 +227,9 @@ def recovery(paths: Any, engagement_id: str, records: dict[dt.date, dict[str, An
     trained by the engagement's own estimator on the champion's training rows plus the other blocks (and one
     on the other blocks only), and both are scored against the champion on the block. Training on nights
     after the judged block is generous to the candidate (it is a ceiling, not a replay of the gate)."""
-    from steward import outcomes, reference, registry, training
     from steward.config import load_engagement
+    from steward.models import registry, training
+    from steward.monitoring import outcomes, reference
     from steward.settings import engagements_dir
 
     eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
@@ -255,8 +257,8 @@ def retrain_ceiling(eng: Any, champion: Any, kept: Any, nights: list[Any]) -> di
     repeat rows, and a forest that memorised them would score a recovery that new applicants never see."""
     import pandas as pd
 
-    from steward import training
     from steward.config import improvement, lower_is_better
+    from steward.models import training
 
     metric = eng.promotion.metric
     blocks = [list(range(i, len(nights), RECOVERY_FOLDS)) for i in range(RECOVERY_FOLDS)]

@@ -131,8 +131,8 @@ def test_baselines_are_scored_every_night_and_compared_as_labels_arrive(scenario
     same rows."""
     import json
 
-    from steward import baselines
     from steward.config import load_engagement
+    from steward.models import baselines
     from steward.settings import StewardPaths
 
     result = run(scenario_id, workspace)
@@ -166,7 +166,8 @@ def test_data_quality_rates_are_judged_every_night_and_stay_quiet_on_the_real_fe
     nullable integers and rare categories included). The planted faults are measured by scripts/realdata.py."""
     import json
 
-    from steward import incidents, store
+    from steward import store
+    from steward.operations import incidents
     from steward.settings import StewardPaths
 
     result = run(scenario_id, workspace)

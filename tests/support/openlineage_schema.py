@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
-from steward.lineage import SCHEMA_DIR
+from steward.governance.lineage import SCHEMA_DIR
 from steward.settings import PROJECT_ROOT
 
 SPEC_DIR = PROJECT_ROOT / "tests" / "schemas" / "openlineage-spec"  # vendored, with its licence

@@ -131,8 +131,8 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
             from steward import pipeline
-            from steward.batches import BatchMissingError
-            from steward.retention import ResidencyError
+            from steward.governance.retention import ResidencyError
+            from steward.sources.batches import BatchMissingError
 
             try:
                 result = pipeline.land(eng, state_paths(), logical_day(), connect=connect, open_path=opener(eng))
@@ -292,7 +292,7 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
             """Always runs: one JSON record of what the night saw and decided, written atomically."""
             from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-            from steward import audit, export, lineage
+            from steward.governance import audit, export, lineage
 
             ctx = get_current_context()
             ti = ctx["ti"]

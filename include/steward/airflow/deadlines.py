@@ -16,10 +16,13 @@ log = logging.getLogger(__name__)
 
 
 def deadline_missed(context: dict[str, Any] | None = None, *, engagement_id: str, sla: str, minutes: float) -> dict[str, Any]:
-    from steward import alerts, batches, ledger, outcomes
     from steward.airflow import notifiers
     from steward.config import load_engagement
+    from steward.governance import ledger
+    from steward.monitoring import outcomes
+    from steward.operations import alerts
     from steward.settings import StewardPaths, engagements_dir
+    from steward.sources import batches
 
     paths = StewardPaths.from_env()
     eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")

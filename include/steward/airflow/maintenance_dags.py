@@ -44,9 +44,9 @@ def _per_engagement_dag(dag_id: str, cron: str, tag: str, doc: str, body: Any, e
 
 def purge_expired(engagement_id: str) -> dict[str, Any]:
     """Record, then delete, what is past the engagement's retention; sign the ledger head at once."""
-    from steward import export, retention
     from steward.airflow.signing_key import ledger_signing_key
     from steward.config import load_engagement
+    from steward.governance import export, retention
     from steward.settings import engagements_dir
 
     eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")
@@ -61,8 +61,9 @@ def purge_expired(engagement_id: str) -> dict[str, Any]:
 
 def outcome_report(engagement_id: str) -> dict[str, Any]:
     """The week's outcome report, cited in the ledger."""
-    from steward import ledger, report
     from steward.config import load_engagement
+    from steward.governance import ledger
+    from steward.operations import report
     from steward.settings import engagements_dir
 
     eng = load_engagement(engagements_dir() / f"{engagement_id}.yaml")

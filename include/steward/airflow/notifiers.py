@@ -1,7 +1,7 @@
 """Sending alerts through Airflow notifiers: the SMTP and Slack-webhook providers (credentials from Airflow
 connections), and a local incident-log notifier so the embedded mode alerts offline.
 
-`steward.notify` decides what to send and records what happened; this module only sends. Notifiers are
+`steward.operations.notify` decides what to send and records what happened; this module only sends. Notifiers are
 called with `.notify(context)` rather than `notifier(context)`: the latter logs and swallows failures,
 and a failed alert must be recorded on the incident and retried.
 """
@@ -13,8 +13,8 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from steward import notify
 from steward.config import Engagement
+from steward.operations import notify
 from steward.settings import StewardPaths
 
 

@@ -23,7 +23,7 @@ def ledger_signing_key() -> tuple[Any | None, str | None]:
     from airflow.sdk.exceptions import AirflowNotFoundException
     from airflow.sdk.log import mask_secret
 
-    from steward import signing
+    from steward.governance import signing
 
     try:
         conn = BaseHook.get_connection(SIGNING_CONN_ID)

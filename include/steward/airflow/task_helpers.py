@@ -50,7 +50,7 @@ def _fail_fast_on_configuration(body: Any, *args: Any, **kw: Any) -> Any:
         return body(*args, **kw)
     except Exception as exc:
         from steward.airflow.connections import ConnectionNotDefinedError
-        from steward.batches import SourceConfigurationError
+        from steward.sources.batches import SourceConfigurationError
 
         if not isinstance(exc, SourceConfigurationError | ConnectionNotDefinedError):
             raise

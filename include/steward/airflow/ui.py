@@ -4,7 +4,7 @@ Every route requires an authenticated Airflow user (bearer token or the UI's ses
 engagement only to a user whom Airflow's auth manager lets read its DAG (the DAG id is the engagement id): the
 list leaves the others out, a page or report of one answers 404 as if it did not exist. The OpenAPI schema and
 its docs pages are off (docs/security.md). Pages read
-the per-engagement status summaries (`steward.status`) and never recompute reports, so a page of 100
+the per-engagement status summaries (`steward.operations.status`) and never recompute reports, so a page of 100
 engagements is 100 small JSON reads.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from steward import status
 from steward.config import discover
+from steward.operations import status
 from steward.settings import PathEscapeError, StewardPaths, engagements_dir, inside
 
 REPORT_FILES = {"quality_report.html", "drift_report.html", "performance_report.html"}
