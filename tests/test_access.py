@@ -13,8 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -65,42 +63,33 @@ def api(tmp_path_factory):
         servers.stop(proc)
 
 
-def _get(url: str, token: str | None) -> tuple[int, str]:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def test_each_user_sees_only_the_engagements_whose_dag_they_may_read(api):
     base = api["url"] + "/steward"
     for user, (mine, _) in USERS.items():
         theirs = next(e for e, _ in USERS.values() if e != mine)
         token = api["tokens"][user]
-        code, body = _get(f"{base}/api/engagements", token)
+        code, body = servers.get(f"{base}/api/engagements", token)
         assert code == 200 and [r["engagement"] for r in json.loads(body)] == [mine]
-        code, page = _get(f"{base}/engagements", token)
+        code, page = servers.get(f"{base}/engagements", token)
         assert code == 200 and mine in page and theirs not in page
         # positive control: the routes serve what the role allows
-        assert _get(f"{base}/reports/{mine}/{NIGHT}/drift_report.html", token) == (200, f"<p>drift of {mine}</p>")
-        assert _get(f"{base}/engagements/{mine}", token)[0] == 404  # it has not run yet: the page says so
-        assert "has not run yet" in _get(f"{base}/engagements/{mine}", token)[1]
+        assert servers.get(f"{base}/reports/{mine}/{NIGHT}/drift_report.html", token) == (200, f"<p>drift of {mine}</p>")
+        assert servers.get(f"{base}/engagements/{mine}", token)[0] == 404  # it has not run yet: the page says so
+        assert "has not run yet" in servers.get(f"{base}/engagements/{mine}", token)[1]
         # the other engagement does not exist for this user: the same 404 as a made-up id
-        code, body = _get(f"{base}/reports/{theirs}/{NIGHT}/drift_report.html", token)
+        code, body = servers.get(f"{base}/reports/{theirs}/{NIGHT}/drift_report.html", token)
         assert code == 404 and "drift of" not in body
-        code, body = _get(f"{base}/engagements/{theirs}", token)
+        code, body = servers.get(f"{base}/engagements/{theirs}", token)
         assert code == 404 and "unknown engagement" in body
     # Airflow agrees: the same users read only their DAG through the REST API
-    code, body = _get(f"{api['url']}/api/v2/dags", api["tokens"]["alice"])
+    code, body = servers.get(f"{api['url']}/api/v2/dags", api["tokens"]["alice"])
     assert code == 200 and [d["dag_id"] for d in json.loads(body)["dags"]] == ["churn_telco"]
 
 
 def test_no_login_no_page_and_no_schema(api):
     base = api["url"] + "/steward"
     for path in ("/engagements", "/api/engagements", f"/reports/churn_telco/{NIGHT}/drift_report.html"):
-        assert _get(base + path, None)[0] in (401, 403), path
+        assert servers.get(base + path, None)[0] in (401, 403), path
     for path in ("/docs", "/redoc", "/openapi.json"):  # off: they would describe the routes to anyone
-        assert _get(base + path, api["tokens"]["alice"])[0] == 404, path
-        assert _get(base + path, None)[0] in (401, 403, 404), path
+        assert servers.get(base + path, api["tokens"]["alice"])[0] == 404, path
+        assert servers.get(base + path, None)[0] in (401, 403, 404), path

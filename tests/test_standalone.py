@@ -24,8 +24,6 @@ import json
 import shutil
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -212,28 +210,19 @@ def test_missed_freshness_deadline_fires_the_alert(stack):
     assert all(e["detail"]["source"] == "airflow deadline alert" for e in entries)
 
 
-def _get(url: str, token: str | None = None) -> tuple[int, str]:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 @pytest.mark.browser
 def test_engagements_page_requires_airflow_auth(stack):
     base = stack["url"]
     for path in ("/steward/engagements", "/steward/api/engagements", "/steward/engagements/churn_telco",
                  "/steward/reports/churn_telco/2026-03-03/drift_report.html"):
-        code, _ = _get(base + path)
+        code, _ = servers.get(base + path)
         assert code in (401, 403), (path, code)
-    code, body = _get(base + "/steward/api/engagements", stack["token"])
+    code, body = servers.get(base + "/steward/api/engagements", stack["token"])
     assert code == 200
     rows = {r["engagement"]: r for r in json.loads(body)}
     assert rows["churn_telco"]["last_night"] == "2026-03-03" and rows["churn_telco"]["champion_version"] == 1
     assert rows["demand_retail"]["last_run_state"] == "never run"
-    code, _ = _get(base + "/steward/reports/churn_telco/2026-03-03/..%2F..%2F..%2Fledger", stack["token"])
+    code, _ = servers.get(base + "/steward/reports/churn_telco/2026-03-03/..%2F..%2F..%2Fledger", stack["token"])
     assert code == 404
 
 

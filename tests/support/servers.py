@@ -100,6 +100,16 @@ def standalone_env(home: Path, engagements: Path, airflow_home: Path, port: int,
     }
 
 
+def get(url: str, token: str | None = None) -> tuple[int, str]:
+    """(status, body) of a GET, with a JWT when given; an HTTP error is an answer, not an exception."""
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
 def rest(url: str, body: dict | None = None, method: str | None = None, token: str | None = None) -> dict:
     """Call Airflow's REST API, with a JWT from `token(...)` (or none on a standalone whose users are all
     admins). Polling through the `airflow` CLI instead would start a Python process with Airflow imported
