@@ -85,38 +85,3 @@ def test_refit_evidence_counts_the_dates_a_later_refit_met_whichever_model_serve
     assert dates == [(start + dt.timedelta(days=n)).isoformat() for n in (7, 8, 9, 14, 15, 16, 17, 18, 19)]
     assert baselines.refit_dates(churn, rows, start + dt.timedelta(days=8), trained)[-1] == \
         (start + dt.timedelta(days=8)).isoformat()  # nothing after `day`
-
-
-def test_the_refit_trigger_pools_two_refit_periods_then_goes_back_until_the_rows_could_show_the_gain(
-        churn, paths, monkeypatch):
-    """ADR 0028: the newest 14 dates first (is a refit better now?); a small feed whose 14 dates cannot show
-    the gain worth finding goes back a refit period at a time, at most 30 dates."""
-    import datetime as dt
-
-    import pandas as pd
-
-    from steward.models import baselines
-
-    start = churn.start_date
-    rows = [{"prediction_date": (start + dt.timedelta(days=n)).isoformat(), "served_version": 1} for n in range(45)]
-    monkeypatch.setattr(baselines, "history", lambda *a, **k: rows)
-    frame = pd.DataFrame({f"{baselines.PERIODIC_REFIT}_prediction": [1]})
-    monkeypatch.setattr(baselines, "labelled_rows", lambda *a: frame)
-    pooled = []
-
-    def judged_on(eng, frames, mde_per_date):
-        pooled.append(len(frames))
-        return {"bounds": {"mde": mde_per_date / len(frames)}, "target": 0.02}, None
-
-    day = start + dt.timedelta(days=44)
-    monkeypatch.setattr(baselines, "_refit_vs_served", lambda eng, frames: judged_on(eng, frames, 0.2))  # a big feed
-    baselines.refit_evidence(churn, paths, day, 1, start.isoformat())
-    assert pooled == [14]
-    pooled.clear()
-    monkeypatch.setattr(baselines, "_refit_vs_served", lambda eng, frames: judged_on(eng, frames, 0.4))
-    baselines.refit_evidence(churn, paths, day, 1, start.isoformat())
-    assert pooled == [14, 21]  # 0.4 / 21 <= 0.02
-    pooled.clear()
-    monkeypatch.setattr(baselines, "_refit_vs_served", lambda eng, frames: judged_on(eng, frames, 5.0))  # tiny
-    baselines.refit_evidence(churn, paths, day, 1, start.isoformat())
-    assert pooled == [14, 21, 28, 30]  # never more than 30 dates

@@ -199,18 +199,14 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 REFIT_OWN_DATES = 5  # the champion's own labelled dates that replace the earlier champions' in the trigger
-REFIT_EVIDENCE_PERIODS = 2  # the refit trigger pools at least the newest dates of this many refit periods (ADR 0028)
-REFIT_EVIDENCE_MAX_DATES = 30  # ... and goes back, a period at a time, at most this far to have rows enough
+REFIT_EVIDENCE_PERIODS = 2  # the refit trigger pools the newest dates of this many refit periods (ADR 0028)
 
 
 def refit_evidence_dates(eng: Engagement) -> int:
-    """How many of the newest labelled dates the refit trigger pools first: two refit periods (14 by default).
-    The question is whether a refit would serve better *now*; a month of dates let the weeks a champion was
-    fresh outvote the weeks it went stale (`flights_nyc` on 2013-03-05: the refit beat the champion on 10 of
-    the 14 newest dates, by +0.037 ROC AUC a date on average, while the 30-date pool still put it 0.010
-    behind). A small feed's 14 dates cannot show the gain worth finding, so `refit_evidence` goes back a refit
-    period at a time until they could (its minimum detectable effect at most the gain worth finding) or the
-    pool holds REFIT_EVIDENCE_MAX_DATES."""
+    """How many of the newest labelled dates the refit trigger pools: two refit periods (14 by default). The
+    question is whether a refit would serve better *now*; a month of dates let the weeks a champion was fresh
+    outvote the weeks it went stale (`flights_nyc` on 2013-03-05: the refit beat the champion on 10 of the 14
+    newest dates, by +0.037 ROC AUC a date on average, while the 30-date pool still put it 0.010 behind)."""
     return REFIT_EVIDENCE_PERIODS * eng.baselines.refit_every_days
 
 
@@ -237,6 +233,10 @@ def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_
     champion has REFIT_OWN_DATES labelled dates of its own, only those count: the earlier champions' dates
     bridge the weeks after a promotion, they must not keep firing against a champion that already learnt
     what they show. (None, why) when there is nothing to compare yet."""
+    import numpy as np
+
+    from steward.models import evidence, metrics, predictions
+
     known = {**(trained_for or {}), champion_version: champion_trained_for or eng.start_date.isoformat()}
     rows = history(paths, eng.id, through=day)
     dates = refit_dates(eng, rows, day, known)
@@ -244,24 +244,11 @@ def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_
     own = [d for d in dates if served_by.get(d) == champion_version]
     if len(own) >= REFIT_OWN_DATES:
         dates = own
-    frames = [(d, labelled_rows(eng, paths, d, day)) for d in dates[-REFIT_EVIDENCE_MAX_DATES:]]
+    frames = [(d, labelled_rows(eng, paths, d, day)) for d in dates[-refit_evidence_dates(eng):]]
     frames = [(d, f) for d, f in frames if f is not None and len(f) and f"{PERIODIC_REFIT}_prediction" in f]
     if not frames:
         return None, "no labelled date served by the champion has been scored by the periodic refit yet"
-    newest = refit_evidence_dates(eng)
-    while True:  # the newest two refit periods, then back a period at a time until the rows could show the gain
-        judged, why = _refit_vs_served(eng, frames[-newest:])
-        if judged is None or newest >= len(frames) or judged["bounds"]["mde"] <= judged["target"]:
-            return judged, why
-        newest += eng.baselines.refit_every_days
-
-
-def _refit_vs_served(eng: Engagement, frames: list[tuple[str, Any]]) -> tuple[dict[str, Any] | None, str | None]:
-    """The paired test of the periodic refit against the served model on these dates' labelled rows."""
-    import numpy as np
     import pandas as pd
-
-    from steward.models import evidence, metrics, predictions
 
     rows = pd.concat([f for _, f in frames], ignore_index=True)
     nights = np.concatenate([[d] * len(f) for d, f in frames])
