@@ -169,9 +169,10 @@ def without_acted_drift(decision: Decision, last: Candidate | None, reference_sh
     return Decision("keep", [*decision.reasons, f"no candidate tonight: {reason}"], [], deferred=["drift"])
 
 
-# the triggers a data-quality fault can fire by itself: drift and a performance breach measure the fault, and
-# the periodic refit learnt the faulty rows it is judged on
-FAULT_DRIVEN_TRIGGERS = ("drift", "performance", "refit")
+# The triggers fired by what the labelled data showed (drift, a performance breach, the refit's win) rather than
+# by how much data or time has passed (growth, the scheduled refresh): a data-quality fault can fire them by
+# itself (ADR 0027), and a candidate they ask for keeps their rules at the gate (ADR 0028).
+OBSERVED_CHANGE_TRIGGERS = ("drift", "performance", "refit")
 
 
 def held_for_quality(eng: Engagement, decision: Decision, quality_drift: dict[str, Any] | None) -> Decision:
@@ -181,7 +182,7 @@ def held_for_quality(eng: Engagement, decision: Decision, quality_drift: dict[st
     columns = (quality_drift or {}).get("alarm_columns") or []
     if decision.action != "retrain" or not columns or eng.responses.quality_drift != "hold":
         return decision
-    held = [t for t in decision.triggers if t in FAULT_DRIVEN_TRIGGERS]
+    held = [t for t in decision.triggers if t in OBSERVED_CHANGE_TRIGGERS]
     if not held:
         return decision
     reason = (f"data-quality alarm on {', '.join(columns)} (responses.quality_drift: hold): {', '.join(held)} "
@@ -319,7 +320,7 @@ def gate(
 def grown_only(triggers: list[str]) -> bool:
     """A candidate trained because the labelled data grew, with no trigger that says the world changed: drift,
     a performance breach or the refit's evidence keep their own rules at the gate (ADR 0028)."""
-    return "growth" in triggers and not {"drift", "performance", "refit"} & set(triggers)
+    return "growth" in triggers and not set(OBSERVED_CHANGE_TRIGGERS) & set(triggers)
 
 
 def _refit_proven(eng: Engagement, challenger_version: int, champion_version: int, evidence: dict[str, Any]
