@@ -339,7 +339,7 @@ def report(results: dict[str, dict], in_process: dict) -> str:
 `bench/scheduler_parallel.py`, same machine (2 cores), before and after in one run per executor, each engagement a copy of churn_telco running its
 first night ({NIGHT}: bootstrap a champion, validate, score, monitor, alerts, audit). **local**: `airflow
 standalone` on SQLite (the embedded default). **celery**: the production shape of
-tests/test_production_shape.py (Postgres metadata, CeleryExecutor on Redis with a worker of concurrency 4, MLflow
+tests/services/test_production_shape.py (Postgres metadata, CeleryExecutor on Redis with a worker of concurrency 4, MLflow
 tracking server on Postgres). **before**: Airflow's defaults ({settings(MODES["before"])}; Celery: Airflow's
 Celery configuration). **after**: steward's (local: `steward.settings.EMBEDDED_SCHEDULER`,
 {settings(MODES["after"])}; celery: {settings(CELERY_MODES["after"])}).

@@ -50,14 +50,37 @@ def paths(tmp_path, monkeypatch) -> StewardPaths:
 # a long file starting last and running alone. The Makefile passes --no-loadscope-reorder, or xdist would put
 # the files with the most tests first.
 SLOW_FIRST = ("test_production_shape.py", "test_standalone.py", "test_monitoring_months.py",
-              "realdata/test_realdata.py", "test_managed_service.py", "test_e2e.py", "badinput/test_catalogue.py",
+              "realdata/test_realdata.py", "test_managed_service.py", "e2e/test_nightly_dag.py", "badinput/test_catalogue.py",
               "test_outages.py", "badinput/test_shapes.py", "test_secrets.py", "test_sql_source.py",
               "dags/test_dag_integrity.py", "test_clients.py", "test_object_source.py", "test_cli.py",
               "test_onboard.py", "test_labels_never_stop_the_night.py", "test_rollback.py", "test_monitoring.py",
               "test_training_registry.py", "test_config_fuzz.py", "test_sampling.py", "test_servers_support.py")
 
 
+# Markers by folder (docs/testing.md): the folders of slow tests mark every test in them, so that a new file lands
+# in the right run by where it is put. A few slow tests sit beside the fast tests of their module (they share its
+# fixtures) and carry their marker themselves.
+FOLDER_MARKERS = {
+    "e2e": ("e2e",),  # nights through the real DAG (dag.test())
+    "badinput": ("e2e",),  # corrupt batches and configs through the real DAG
+    "realdata": ("e2e", "realdata"),  # the first nights of each real-data scenario
+    "servers": ("browser",),  # real servers: airflow standalone, api-server with FAB, mlflow ui, Chromium
+    "services": ("services",),  # the machine's PostgreSQL and Redis, Celery workers
+}
+
+
+def folder_markers(nodeid: str) -> tuple[str, ...]:
+    parts = nodeid.split("::")[0].split("/")
+    folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+    return FOLDER_MARKERS.get(folder, ())
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on them
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for name in folder_markers(item.nodeid):
+            item.add_marker(getattr(pytest.mark, name))
+
     def rank(item) -> int:
         path = item.nodeid.split("::")[0]
         return next((i for i, name in enumerate(SLOW_FIRST) if path.endswith(name)), len(SLOW_FIRST))

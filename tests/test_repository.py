@@ -51,3 +51,20 @@ def test_every_relative_link_in_the_docs_leads_to_a_file():
             if not ((PROJECT_ROOT / name).parent / target).exists():
                 broken.append(f"{name}: {target}")
     assert checked > 10 and broken == []
+
+
+def test_tests_are_laid_out_like_the_package_and_slow_folders_carry_their_marker():
+    """A test file sits at the top (core modules), beside its subpackage's name, or in a folder whose marker keeps
+    it out of `make test-fast` (docs/testing.md): a slow file dropped anywhere else would slow the inner loop."""
+    from tests.conftest import FOLDER_MARKERS, folder_markers
+
+    package = PROJECT_ROOT / "include" / "steward"
+    subpackages = {p.name for p in package.iterdir() if (p / "__init__.py").exists()} - {"airflow"}
+    allowed = subpackages | set(FOLDER_MARKERS) | {"dags"}
+    folders = {p.relative_to(PROJECT_ROOT / "tests").parts[0]
+               for p in (PROJECT_ROOT / "tests").rglob("test_*.py") if p.parent != PROJECT_ROOT / "tests"}
+    assert folders - {"schemas"} <= allowed, f"test folders outside the layout: {sorted(folders - allowed)}"
+    assert subpackages <= folders, f"subpackages without their test folder: {sorted(subpackages - folders)}"
+    assert folder_markers("tests/e2e/test_nightly_dag.py::test_x") == ("e2e",)
+    assert folder_markers("tests/models/test_evidence.py::test_x") == ()
+    assert folder_markers("tests/test_e2e_named_file.py::test_x") == ()

@@ -25,7 +25,6 @@ from steward.models import registry
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
 
-pytestmark = pytest.mark.e2e
 FIRST = dt.date(2026, 3, 1)
 
 

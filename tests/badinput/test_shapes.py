@@ -24,7 +24,6 @@ from steward.models import registry
 from steward.settings import StewardPaths
 from tests.realdata import sources
 
-pytestmark = pytest.mark.e2e
 CONFIG = Path(__file__).with_name("shapes_credit.yaml")
 FIRST = dt.date(2026, 4, 1)
 ROWS = 40

@@ -20,7 +20,6 @@ from tests.realdata.scenarios import SCENARIOS
 
 CI_SCENARIOS = sorted(s for s, scenario in SCENARIOS.items() if scenario.ci_nights)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.realdata]
 _runs: dict[str, dict] = {}
 
 

@@ -1,6 +1,6 @@
 """The production shape as processes on this machine: Airflow with Postgres metadata and the CeleryExecutor
 (Redis), an MLflow tracking server on Postgres, steward's tables in Postgres. Used by
-tests/test_production_shape.py and bench/scheduler_parallel.py (`--executor celery`).
+tests/services/test_production_shape.py and bench/scheduler_parallel.py (`--executor celery`).
 
 Every process (api-server, scheduler, dag-processor, celery worker, mlflow server) is started here and stopped
 on exit; the databases are created fresh and dropped.

@@ -16,7 +16,6 @@ from steward.settings import StewardPaths
 from steward.sources import batches
 from tests.conftest import ENGAGEMENTS
 
-pytestmark = pytest.mark.e2e
 NIGHTS = 12  # through the corrupt night (index 5), drift (7) and the concept shift (9-11)
 
 

@@ -21,7 +21,6 @@ from steward.settings import StewardPaths
 from steward.sources import batches
 from tests.conftest import ENGAGEMENTS
 
-pytestmark = pytest.mark.e2e
 NIGHT = dt.date(2026, 3, 2)
 
 

@@ -20,7 +20,7 @@ from steward.models import registry
 from steward.settings import PROJECT_ROOT, StewardPaths
 from tests.support import production
 
-pytestmark = [pytest.mark.e2e, pytest.mark.services]
+pytestmark = pytest.mark.e2e  # and services, by its folder
 # Two clients' first nights and the first client's second night, triggered together: three runs on a worker of
 # concurrency 4 overlap on the 2 cores (the worker has the task libraries preloaded, ADR 0020).
 ENGAGEMENTS = [f"client{i}_churn" for i in range(1, 3)]

@@ -14,7 +14,6 @@ import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
 import yaml
 
 from steward import demo
@@ -26,7 +25,6 @@ from tests.conftest import ENGAGEMENTS
 from tests.support import logs
 from tests.support.smtp import SmtpServer
 
-pytestmark = pytest.mark.e2e
 SECRET = "s3cr3t-PLANTED-7f1c9e"
 NIGHTS = 9  # through the first performance breach (03-08), which alerts on every channel
 

@@ -20,7 +20,6 @@ import pytest
 from tests.conftest import ENGAGEMENTS
 from tests.support import servers
 
-pytestmark = pytest.mark.browser
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 USERS = {"alice": ("churn_telco", "alice-pass-1"), "bob": ("demand_retail", "bob-pass-2")}
 NIGHT = "2026-03-01"

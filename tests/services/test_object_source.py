@@ -22,8 +22,6 @@ from steward.sources import batches
 from tests.conftest import ENGAGEMENTS
 from tests.support import logs, servers
 
-pytestmark = pytest.mark.services
-
 NIGHTS = demo.night_dates(nights=3)
 BAD_NIGHT = NIGHTS[1]
 BUCKET = "client-exports"

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from steward import demo
 from steward.settings import StewardPaths
-
-pytestmark = pytest.mark.e2e
 
 
 def test_label_and_outcome_failures_leave_the_night_standing(tmp_path, monkeypatch):

@@ -29,7 +29,6 @@ from steward.sources import labels
 from tests.conftest import ENGAGEMENTS
 from tests.support.smtp import SmtpServer
 
-pytestmark = pytest.mark.e2e
 NIGHTS = 20  # to 03-20: both incidents resolved (03-12, 03-16) and four quiet nights after
 LAST = dt.date(2026, 3, 20)
 START = dt.date(2026, 3, 1)

@@ -19,8 +19,6 @@ from steward.sources import batches, sql_source
 from tests.conftest import ENGAGEMENTS
 from tests.support import logs, postgres
 
-pytestmark = pytest.mark.services
-
 NIGHTS = demo.night_dates(nights=3)
 BAD_NIGHT = NIGHTS[1]
 CONN_ID = "client_pg"

@@ -50,7 +50,7 @@ def app_url(paths, monkeypatch):
 
     monkeypatch.setattr(ui, "_auth_dependency", lambda: Depends(lambda: None))
     monkeypatch.setattr(ui, "_user_dependency", lambda: Depends(lambda: None))
-    monkeypatch.setattr(ui, "readable", lambda user, ids: ids)  # per-DAG access: tests/test_access.py
+    monkeypatch.setattr(ui, "readable", lambda user, ids: ids)  # per-DAG access: tests/servers/test_access.py
     app = ui.create_app()
 
     @app.get("/unsafe/{name}")

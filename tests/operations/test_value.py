@@ -1,6 +1,6 @@
 """Business value (steward.operations.value, ADR 0022): pricing outcomes, the `business:` block's validation, and the
 report's periods. The nightly pricing on real runs is tested in test_managed_service.py (late labels,
-a rollback) and test_e2e.py (regression, labels in the batch)."""
+a rollback) and e2e/test_nightly_dag.py (regression, labels in the batch)."""
 
 from __future__ import annotations
 

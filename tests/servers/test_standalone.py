@@ -39,7 +39,7 @@ from steward.sources import batches
 from tests.conftest import ENGAGEMENTS
 from tests.support import browser, servers
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.e2e  # and browser, by its folder: the faults run nights on the shared standalone
 PASSWORD = "steward-test-pass"
 SHOTS = PROJECT_ROOT / "test-artifacts"
 NIGHT = dt.date(2026, 3, 2)  # the faults' night: the second, where a daily scheduled refresh retrains

@@ -22,7 +22,6 @@ from steward.operations import incidents, status, summary
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
 
-pytestmark = pytest.mark.e2e
 START = dt.date(2026, 3, 1)
 
 
