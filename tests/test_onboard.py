@@ -238,3 +238,50 @@ def test_onboarded_engagement_runs_its_first_two_nights(env):
     assert second["audit"]["quality"]["success"] and second["audit"]["outcome"] in {"keep", "retrain", "promote"}
     row = status.read(paths, "loans_acme")["row"]
     assert row["last_night"] == "2026-11-02" and row["champion_version"] >= 1 and row["ledger_verified"]
+
+
+def test_onboard_like_an_engagement_takes_its_conventions_and_infers_only_the_data(env):
+    """Issue 34: the next use case of the same client starts from an existing engagement: label delay and a label
+    folder of its own, schedule, SLAs, responses, alerts, execution, governance owners, region and retention come
+    from it; features, target, types and rules from the new data; the decision log is the new engagement's."""
+    import shutil
+
+    from tests.conftest import ENGAGEMENTS
+
+    tmp, engs = env
+    engs.mkdir()
+    shutil.copy(ENGAGEMENTS / "prepaid_churn.yaml", engs / "prepaid_churn.yaml")
+    like = load_engagement(engs / "prepaid_churn.yaml")
+    csv = tmp / "loans.csv"
+    loans().drop(columns=["defaulted"]).assign(defaulted=loans().defaulted).to_csv(csv, index=False)
+    result = runner.invoke(app, ["onboard", "--data", str(csv), "--target", "defaulted", "--id", "loans_acme",
+                                 "--use-case", "loan default", "--like", "prepaid_churn", "--sensitive", "gender"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    eng = load_engagement(engs / "loans_acme.yaml")
+    assert (eng.client, eng.owner, eng.schedule) == (like.client, like.owner, like.schedule)
+    assert eng.sla == like.sla and eng.responses == like.responses and eng.alerts == like.alerts
+    assert eng.execution == like.execution
+    g = eng.governance
+    assert (g.owners, g.region, g.retention_days) == (like.governance.owners, like.governance.region, 730)
+    assert g.sensitive_attributes == ["gender"] and "Onboarded with `steward onboard`" in g.decision_log
+    assert eng.labels is not None and eng.labels.directory == "loans_acme/labels"
+    assert eng.labels.expected_delay_days == like.labels.expected_delay_days == 3
+    assert eng.target == "defaulted" and "debt_ratio" in eng.features and eng.id_column == "loan_id"
+    assert "as in prepaid_churn.yaml (steward onboard --like)" in (engs / "loans_acme.yaml").read_text()
+    # what the command line gives wins over the engagement it is like
+    again = runner.invoke(app, ["onboard", "--data", str(csv), "--target", "defaulted", "--id", "loans_other",
+                                "--like", "prepaid_churn", "--label-delay", "5", "--owner", "me@acme.example"])
+    assert again.exit_code == 0, again.stdout + again.stderr
+    other = load_engagement(engs / "loans_other.yaml")
+    assert other.labels.expected_delay_days == 5 and other.owner == "me@acme.example"
+
+
+def test_onboard_like_an_unknown_engagement_exits_2_and_writes_nothing(env):
+    tmp, engs = env
+    csv = tmp / "loans.csv"
+    loans().to_csv(csv, index=False)
+    before = sorted(p.relative_to(tmp) for p in tmp.rglob("*"))
+    for name in ("no_such_engagement", "../etc/passwd"):
+        result = _onboard(csv, "--like", name)
+        assert result.exit_code == 2 and "--like" in result.stderr and "no engagement file" in result.stderr
+    assert not engs.exists() and sorted(p.relative_to(tmp) for p in tmp.rglob("*")) == before

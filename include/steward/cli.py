@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from steward.config import EngagementConfigError, discover, load_all, load_engagement
+from steward.config import SAFE_ID, EngagementConfigError, discover, load_all, load_engagement
+from steward.onboard import DEFAULT_CLIENT, DEFAULT_OWNER
 from steward.settings import StewardPaths, configure_embedded_airflow, engagements_dir
 
 app = typer.Typer(help="steward: nightly ML operations for many engagements, on Airflow 3.", no_args_is_help=True,
@@ -247,9 +248,9 @@ def onboard_cmd(
         "--date-column", help="with --sql: the column dating each row (default: the table's only date column)")] = None,
     client: Annotated[str, typer.Option(
         help="a client file's name (include/clients/NAME.yaml: the engagement inherits from it), else the "
-        "client's display name")] = "TBD client",
+        "client's display name")] = DEFAULT_CLIENT,
     use_case: Annotated[str, typer.Option("--use-case", help="use case")] = "TBD use case",
-    owner: Annotated[str, typer.Option(help="owner (e-mail)")] = "owner@example.invalid",
+    owner: Annotated[str, typer.Option(help="owner (e-mail)")] = DEFAULT_OWNER,
     sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="sensitive attribute (repeat)")] = None,
     id_column: Annotated[str | None, typer.Option("--id-column", help="row id column (inferred when omitted)")] = None,
     start: Annotated[str | None, typer.Option("--start-date", help="first night that can run (default today)")] = None,
@@ -262,6 +263,10 @@ def onboard_cmd(
     batches: Annotated[Path | None, typer.Option(
         "--batches", help="folder of sample nightly batches: types, volume and file pattern are read from them")] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite an existing engagement file")] = False,
+    like: Annotated[str | None, typer.Option(
+        "--like", help="an existing engagement id: the new one takes its client file, client, owner, label delay, "
+        "schedule, SLAs, responses, alerts, execution and governance owners, region and retention; only the "
+        "data and target are new")] = None,
 ) -> None:
     """Profile reference data (a file, or a database table's latest nights) and write a complete, commented
     include/engagements/<id>.yaml."""
@@ -275,12 +280,18 @@ def onboard_cmd(
 
     if (data is None) == (sql is None) or (sql is not None) != (table is not None):
         _fail_usage("give either --data FILE, or --sql CONN_ID with --table NAME")
+    like_path = None
+    if like is not None:
+        like_path = engagements_dir() / f"{like}.yaml"
+        if not SAFE_ID.match(like) or not like_path.is_file():
+            _fail_usage(f"--like {like!r}: no engagement file {like_path}")
     client_file = clients_dir(engagements_dir() / f"{engagement}.yaml") / f"{client}.yaml"
     req = onboard.Request(data=data or Path("reference.parquet"), target=target, engagement_id=engagement, client=client, use_case=use_case,
                           client_defaults=client if client_file.is_file() else None,
                           owner=owner, sensitive=list(sensitive or []), id_column=id_column, region=storage_region(),
                           start_date=_parse_date(start) if start else dt.date.today(), force=force,
-                          labels=labels, label_delay=label_delay, rows_per_night=rows_per_night, batches=batches)
+                          labels=labels, label_delay=label_delay, rows_per_night=rows_per_night, batches=batches,
+                          like=like_path)
     with tempfile.TemporaryDirectory() as workdir, Progress(
             TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(), console=err,
             transient=True) as progress:

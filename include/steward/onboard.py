@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from steward import clients
-from steward.config import SAFE_ID, EngagementConfigError, _default_positive, load_engagement
+from steward.config import (
+    SAFE_ID,
+    EngagementConfigError,
+    LabelsSource,
+    _default_positive,
+    load_engagement,
+    read_mapping,
+)
 from steward.sources import schema
 
 if TYPE_CHECKING:
@@ -35,6 +42,8 @@ FREE_TEXT_CHARS = 40          # mean length of a text column above which it is f
 BROKEN_NULL_RISE = 0.5         # a null share this far above the reference's quarantines: the column is broken
 TOLERANCE = 0.95              # GX `mostly` of the quarantine tier for feature values; any bad row warns
 DATE_IN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
+DEFAULT_CLIENT = "TBD client"   # the CLI's defaults: `--like` fills them from the engagement it names
+DEFAULT_OWNER = "owner@example.invalid"
 
 
 class OnboardError(ValueError):
@@ -61,6 +70,10 @@ class Request:
     client_defaults: str | None = None   # a client file (include/clients/<name>.yaml) to inherit from
     inherited: frozenset[str] = frozenset()  # dotted fields the client file gives: not written again
     sql: SqlTable | None = None          # a database table instead of files (steward onboard --sql)
+    like: Path | None = None             # an existing engagement file whose conventions the new one takes
+    owners: list[str] | None = None      # governance owners (default: [owner]); --like takes them
+    retention_days: int = 365
+    label_delay_source: str = "--label-delay"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -460,10 +473,10 @@ def render(req: Request, inferred: dict[str, Any], reference_name: str, nightly:
     inherits = (f"client_defaults: {req.client_defaults}   # inherits include/clients/{req.client_defaults}.yaml: "
                 f"{', '.join(sorted(req.inherited))}\n" if req.client_defaults else "")
     governance = "".join([
-        own("governance.owners", f"\n  owners: [{_yaml_value(req.owner)}]"),
+        own("governance.owners", f"\n  owners: {_yaml_value(req.owners or [req.owner])}"),
         own("governance.region", f"\n  region: {req.region}"),
         own("governance.sensitive_attributes", f"\n  sensitive_attributes: {sensitive}{fairness}"),
-        own("governance.retention_days", "\n  retention_days: 365"),
+        own("governance.retention_days", f"\n  retention_days: {req.retention_days}"),
     ])
     today = dt.date.today().isoformat()
     classes = ""
@@ -559,7 +572,7 @@ promotion:
 
 governance:{governance}
   decision_log: |
-    {today} Onboarded with `steward onboard` from {req.data.name}.
+    {today} Onboarded with `steward onboard` from {req.data.name}{f" like {req.like.stem}" if req.like else ""}.
 """
 
 
@@ -595,7 +608,7 @@ def nightly_files(req: Request, data_root: Path, inferred: dict[str, Any], count
         label_dir = relative_folder(req.labels, data_root, "--labels")
         full = data_root / label_dir
         pattern = _dated_files(full)[1] if full.is_dir() else "{date}.csv"
-        delay, source = req.label_delay, "--label-delay"
+        delay, source = req.label_delay, req.label_delay_source
         if delay is None:
             batch_dir = data_root / directory
             delay = infer_label_delay(req.engagement_id, inferred["id_column"], batch_dir, full)
@@ -622,6 +635,73 @@ def _check_samples(samples: pd.DataFrame, raw: pd.DataFrame, req: Request) -> No
                            "where the label files arrive (and --label-delay N)")
 
 
+# What `--like ENGAGEMENT` takes from the existing engagement: the client's conventions, not the data's. These
+# sections are copied as they are; of governance, the owners, region and retention (not what belongs to the data,
+# the sensitive attributes and fairness, nor the engagement's own history, the decision log).
+LIKE_SECTIONS = ("schedule", "sla", "responses", "alerts", "execution")
+_TOP_LEVEL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):", re.MULTILINE)
+
+
+def like_request(req: Request, like: Path) -> Request:
+    """The request, completed from the engagement `like` (`steward onboard --like`): its client file, client,
+    owner, label delay and a label folder of the new engagement's own when it receives labels in files. What the
+    command line gives wins."""
+    try:
+        eng = load_engagement(like)
+    except (EngagementConfigError, FileNotFoundError) as exc:
+        raise OnboardError(f"--like: {exc}") from None
+    raw, _ = read_mapping(like)
+    changes: dict[str, Any] = {"like": like}
+    if req.client_defaults is None and raw.get("client_defaults"):
+        changes["client_defaults"] = raw["client_defaults"]
+    if req.client == DEFAULT_CLIENT:
+        changes["client"] = eng.client
+    if req.owner == DEFAULT_OWNER:
+        changes["owner"] = eng.owner
+    if isinstance(eng.labels, LabelsSource):
+        if req.labels is None:
+            changes["labels"] = f"{req.engagement_id}/labels"
+        if req.label_delay is None:
+            changes.update(label_delay=eng.labels.expected_delay_days, label_delay_source=f"as in {like.name}")
+    taken = set(raw.get("governance") or {}) & {"owners", "region", "retention_days"}
+    changes.update(owners=list(eng.governance.owners) if "owners" in taken else None,
+                   region=eng.governance.region if "region" in taken else req.region,
+                   retention_days=eng.governance.retention_days if "retention_days" in taken else req.retention_days)
+    return dataclasses.replace(req, **changes)
+
+
+def with_conventions(text: str, like: Path) -> str:
+    """The rendered engagement file with the sections `like` sets (LIKE_SECTIONS) taken from it, values as they
+    are there; the rest is what onboarding inferred from the data (`like_request` filled the request)."""
+    import json
+
+    import yaml
+
+    raw, _ = read_mapping(like)
+    blocks = _blocks(text)
+    origin = f"  # as in {like.name} (steward onboard --like)"
+    for key in LIKE_SECTIONS:
+        if key not in raw:
+            continue
+        if isinstance(raw[key], str):
+            blocks[key] = f"{key}: {json.dumps(raw[key])}{origin}\n"
+            continue
+        dumped = yaml.safe_dump({key: raw[key]}, sort_keys=False, default_flow_style=False, width=110)
+        first, _, rest = dumped.partition("\n")
+        blocks[key] = f"\n{first}{origin}\n{rest}" if key not in blocks else f"{first}{origin}\n{rest}\n"
+    return "".join(blocks.values())
+
+
+def _blocks(text: str) -> dict[str, str]:
+    """The top-level sections of a rendered engagement file, in order, each with the lines after it (comments
+    and blank lines before the first key belong to a header block)."""
+    starts = [(m.group(1), m.start()) for m in _TOP_LEVEL.finditer(text)]
+    out = {"": text[: starts[0][1]] if starts else text}
+    for (key, begin), (_, end) in zip(starts, [*starts[1:], ("", len(text))], strict=True):
+        out[key] = text[begin:end]
+    return out
+
+
 def onboard(req: Request, engagements_dir: Path, data_root: Path,
             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Validate, infer, render, check the result parses, then write the YAML and copy the reference."""
@@ -630,6 +710,8 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
         check(_empty(), req)  # raises the unsafe-id message
     if target_yaml.exists() and not req.force:
         raise OnboardError(f"{target_yaml} already exists: pass --force to overwrite it")
+    if req.like is not None:
+        req = like_request(req, req.like)
     if req.client_defaults is not None:  # start from the client file: what it gives is not written again
         try:
             given = clients.inherited_values(target_yaml, req.client_defaults)
@@ -646,12 +728,18 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
     nightly = nightly_files(req, data_root, inferred, counts, pattern)
     reference_name = f"reference{req.data.suffix.lower()}"
     text = render(req, inferred, reference_name, nightly)
+    if req.like is not None:
+        text = with_conventions(text, req.like)
     with tempfile.TemporaryDirectory() as tmp:  # prove the file parses before writing anything
         probe = Path(tmp) / "engagements" / target_yaml.name
         probe.parent.mkdir()
         (Path(tmp) / "clients").symlink_to(clients.clients_dir(target_yaml).resolve(), target_is_directory=True)
         probe.write_text(text)
-        eng = load_engagement(probe)
+        try:
+            eng = load_engagement(probe)
+        except EngagementConfigError as exc:  # only what --like copied can make the written file invalid
+            raise OnboardError(f"the file written with --like {req.like.stem if req.like else ''} does not "
+                               f"validate: {exc}") from None
     reference_target = data_root / req.engagement_id / reference_name
     reference_target.parent.mkdir(parents=True, exist_ok=True)
     if eng.data.source == "files":
