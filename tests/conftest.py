@@ -24,7 +24,6 @@ import pytest  # noqa: E402
 
 from steward.config import Engagement, load_engagement  # noqa: E402
 from steward.settings import PROJECT_ROOT, StewardPaths  # noqa: E402
-from tests.support.stores import seeded_home  # noqa: E402
 
 ENGAGEMENTS = PROJECT_ROOT / "include" / "engagements"
 
@@ -42,7 +41,7 @@ def demand() -> Engagement:
 @pytest.fixture
 def paths(tmp_path, monkeypatch) -> StewardPaths:
     """A private STEWARD_HOME per test (data, landed, quarantine, artifacts, MLflow)."""
-    monkeypatch.setenv("STEWARD_HOME", str(seeded_home(tmp_path / "home")))
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     return StewardPaths.from_env()
 
 

@@ -7,7 +7,6 @@ from typer.testing import CliRunner
 
 from steward.cli import app
 from tests.conftest import ENGAGEMENTS
-from tests.support.stores import seeded_home
 
 runner = CliRunner()
 INVALID = Path(__file__).parent / "configs" / "invalid"
@@ -61,7 +60,7 @@ def test_backfill_records_a_failed_night_and_runs_the_next(tmp_path, monkeypatch
     from steward.airflow.runner import run_night
     from steward.settings import StewardPaths
 
-    monkeypatch.setenv("STEWARD_HOME", str(seeded_home(tmp_path / "home")))
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     paths = StewardPaths.from_env()
     demo.generate("churn_telco", paths.data_root, nights=3)
     second = paths.data_root / "churn_telco" / "incoming" / "2026-03-02.csv"

@@ -24,7 +24,6 @@ from steward.governance import ledger
 from steward.models import registry
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
-from tests.support.stores import seeded_home
 
 FIRST = dt.date(2026, 3, 1)
 
@@ -96,7 +95,7 @@ def home(tmp_path_factory):
     from steward.airflow.runner import run_night
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STEWARD_HOME", str(seeded_home(tmp_path_factory.mktemp("badinput"))))
+        mp.setenv("STEWARD_HOME", str(tmp_path_factory.mktemp("badinput")))
         paths = StewardPaths.from_env()
         demo.generate("churn_telco", paths.data_root, nights=1)
         demo.generate("demand_retail", paths.data_root, nights=len(BATCHES) + 1)

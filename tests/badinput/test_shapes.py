@@ -23,7 +23,6 @@ from steward.governance import ledger
 from steward.models import registry
 from steward.settings import StewardPaths
 from tests.realdata import sources
-from tests.support.stores import seeded_home
 
 CONFIG = Path(__file__).with_name("shapes_credit.yaml")
 FIRST = dt.date(2026, 4, 1)
@@ -108,7 +107,7 @@ def catalogue(tmp_path_factory):
     engagements.mkdir()
     shutil.copyfile(CONFIG, engagements / CONFIG.name)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STEWARD_HOME", str(seeded_home(root / "home")))
+        mp.setenv("STEWARD_HOME", str(root / "home"))
         mp.setenv("STEWARD_ENGAGEMENTS_DIR", str(engagements))
         paths = StewardPaths.from_env()
         data = paths.data_root / "shapes_credit"

@@ -10,7 +10,6 @@ import datetime as dt
 
 from steward import demo
 from steward.settings import StewardPaths
-from tests.support.stores import seeded_home
 
 
 def test_label_and_outcome_failures_leave_the_night_standing(tmp_path, monkeypatch):
@@ -18,7 +17,7 @@ def test_label_and_outcome_failures_leave_the_night_standing(tmp_path, monkeypat
     from steward.monitoring import outcomes
     from steward.sources import labels
 
-    monkeypatch.setenv("STEWARD_HOME", str(seeded_home(tmp_path / "home")))
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     paths = StewardPaths.from_env()
     demo.generate("prepaid_churn", paths.data_root, nights=1)
 

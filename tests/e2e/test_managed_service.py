@@ -28,7 +28,6 @@ from steward.settings import StewardPaths
 from steward.sources import labels
 from tests.conftest import ENGAGEMENTS
 from tests.support.smtp import SmtpServer
-from tests.support.stores import seeded_home
 
 NIGHTS = 20  # to 03-20: both incidents resolved (03-12, 03-16) and four quiet nights after
 LAST = dt.date(2026, 3, 20)
@@ -59,7 +58,7 @@ def service(tmp_path_factory):
         "channels": [{"type": "smtp", "conn_id": "smtp_steward", "to": ["retention-ops@northwind.example"]}]})
     _write_engagement(engagements, "prepaid_notify", responses={"performance": "notify"})
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STEWARD_HOME", str(seeded_home(home)))
+        mp.setenv("STEWARD_HOME", str(home))
         mp.setenv("STEWARD_ENGAGEMENTS_DIR", str(engagements))
         mp.setenv("AIRFLOW_CONN_SMTP_STEWARD", smtp.conn_uri())
         paths = StewardPaths.from_env()

@@ -21,7 +21,6 @@ from steward.models import rollback
 from steward.operations import incidents, status, summary
 from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
-from tests.support.stores import seeded_home
 
 START = dt.date(2026, 3, 1)
 
@@ -37,7 +36,7 @@ def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shadow_nights: int =
     if shadow_nights:
         text = text.replace("  min_improvement: 0.01\n", f"  min_improvement: 0.01\n  shadow_nights: {shadow_nights}\n")
     (engagements / "churn_telco.yaml").write_text(text)
-    monkeypatch.setenv("STEWARD_HOME", str(seeded_home(tmp_path / "home")))
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(engagements))
     paths = StewardPaths.from_env()
     demo.generate("churn_telco", paths.data_root, nights=0)  # the reference file only

@@ -15,7 +15,6 @@ from steward.operations import value
 from steward.settings import StewardPaths
 from steward.sources import batches
 from tests.conftest import ENGAGEMENTS
-from tests.support.stores import seeded_home
 
 NIGHTS = 12  # through the corrupt night (index 5), drift (7) and the concept shift (9-11)
 
@@ -37,7 +36,7 @@ def signing_key() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, signing_key):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STEWARD_HOME", str(seeded_home(tmp_path_factory.mktemp("e2e"))))
+        mp.setenv("STEWARD_HOME", str(tmp_path_factory.mktemp("e2e")))
         mp.setenv("AIRFLOW_CONN_STEWARD_LEDGER_SIGNING",
                   json.dumps({"conn_type": "generic", "password": signing_key["private"]}))
         yield StewardPaths.from_env()

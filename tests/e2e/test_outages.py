@@ -20,7 +20,6 @@ from steward.models import registry
 from steward.settings import StewardPaths
 from steward.sources import batches
 from tests.conftest import ENGAGEMENTS
-from tests.support.stores import seeded_home
 
 NIGHT = dt.date(2026, 3, 2)
 
@@ -42,7 +41,7 @@ def test_disk_full_fails_the_stage_cleanly_and_a_rerun_completes_the_night(disk,
     goes through raises ENOSPC (runs everywhere). Each says which it was: one never stands in for the other."""
     from steward.airflow.runner import run_night
 
-    monkeypatch.setenv("STEWARD_HOME", str(seeded_home(tmp_path / "home")))
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("STEWARD_RETRY_DELAY_SECONDS", "0")
     paths = StewardPaths.from_env()
     eng = load_engagement(ENGAGEMENTS / "churn_telco.yaml")
@@ -88,7 +87,7 @@ def test_disk_full_fails_the_stage_cleanly_and_a_rerun_completes_the_night(disk,
         if mounted:
             subprocess.run(["umount", str(run_dir)], check=True)
     monkeypatch.undo()
-    monkeypatch.setenv("STEWARD_HOME", str(seeded_home(tmp_path / "home")))
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     rerun = run_night("churn_telco", NIGHT)  # space is back
     assert rerun["state"].endswith("success") and rerun["audit"]["outcome"] == "keep"
     assert (run_dir / "drift_report.html").stat().st_size > 100_000
@@ -101,7 +100,7 @@ def test_mlflow_unreachable_fails_the_night_but_records_it(tmp_path, monkeypatch
     back, a rerun completes the night."""
     from steward.airflow.runner import run_night
 
-    monkeypatch.setenv("STEWARD_HOME", str(seeded_home(tmp_path / "home")))
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("STEWARD_RETRY_DELAY_SECONDS", "0")
     paths = StewardPaths.from_env()
     eng = load_engagement(ENGAGEMENTS / "churn_telco.yaml")

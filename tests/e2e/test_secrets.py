@@ -24,7 +24,6 @@ from steward.settings import StewardPaths
 from tests.conftest import ENGAGEMENTS
 from tests.support import logs
 from tests.support.smtp import SmtpServer
-from tests.support.stores import seeded_home
 
 SECRET = "s3cr3t-PLANTED-7f1c9e"
 NIGHTS = 9  # through the first performance breach (03-08), which alerts on every channel
@@ -56,7 +55,7 @@ def test_planted_connection_secret_never_reaches_any_output(tmp_path, monkeypatc
                                   {"type": "slack_webhook", "conn_id": "slack_secret"}]}
     (engagements / "prepaid_churn.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     smtp = SmtpServer().start()
-    monkeypatch.setenv("STEWARD_HOME", str(seeded_home(home)))
+    monkeypatch.setenv("STEWARD_HOME", str(home))
     monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(engagements))
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_SECRET", smtp.conn_uri(login="steward", password=SECRET))
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_SECRET", json.dumps(

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from steward.cli import app
 from tests.realdata import harness
 from tests.realdata.scenarios import SCENARIOS
-from tests.support.stores import seeded_home
 
 CI_SCENARIOS = sorted(s for s, scenario in SCENARIOS.items() if scenario.ci_nights)
 
@@ -38,7 +37,6 @@ def run(scenario_id: str, workspace) -> dict:
     scenario = SCENARIOS[scenario_id]
     ws = workspace / scenario_id
     plan = scenario.write(ws, scenario.ci_nights)
-    seeded_home(ws / "home")  # the script's full run creates its store; CI starts from a migrated one
     with harness.env_scope(ws):
         onboarded = CliRunner().invoke(app, scenario.onboard_args(ws, plan["first"]))
         assert onboarded.exit_code == 0, onboarded.stdout + onboarded.stderr
