@@ -153,7 +153,7 @@ def floor_night(home: Path) -> dict[str, float]:
         mlflow.log_params({"estimator": "logistic_regression", "train_rows": len(train)})
         mlflow.log_metrics({"holdout_roc_auc": scores[0], "champion_roc_auc": scores[1]})
         mlflow.sklearn.log_model(challenger, name="model", serialization_format="skops",
-                                 skops_trusted_types=training.REVIEWED_SKOPS_TYPES,
+                                 skops_trusted_types=training.trust.reviewed(),
                                  pip_requirements=[f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"],
                                  registered_model_name="floor.churn")
     client = mlflow.MlflowClient()

@@ -267,9 +267,16 @@ def onboard_cmd(
         "--like", help="an existing engagement id: the new one takes its client file, client, owner, label delay, "
         "schedule, SLAs, responses, alerts, execution and governance owners, region and retention; only the "
         "data and target are new")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="adopt an existing pipeline as champion v1: a skops file, or an MLflow model URI "
+        "models:/NAME/VERSION saved with skops; candidates are clones of it (ADR 0032)")] = None,
+    trust: Annotated[list[str] | None, typer.Option(
+        "--trust", help="with --model: a type you reviewed that the model file holds (repeat); appended to "
+        "include/reviewed-skops-types.txt and recorded in the ledger")] = None,
 ) -> None:
     """Profile reference data (a file, or a database table's latest nights) and write a complete, commented
     include/engagements/<id>.yaml."""
+    import getpass
     import tempfile
 
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
@@ -291,7 +298,9 @@ def onboard_cmd(
                           owner=owner, sensitive=list(sensitive or []), id_column=id_column, region=storage_region(),
                           start_date=_parse_date(start) if start else dt.date.today(), force=force,
                           labels=labels, label_delay=label_delay, rows_per_night=rows_per_night, batches=batches,
-                          like=like_path)
+                          like=like_path, model=model, trust=tuple(trust or ()), adopted_by=getpass.getuser())
+    if trust and model is None:
+        _fail_usage("--trust only applies with --model")
     with tempfile.TemporaryDirectory() as workdir, Progress(
             TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(), console=err,
             transient=True) as progress:
@@ -308,6 +317,11 @@ def onboard_cmd(
                   f"id column {result['id_column']}, {result['rows']} reference rows (copied to {result['reference']})")
     for column, why in result["carried"].items():
         console.print(f"  {column}: {why}")
+    if result["adopted"]:
+        a = result["adopted"]
+        console.print(f"adopted {model} as champion v1 ({a['kind']}, sha256 {a['sha256'][:12]}…, copied to {a['file']}); "
+                      f"on the reference: {', '.join(f'{k} {v}' for k, v in a['baseline'].items())}"
+                      + (f"; trusted after review: {', '.join(a['trusted'])}" if a["trusted"] else ""))
     console.print(f"Nightly batches go to {result['batches']}/ (expected rows: {result['row_count']})"
                   + (f"; labels to {result['labels']}/, {result['label_delay']} night(s) later" if result["labels"] else "")
                   + f"\nfirst night: steward run {engagement} --date YYYY-MM-DD")
@@ -360,7 +374,9 @@ app.add_typer(model_app, name="model")
 def model_rollback(
     engagement: Annotated[str, typer.Argument(help="engagement id")],
     reason: Annotated[str, typer.Option("--reason", help="why (written to the ledger)")],
-    to: Annotated[int | None, typer.Option("--to", help="version to restore (default: the previous champion)")] = None,
+    to: Annotated[str | None, typer.Option(
+        "--to", help="version to restore, or `adopted` (the model adopted at onboarding); default: the previous "
+        "champion")] = None,
 ) -> None:
     """Move the champion alias back to an earlier version; the reason goes into the ledger."""
     import getpass
@@ -368,8 +384,11 @@ def model_rollback(
     from steward.models import rollback
 
     eng = load_engagement(_known_engagement(engagement))
+    if to is not None and to != rollback.ADOPTED and not to.isdigit():
+        _fail_usage(f"--to {to!r}: a version number or `adopted`")
     try:
-        result = rollback.rollback(eng, StewardPaths.from_env(), reason=reason, to_version=to,
+        result = rollback.rollback(eng, StewardPaths.from_env(), reason=reason,
+                                   to_version=None if to is None else to if to == rollback.ADOPTED else int(to),
                                    actor=f"cli:{getpass.getuser()}")
     except rollback.RollbackError as exc:
         _fail_usage(str(exc))

@@ -414,6 +414,27 @@ class RidgeParams(_Strict):
     alpha: float = Field(1.0, ge=0)
 
 
+class LightGBMParams(_Strict):
+    n_estimators: int = Field(100, ge=1, le=5000)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2, le=4096)
+    max_depth: int = Field(-1, ge=-1, le=100, description="-1: no limit (LightGBM's own default)")
+    min_child_samples: int = Field(20, ge=1)
+    reg_lambda: float = Field(0.0, ge=0)
+
+
+class XGBoostParams(_Strict):
+    n_estimators: int = Field(100, ge=1, le=5000)
+    learning_rate: float = Field(0.3, gt=0, le=1)
+    max_depth: int = Field(6, ge=0, le=100)
+    min_child_weight: float = Field(1.0, ge=0)
+    reg_lambda: float = Field(1.0, ge=0)
+
+
+class NoParams(_Strict):
+    """An adopted pipeline keeps the parameters it was built with (steward onboard --model, ADR 0032)."""
+
+
 class LogisticRegressionSpec(_Strict):
     name: Literal["logistic_regression"]
     params: LogisticRegressionParams = LogisticRegressionParams()
@@ -444,17 +465,68 @@ class HistGradientBoostingRegressorSpec(_Strict):
     params: HistGradientBoostingParams = HistGradientBoostingParams()
 
 
+class LightGBMClassifierSpec(_Strict):
+    name: Literal["lightgbm_classifier"]
+    params: LightGBMParams = LightGBMParams()
+
+
+class LightGBMRegressorSpec(_Strict):
+    name: Literal["lightgbm_regressor"]
+    params: LightGBMParams = LightGBMParams()
+
+
+class XGBoostClassifierSpec(_Strict):
+    name: Literal["xgboost_classifier"]
+    params: XGBoostParams = XGBoostParams()
+
+
+class XGBoostRegressorSpec(_Strict):
+    name: Literal["xgboost_regressor"]
+    params: XGBoostParams = XGBoostParams()
+
+
+SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
+class AdoptedSpec(_Strict):
+    """A pipeline built outside steward and adopted as champion v1 (`steward onboard --model`, ADR 0032).
+    Candidates are fresh clones of it (`sklearn.base.clone`) fitted on the training window. The file is
+    loaded with skops, trusting only the reviewed types (include/reviewed-skops-types.txt), never pickle;
+    its digest is pinned here, so a file swapped on the state volume is refused, not served."""
+
+    name: Literal["adopted"]
+    kind: Literal["classifier", "regressor"] = Field(description="what the adopted estimator is (checked at onboarding)")
+    file: str = Field(description="the skops file under the data root (written by steward onboard --model)")
+    sha256: str = Field(pattern=SHA256_HEX, description="the file's digest when it was adopted")
+    source: str = Field(max_length=1000, description="where it came from: the path or the models:/ URI given")
+    adopted_by: str = Field(max_length=200, description="who adopted it")
+    adopted_on: dt.date = Field(description="when")
+    params: NoParams = NoParams()
+
+    @field_validator("file")
+    @classmethod
+    def _inside_data_root(cls, v: str) -> str:
+        return _relative_path(v)
+
+
 EstimatorSpec = Annotated[
     LogisticRegressionSpec
     | RandomForestClassifierSpec
     | HistGradientBoostingClassifierSpec
+    | LightGBMClassifierSpec
+    | XGBoostClassifierSpec
     | RidgeSpec
     | RandomForestRegressorSpec
-    | HistGradientBoostingRegressorSpec,
+    | HistGradientBoostingRegressorSpec
+    | LightGBMRegressorSpec
+    | XGBoostRegressorSpec
+    | AdoptedSpec,
     Field(discriminator="name"),
 ]
-CLASSIFIERS = frozenset({"logistic_regression", "random_forest_classifier", "hist_gradient_boosting_classifier"})
-REGRESSORS = frozenset({"ridge", "random_forest_regressor", "hist_gradient_boosting_regressor"})
+CLASSIFIERS = frozenset({"logistic_regression", "random_forest_classifier", "hist_gradient_boosting_classifier",
+                         "lightgbm_classifier", "xgboost_classifier"})
+REGRESSORS = frozenset({"ridge", "random_forest_regressor", "hist_gradient_boosting_regressor",
+                        "lightgbm_regressor", "xgboost_regressor"})
 
 # refit: the periodic-refit baseline beats the champion on the labelled nights since it took over (ADR 0025)
 RetrainTrigger = Literal["drift", "performance", "schedule", "refit", "growth"]
@@ -773,8 +845,12 @@ class Engagement(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Engagement:
         is_clf = self.problem_type != "regression"
-        name = self.retraining.estimator.name
-        if is_clf and name not in CLASSIFIERS:
+        name: str = self.retraining.estimator.name
+        if isinstance(self.retraining.estimator, AdoptedSpec):  # the adopted estimator's own kind, checked at onboarding
+            if is_clf != (self.retraining.estimator.kind == "classifier"):
+                raise _FieldError("retraining.estimator.kind",
+                                  f"the adopted model is a {self.retraining.estimator.kind}; problem_type is {self.problem_type}")
+        elif is_clf and name not in CLASSIFIERS:
             raise _FieldError("retraining.estimator.name", f"{name} is a regressor; problem_type is {self.problem_type}")
         if not is_clf and name not in REGRESSORS:
             raise _FieldError("retraining.estimator.name", f"{name} is a classifier; problem_type is regression")
@@ -972,7 +1048,7 @@ def _safe_load_without_aliases(text: str) -> Any:
 
 def _loc(loc: tuple) -> str:
     """Dotted field path as written in YAML: pydantic inserts the union tag after 'estimator'."""
-    parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] == "estimator" and p in CLASSIFIERS | REGRESSORS)
+    parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] == "estimator" and p in CLASSIFIERS | REGRESSORS | {"adopted"})
              and not (i and loc[i - 1] in ("data", "labels") and p in ("files", "sql", "object_storage"))]
     return ".".join(parts) if parts else "(root)"
 

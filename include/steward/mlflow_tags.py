@@ -20,6 +20,8 @@ DATA_FINGERPRINT = "steward.data_fingerprint"  # digest of the training window
 TRAINING_KEY = "steward.training_key"  # idempotency key: engagement, night and window (ADR 0003)
 DRIFT_REFERENCE = "steward.drift_reference"  # sha256 of the drift reference the night a candidate was trained
 MODEL_SHA = "steward.model_sha256"  # the skops file's digest, recorded when the version is registered
+ADOPTED_FROM = "steward.adopted_from"  # where an adopted model came from (a path or models:/ URI, ADR 0032)
+ADOPTED_SHA = "steward.adopted_sha256"  # the adopted file's digest as the engagement file pins it
 GATE_FIT_SHA = "steward.gate_fit_sha256"  # a version whose served model is not the one its gate judged (ADR 0026)
 
 # its life as challenger and champion

@@ -74,6 +74,9 @@ class Request:
     owners: list[str] | None = None      # governance owners (default: [owner]); --like takes them
     retention_days: int = 365
     label_delay_source: str = "--label-delay"
+    model: str | None = None             # a pipeline to adopt as champion v1: a skops file or models:/ URI (ADR 0032)
+    trust: tuple[str, ...] = ()          # types a person reviewed for that model (--trust)
+    adopted_by: str = ""                 # who adopted it (the CLI: the OS user)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -559,9 +562,7 @@ retraining:
   breach_window_days: 1    # after a performance breach: the newest labelled night only (the concept changed)
   holdout_fraction: 0.3
   holdout: newest_nights   # the gate judges a candidate on the newest nights of the window, out of time
-  estimator:
-    name: {estimator}
-    params: {{n_estimators: 100, min_samples_leaf: 2}}
+{_estimator_block(req, inferred, estimator)}
 
 promotion:
   metric: {metric}
@@ -574,6 +575,22 @@ governance:{governance}
   decision_log: |
     {today} Onboarded with `steward onboard` from {req.data.name}{f" like {req.like.stem}" if req.like else ""}.
 """
+
+
+def _estimator_block(req: Request, inferred: dict[str, Any], estimator: str) -> str:
+    adopted = inferred.get("adopted")
+    if adopted is None:
+        return f"""  estimator:
+    name: {estimator}
+    params: {{n_estimators: 100, min_samples_leaf: 2}}"""
+    return f"""  estimator:               # adopted with `steward onboard --model` (ADR 0032): v1 is this file as handed
+    name: adopted          # over; candidates are fresh clones of it (same steps and parameters) fitted on the window
+    kind: {adopted['kind']}
+    file: {req.engagement_id}/{adopted['file']}   # under the data root; its digest is pinned below
+    sha256: {adopted['sha256']}
+    source: {_yaml_value(adopted['source'])}
+    adopted_by: {_yaml_value(req.adopted_by or req.owner)}
+    adopted_on: {dt.date.today().isoformat()}"""
 
 
 def _data_block(req: Request, nightly: dict[str, Any], reference_name: str) -> str:
@@ -725,6 +742,10 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
         samples, counts, pattern = read_samples(req)
         _check_samples(samples, raw, req)
     inferred = infer(raw, req, samples)
+    adopted = None
+    if req.model is not None:
+        adopted = adopt(req, raw, inferred)
+        inferred = with_adopted_features(inferred, adopted)
     nightly = nightly_files(req, data_root, inferred, counts, pattern)
     reference_name = f"reference{req.data.suffix.lower()}"
     text = render(req, inferred, reference_name, nightly)
@@ -748,10 +769,15 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
         (data_root / eng.labels.directory).mkdir(parents=True, exist_ok=True)
     if req.data.resolve() != reference_target.resolve():
         shutil.copyfile(req.data, reference_target)
+    if adopted is not None:
+        adopted.baseline = _adopted_baseline(eng, raw, inferred, adopted)
+        (reference_target.parent / inferred["adopted"]["file"]).write_bytes(adopted.data)
     engagements_dir.mkdir(parents=True, exist_ok=True)
     tmp_yaml = target_yaml.with_suffix(".yaml.tmp")
     tmp_yaml.write_text(text)
     tmp_yaml.replace(target_yaml)
+    if adopted is not None:
+        _record_adoption(req, eng, adopted)
     return {"path": str(target_yaml), "reference": str(reference_target), "problem_type": eng.problem_type,
             "features": len(eng.features), "id_column": eng.id_column, "rows": inferred["rows"],
             "carried": inferred["carried"],
@@ -759,7 +785,82 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
             f"{eng.data.relation} (connection {eng.data.conn_id}, rows where {eng.data.date_column} is the night)",
             "labels": str(data_root / eng.labels.directory) if eng.labels else None,
             "label_delay": eng.labels.expected_delay_days if eng.labels else None,
-            "row_count": nightly["row_count"]}
+            "row_count": nightly["row_count"],
+            "adopted": None if adopted is None else {
+                "file": str(reference_target.parent / inferred["adopted"]["file"]), "sha256": adopted.sha256, "kind": adopted.kind,
+                "columns": adopted.columns, "trusted": adopted.trusted_now, "baseline": adopted.baseline}}
+
+
+def adopt(req: Request, raw: pd.DataFrame, inferred: dict[str, Any]) -> Any:
+    """Fetch, load (reviewed types and --trust only) and check the model against the reference; OnboardError
+    naming every problem, nothing written (ADR 0032)."""
+    from steward.models import adoption, trust
+
+    for name in req.trust:
+        if not trust.TYPE_NAME.match(name) or trust.refused(name):
+            raise OnboardError(f"--trust {name!r}: " + ("this type can run code when a file is loaded; steward never "
+                               "trusts it" if trust.refused(name) else "not a dotted type name (module.Class)"))
+    model_source = str(req.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = adoption.fetch(model_source, Path(tmp))
+            unreviewed = adoption.untrusted(path)
+            stray = [t for t in req.trust if t not in unreviewed]
+            if stray:
+                raise adoption.AdoptionError(f"--trust {', '.join(stray)}: the model holds no such unreviewed type "
+                                             "(trust only what a model needs)")
+            model = adoption.load(path, also=list(req.trust))
+            kind, columns = adoption.check(
+                model, problem_type=inferred["problem_type"], reference=schema.cast(raw, inferred["types"]),
+                target=req.target, id_column=inferred["id_column"], target_classes=inferred["classes"])
+            data = path.read_bytes()
+        except adoption.AdoptionError as exc:
+            raise OnboardError(f"--model {model_source}: {exc}") from None
+    import hashlib
+
+    found = adoption.Adopted(model=model, path=Path(model_source), source=model_source,
+                             sha256=hashlib.sha256(data).hexdigest(), kind=kind, columns=columns,
+                             trusted_now=list(dict.fromkeys(req.trust)), data=data)
+    return found
+
+
+def with_adopted_features(inferred: dict[str, Any], adopted: Any) -> dict[str, Any]:
+    """The features are the adopted model's columns, in its order (scikit-learn checks the order); the other
+    columns are carried. A column onboarding would have carried but the model reads becomes a feature."""
+    from steward.models.adoption import ADOPTED_FILE
+
+    features = {c: inferred["features"].get(c) or ("numeric" if inferred["types"][c] in {"integer", "float"}
+                                                   else "categorical") for c in adopted.columns}
+    carried = {c: why for c, why in inferred["carried"].items() if c not in features}
+    carried.update({c: "not an input of the adopted model" for c in inferred["features"] if c not in features})
+    return {**inferred, "features": features, "carried": carried,
+            "adopted": {"kind": adopted.kind, "sha256": adopted.sha256, "source": adopted.source,
+                        "file": ADOPTED_FILE}}
+
+
+def _adopted_baseline(eng: Any, raw: pd.DataFrame, inferred: dict[str, Any], adopted: Any) -> dict[str, float]:
+    """The adopted model's metrics on the labelled reference: what it did when it was handed over."""
+    from steward.models import training
+
+    ref = training.labelled(eng, schema.cast(raw, inferred["types"]))
+    return {k: round(v, 4) for k, v in training.holdout_metrics(eng, adopted.model, ref).items()}
+
+
+def _record_adoption(req: Request, eng: Any, adopted: Any) -> None:
+    """The reviewed types go into the repository's allow-list file, and the adoption (source, digest, who,
+    when, what was trusted, its baseline) into the engagement's ledger."""
+    from steward.governance import ledger
+    from steward.models import trust
+    from steward.settings import StewardPaths
+
+    spec = eng.retraining.estimator
+    if adopted.trusted_now:
+        trust.add(adopted.trusted_now, who=spec.adopted_by, why=f"reviewed for {eng.id}'s adopted model "
+                  f"{spec.source} (sha256 {spec.sha256[:12]}…)")
+    ledger.append(StewardPaths.from_env(), eng.id, "adoption", logical_date=spec.adopted_on.isoformat(), detail={
+        "source": spec.source, "sha256": spec.sha256, "file": spec.file, "kind": spec.kind,
+        "adopted_by": spec.adopted_by, "columns": adopted.columns, "trusted_types_added": adopted.trusted_now,
+        "allow_list": str(trust.allow_list_file().name), "baseline_on_reference": adopted.baseline})
 
 
 def _empty() -> pd.DataFrame:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from steward import mlflow_tags, policy
-from steward.config import Engagement, ObjectStorageSource, SqlSource
+from steward.config import AdoptedSpec, Engagement, ObjectStorageSource, SqlSource
 from steward.digests import key as _key
 from steward.models.training_set import TrainingSet, labelled_batch, labelled_growth, training_window
 from steward.operations import faults
@@ -239,7 +239,9 @@ def ensure_champion(
     key = _key("bootstrap", eng.id, ref_sha, eng.retraining.estimator.model_dump(), config_hash)
     found = registry.find_by_training_key(c, eng, key)
     documents: list[str] = []
-    if found is None:
+    if found is None and isinstance(eng.retraining.estimator, AdoptedSpec):
+        found, documents = _register_adopted(eng, paths, c, day, key, ref_sha, run_tags)
+    elif found is None:
         ref = training.labelled(eng, _read_reference(eng, paths))
         train_df, holdout = training.split_holdout(eng, ref)
         found, model = _train_and_register(
@@ -256,6 +258,32 @@ def ensure_champion(
     found = registry.get_version(c, eng, found.version)
     return {"champion": found.to_dict(), "bootstrapped": True, "model_file": str(registry.model_file(found)),
             "documents": documents}
+
+
+def _register_adopted(eng: Engagement, paths: StewardPaths, c: Any, day: dt.date, key: str, ref_sha: str,
+                      run_tags: dict[str, str]) -> tuple[Any, list[str]]:
+    """Champion v1 is the adopted model as handed over (its pinned file, not refitted), scored on the labelled
+    reference for its baseline metrics; alias `adopted` keeps it findable for a rollback (ADR 0032)."""
+    from steward.models import adoption, model_card, registry, training
+
+    spec = eng.retraining.estimator
+    assert isinstance(spec, AdoptedSpec)
+    model = adoption.template(eng, paths)
+    ref = training.labelled(eng, _read_reference(eng, paths))
+    reason = f"adopted from {spec.source} (sha256 {spec.sha256[:12]}…, by {spec.adopted_by} on {spec.adopted_on})"
+    found = registry.log_and_register(
+        c, paths, eng, model, training_key=key,
+        params={"estimator": "adopted", "adopted_kind": spec.kind, "adopted_type": type(model).__name__,
+                "reference_rows": len(ref)},
+        metrics={f"reference_{k}": v for k, v in training.holdout_metrics(eng, model, ref).items()},
+        tags={**run_tags, mlflow_tags.TRAINED_FOR: day.isoformat(), mlflow_tags.DATA_FINGERPRINT: ref_sha,
+              mlflow_tags.REASON: reason, mlflow_tags.RUN_NAME: f"{eng.id} adopted", KIND_TAG: "bootstrap",
+              mlflow_tags.ADOPTED_FROM: spec.source[:4000], mlflow_tags.ADOPTED_SHA: spec.sha256})
+    registry.set_alias(c, eng, registry.ADOPTED, found.version)
+    documents = model_card.document_version(
+        eng, paths, c, found, model, ref, day=day, reason=reason, window=[], fingerprint=ref_sha,
+        train_rows=0, comparison=None)["files"]
+    return found, documents
 
 
 @timed("detect_drift")

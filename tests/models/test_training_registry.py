@@ -25,8 +25,9 @@ def test_holdout_split_is_deterministic_and_disjoint(churn, ref):
 
 @pytest.mark.parametrize("name", sorted(training.ESTIMATOR_CLASSES))
 def test_every_allowed_estimator_round_trips_through_skops(churn, demand, name, tmp_path):
-    eng = churn if name in {"logistic_regression", "random_forest_classifier",
-                            "hist_gradient_boosting_classifier"} else demand
+    from steward.config import CLASSIFIERS
+
+    eng = churn if name in CLASSIFIERS else demand
     cfg = eng.model_copy(update={"retraining": eng.retraining.model_copy(update={"estimator": _spec(name)})})
     df = (demo._churn_frame if eng is churn else demo._demand_frame)(np.random.default_rng(1), 300, 0, 0.0, False)
     model = training.train(cfg, df)
@@ -71,6 +72,25 @@ def test_register_alias_and_find_by_training_key(churn, paths, ref):
     run = c.get_run(first.run_id)
     assert run.data.tags["steward.engagement"] == "churn_telco"
     assert run.data.tags[registry.TRAINING_KEY_TAG] == "k1"
+
+
+@pytest.mark.parametrize("name", ["lightgbm_classifier", "xgboost_classifier"])
+def test_boosters_register_in_mlflow_with_their_pinned_library_and_load_back(churn, paths, ref, name):
+    """Issue 34: LightGBM and XGBoost versions go through MLflow as skops with the reviewed types, and the
+    version's requirements name the library it needs, at the version this repository pins."""
+    import mlflow.artifacts
+
+    cfg = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"estimator": _spec(name)})})
+    model = training.train(cfg, ref)
+    c = registry.client(paths)
+    version = registry.log_and_register(c, paths, cfg, model, training_key=f"k-{name}", params={}, metrics={},
+                                        tags={"steward.trained_for": "2026-03-01"})
+    x = ref[list(churn.features)]
+    assert (registry.load(c, version).predict_proba(x) == model.predict_proba(x)).all()
+    folder = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{version.name}/{version.version}")
+    pins = open(f"{folder}/requirements.txt").read()
+    library = {"lightgbm_classifier": "lightgbm==4.7.0", "xgboost_classifier": "xgboost-cpu==3.2.0"}[name]
+    assert library in pins and "scikit-learn==" in pins
 
 
 def test_a_model_file_changed_on_the_state_volume_is_not_loaded(churn, paths, ref):

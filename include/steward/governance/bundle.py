@@ -359,7 +359,11 @@ With steward installed: `steward audit verify ENGAGEMENT --allowed-signers YOUR_
 decision and its reasons (who decided: `decided_by`), model versions before and after, MLflow run ids,
 the configuration hash and the code version. `"type":"config"` entries carry each version of the
 engagement file (also in `config_history/`, named by their hash) and, when it inherits client defaults, the
-client files it was merged with (`client_files`; the configuration hash then covers every file). A rerun of a night appends a new entry;
+client files it was merged with (`client_files`; the configuration hash then covers every file). An
+`"type":"adoption"` entry records a model adopted at onboarding (`steward onboard --model`): where it came from
+(`source`), the sha256 of the file steward serves as version 1 (compare it with the version's
+`steward.adopted_sha256` tag in MLflow), who adopted it, its metrics on the reference, and any type a person
+reviewed and added to the repository's allow-list for it (`trusted_types_added`). A rerun of a night appends a new entry;
 the older one is kept and marked superseded in `index.html`.
 
 ## Status at export

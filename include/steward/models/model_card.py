@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from steward.config import Engagement
+from steward.config import AdoptedSpec, Engagement
 from steward.settings import StewardPaths
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
         f"- Owner: {eng.owner}; governance owners: {', '.join(eng.governance.owners)}",
         f"- Data region: {eng.governance.region}; retention {eng.governance.retention_days} days",
         "",
+        *_provenance(eng),
         "## Training",
         f"- Estimator: `{eng.retraining.estimator.name}` with {eng.retraining.estimator.params.model_dump()}",
         f"- Trained for night {card['trained_for']}; reason: {card['reason']}",
@@ -60,7 +61,9 @@ def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
                   f"v{cmp['champion_version']} **{_num(cmp['champion'])}**. The promotion decision is recorded in the "
                   "audit record of the night."]
     else:
-        lines += ["No champion existed: this version was bootstrapped from the reference data."]
+        lines += ["No champion existed: this version was adopted as handed over; the metrics above are on the "
+                  "labelled reference data." if card["reason"].startswith("adopted") else
+                  "No champion existed: this version was bootstrapped from the reference data."]
     lines += ["", "## Fairness by group"]
     fairness = card.get("fairness")
     if fairness:
@@ -98,6 +101,19 @@ def render_markdown(eng: Engagement, card: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _provenance(eng: Engagement) -> list[str]:
+    """For an adopted model (ADR 0032): where champion v1 came from, and how later versions relate to it."""
+    spec = eng.retraining.estimator
+    if not isinstance(spec, AdoptedSpec):
+        return []
+    return ["## Provenance (adopted model)",
+            f"- Adopted from `{spec.source}` by {spec.adopted_by} on {spec.adopted_on} (`steward onboard --model`)",
+            f"- File sha256 at adoption: `{spec.sha256}`; loaded with skops, reviewed types only",
+            f"- The adopted {spec.kind} is version 1 as handed over (MLflow alias `adopted`); every later version is "
+            "a fresh clone of it (`sklearn.base.clone`: same steps and parameters) fitted on its training window",
+            ""]
 
 
 def render_html(markdown_text: str, title: str) -> str:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
+ADOPTED = "adopted"  # the version adopted at onboarding (steward onboard --model): a rollback can always return to it
 TRAINING_KEY_TAG = mlflow_tags.TRAINING_KEY
 MODEL_SHA_TAG = mlflow_tags.MODEL_SHA  # the skops file's digest, recorded when the version is registered
 PROMOTED_FOR_TAG = mlflow_tags.PROMOTED_FOR  # logical date of the night that promoted this version
@@ -232,7 +233,7 @@ def log_and_register(
     import mlflow
     import mlflow.sklearn
 
-    from steward.models.training import REVIEWED_SKOPS_TYPES
+    from steward.models import trust
 
     exp_id = experiment_id(c, paths, eng)
     run_tags = {mlflow_tags.ENGAGEMENT: eng.id, TRAINING_KEY_TAG: training_key, **tags}
@@ -245,8 +246,8 @@ def log_and_register(
             model,
             name="model",
             serialization_format="skops",
-            skops_trusted_types=REVIEWED_SKOPS_TYPES,
-            pip_requirements=[f"scikit-learn=={pkg_version('scikit-learn')}", f"skops=={pkg_version('skops')}"],
+            skops_trusted_types=trust.reviewed(),
+            pip_requirements=requirements_of(model),
         )
         # the file's digest goes into the registry's record: a model is served only if it is still this file
         tags = {**tags, MODEL_SHA_TAG: _skops_sha256(info.model_uri)}
@@ -256,6 +257,25 @@ def log_and_register(
     )
     return ModelRef(name=mv.name, version=int(mv.version), run_id=run.info.run_id, source=mv.source,
                     tags={TRAINING_KEY_TAG: training_key, **tags})
+
+
+BOOSTER_PACKAGES = {"lightgbm": "lightgbm", "xgboost": "xgboost-cpu"}
+
+
+def requirements_of(model: Any) -> list[str]:
+    """The pinned packages a version needs to load: scikit-learn and skops, plus the booster library of
+    any LightGBM or XGBoost step (found by walking the fitted pipeline's steps)."""
+    needed = {"scikit-learn", "skops"}
+    stack = [model]
+    while stack:
+        obj = stack.pop()
+        top = type(obj).__module__.split(".")[0]
+        if top in BOOSTER_PACKAGES:
+            needed.add(BOOSTER_PACKAGES[top])
+        stack += [step for _, step in getattr(obj, "steps", [])]
+        stack += [t for _, t, _ in getattr(obj, "transformers_", getattr(obj, "transformers", []))
+                  if not isinstance(t, str)]
+    return sorted(f"{name}=={pkg_version(name)}" for name in needed)
 
 
 def log_files(c: MlflowClient, run_id: str, files: list[Path], artifact_path: str = "model_card") -> None:

@@ -20,7 +20,10 @@ class RollbackError(ValueError):
     """The rollback cannot be done as asked; nothing was changed."""
 
 
-def rollback(eng: Engagement, paths: StewardPaths, *, reason: str, to_version: int | None = None,
+ADOPTED = registry.ADOPTED  # `--to adopted`: the version adopted at onboarding (ADR 0032)
+
+
+def rollback(eng: Engagement, paths: StewardPaths, *, reason: str, to_version: int | str | None = None,
              actor: str = "cli", today: dt.date | None = None) -> dict[str, Any]:
     if not reason.strip():
         raise RollbackError("a rollback needs a --reason (it goes into the ledger)")
@@ -28,6 +31,12 @@ def rollback(eng: Engagement, paths: StewardPaths, *, reason: str, to_version: i
     current = registry.get_alias(c, eng, registry.CHAMPION)
     if current is None:
         raise RollbackError(f"{eng.id} has no champion to roll back")
+    if to_version == ADOPTED:
+        adopted = registry.get_alias(c, eng, registry.ADOPTED)
+        if adopted is None:
+            raise RollbackError(f"{eng.id} adopted no model (steward onboard --model); pass --to VERSION")
+        to_version = adopted.version
+    assert to_version is None or isinstance(to_version, int)
     if to_version is None:
         to_version = previous_version(c, eng, current)
         if to_version is None:

@@ -11,7 +11,8 @@ import datetime as dt
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from steward.config import Engagement
+from steward.config import AdoptedSpec, Engagement
+from steward.models import trust
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,27 +25,42 @@ ESTIMATOR_CLASSES: dict[str, str] = {
     "ridge": "sklearn.linear_model.Ridge",
     "random_forest_regressor": "sklearn.ensemble.RandomForestRegressor",
     "hist_gradient_boosting_regressor": "sklearn.ensemble.HistGradientBoostingRegressor",
+    "lightgbm_classifier": "lightgbm.LGBMClassifier",
+    "lightgbm_regressor": "lightgbm.LGBMRegressor",
+    "xgboost_classifier": "xgboost.XGBClassifier",
+    "xgboost_regressor": "xgboost.XGBRegressor",
 }
-# Types skops does not trust by default that our allow-listed pipelines contain. Reviewed: these are
-# plain data holders of scikit-learn/numpy (tree arrays, dtypes), with no code-execution hooks.
-REVIEWED_SKOPS_TYPES: list[str] = [
-    "numpy.dtype",
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-]
+# Fixed, not configurable: one thread (the nightly tasks of several engagements share two cores, and a
+# single thread makes the boosters' fits reproducible), no console chatter in the task logs.
+FIXED_PARAMS: dict[str, dict[str, Any]] = {
+    "lightgbm_classifier": {"n_jobs": 1, "verbose": -1},
+    "lightgbm_regressor": {"n_jobs": 1, "verbose": -1},
+    "xgboost_classifier": {"n_jobs": 1, "verbosity": 0},
+    "xgboost_regressor": {"n_jobs": 1, "verbosity": 0},
+}
+# Types skops does not trust by default that our pipelines contain (steward.models.trust: the built-in
+# reviewed list plus the repository's allow-list file).
+REVIEWED_SKOPS_TYPES: list[str] = list(trust.BUILT_IN)
 RANDOM_STATE = 42
 
 
 def build_pipeline(eng: Engagement) -> Pipeline:
-    """Impute + scale numerics, impute + one-hot categoricals, then the configured estimator."""
+    """Impute + scale numerics, impute + one-hot categoricals, then the configured estimator; for an adopted
+    pipeline, a fresh clone of it (same steps and parameters, nothing fitted: ADR 0032)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    if isinstance(eng.retraining.estimator, AdoptedSpec):
+        from sklearn.base import clone
+
+        from steward.models import adoption
+
+        return clone(adoption.template(eng))
     module_name, cls_name = ESTIMATOR_CLASSES[eng.retraining.estimator.name].rsplit(".", 1)
     cls = getattr(importlib.import_module(module_name), cls_name)
-    params = eng.retraining.estimator.params.model_dump()
+    params = {**eng.retraining.estimator.params.model_dump(), **FIXED_PARAMS.get(eng.retraining.estimator.name, {})}
     if "random_state" in cls().get_params():
         params["random_state"] = RANDOM_STATE
     transformers = []
@@ -175,7 +191,9 @@ def train(eng: Engagement, df: pd.DataFrame, sample_weight: Any = None) -> Pipel
     from steward.models import metrics
 
     model = build_pipeline(eng)
-    extra = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+    # the final step's name: "model" in steward's pipelines, whatever the team named it in an adopted one
+    last = model.steps[-1][0] if hasattr(model, "steps") else None
+    extra = {} if sample_weight is None else {f"{last}__sample_weight" if last else "sample_weight": sample_weight}
     model.fit(features_of(eng, df), metrics.encode_target(eng, df[eng.target]), **extra)
     return model
 
@@ -226,4 +244,4 @@ def load_model(path: str) -> Pipeline:
     """Load a skops file trusting only the reviewed types (fails loudly on anything else)."""
     import skops.io
 
-    return skops.io.load(path, trusted=REVIEWED_SKOPS_TYPES)
+    return skops.io.load(path, trusted=trust.reviewed())
