@@ -161,3 +161,31 @@ def test_the_engagement_file_cannot_widen_trust_or_swap_the_file(env):
 
     with pytest.raises(EngagementConfigError, match="retraining.estimator.trusted"):
         load_engagement(engs / "loans_acme.yaml")
+
+
+def test_an_mlflow_model_is_adopted_from_its_uri_and_a_pickled_one_is_refused(env):
+    """`--model models:/NAME/VERSION`: the sklearn flavour saved with skops is adopted; one saved with
+    cloudpickle (MLflow's old default) is refused with exit 2, the recipe to convert it, nothing written."""
+    import mlflow
+    import mlflow.sklearn
+
+    from steward.models import registry
+    from steward.settings import StewardPaths
+
+    tmp, engs, csv = env
+    registry.client(StewardPaths.from_env())
+    pipeline = project_pipeline(loans())
+    for name, fmt in (("handover_skops", "skops"), ("handover_pickle", "cloudpickle")):
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(pipeline, name="model", serialization_format=fmt, registered_model_name=name,
+                                     **({"skops_trusted_types": trust.reviewed()} if fmt == "skops" else {}))
+    refused = _adopt(csv, "models:/handover_pickle/1")
+    assert refused.exit_code == 2 and "stored as cloudpickle" in refused.stderr and "skops.io.dump" in refused.stderr
+    assert not (engs / "loans_acme.yaml").exists()
+    adopted = _adopt(csv, "models:/handover_skops/1")
+    assert adopted.exit_code == 0, adopted.stdout + adopted.stderr
+    spec = load_engagement(engs / "loans_acme.yaml").retraining.estimator
+    assert spec.source == "models:/handover_skops/1"
+    restored = skops.io.load(tmp / "home" / "data" / spec.file, trusted=trust.reviewed())
+    x = loans()[NUMERIC + CATEGORICAL]
+    assert (restored.predict_proba(x) == pipeline.predict_proba(x)).all()

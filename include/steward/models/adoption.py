@@ -62,6 +62,9 @@ def fetch(source: str, workdir: Path) -> Path:
         import mlflow.artifacts
         import yaml
 
+        from steward.models import registry
+
+        registry.client(StewardPaths.from_env())  # the deployment's MLflow (MLFLOW_TRACKING_URI), else steward's store
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(workdir)))
         except Exception as exc:  # noqa: BLE001 - MLflow raises many types; the message is what matters
