@@ -32,7 +32,7 @@ def _engagement(folder, eng_id: str, **overrides) -> None:
     for key in ("client", "owner", "alerts"):
         raw.pop(key, None)
     for key in ("owners", "region", "retention_days"):
-        raw["governance"].pop(key)
+        raw["governance"].pop(key, None)
     raw.update(id=eng_id, client_defaults="northwind", schedule="0 2 29 2 *")
     for dotted, value in overrides.items():
         section, key = dotted.split(".")
@@ -79,9 +79,9 @@ def test_two_engagements_inherit_region_and_alert_channel_one_overrides_the_rete
 
 def test_a_client_file_change_changes_every_inheriting_config_hash_and_nothing_else(layout, tmp_path):
     engagements, client_dir = layout
-    plain = tmp_path / "plain" / "churn_telco.yaml"  # no client defaults: the hash is the file's sha256, as before
+    plain = tmp_path / "plain" / "demand_retail.yaml"  # no client defaults: the hash is the file's sha256, as before
     plain.parent.mkdir()
-    plain.write_bytes((ENGAGEMENTS / "churn_telco.yaml").read_bytes())
+    plain.write_bytes((ENGAGEMENTS / "demand_retail.yaml").read_bytes())
     before = {e: config_hash(engagements / f"{e}.yaml") for e in ("north_churn", "north_upsell")}
     assert config_hash(plain) == hashlib.sha256(plain.read_bytes()).hexdigest()
     (client_dir / "eu_clients.yaml").write_text(yaml.safe_dump({"governance": {"region": "eu-central-1"}}))

@@ -258,7 +258,10 @@ def test_onboard_like_an_engagement_takes_its_conventions_and_infers_only_the_da
                                  "--use-case", "loan default", "--like", "prepaid_churn", "--sensitive", "gender"])
     assert result.exit_code == 0, result.stdout + result.stderr
     eng = load_engagement(engs / "loans_acme.yaml")
-    assert (eng.client, eng.owner, eng.schedule) == (like.client, like.owner, like.schedule)
+    # the client file prepaid_churn inherits from is the new engagement's too; the client is the client file's
+    # name ("(prepaid)" was prepaid_churn's own)
+    assert eng.client_defaults == like.client_defaults == "northwind_telecom" and eng.client == "Northwind Telecom"
+    assert (eng.owner, eng.schedule) == (like.owner, like.schedule)
     assert eng.sla == like.sla and eng.responses == like.responses and eng.alerts == like.alerts
     assert eng.execution == like.execution
     g = eng.governance

@@ -282,7 +282,7 @@ def onboard_cmd(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     from steward import onboard
-    from steward.clients import clients_dir
+    from steward.clients import client_file
     from steward.governance.retention import storage_region
 
     if (data is None) == (sql is None) or (sql is not None) != (table is not None):
@@ -292,9 +292,9 @@ def onboard_cmd(
         like_path = engagements_dir() / f"{like}.yaml"
         if not SAFE_ID.match(like) or not like_path.is_file():
             _fail_usage(f"--like {like!r}: no engagement file {like_path}")
-    client_file = clients_dir(engagements_dir() / f"{engagement}.yaml") / f"{client}.yaml"
+    client_path = client_file(engagements_dir() / f"{engagement}.yaml", client) if SAFE_ID.match(client) else None
     req = onboard.Request(data=data or Path("reference.parquet"), target=target, engagement_id=engagement, client=client, use_case=use_case,
-                          client_defaults=client if client_file.is_file() else None,
+                          client_defaults=client if client_path is not None and client_path.is_file() else None,
                           owner=owner, sensitive=list(sensitive or []), id_column=id_column, region=storage_region(),
                           start_date=_parse_date(start) if start else dt.date.today(), force=force,
                           labels=labels, label_delay=label_delay, rows_per_night=rows_per_night, batches=batches,

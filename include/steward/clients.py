@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from steward.config import SAFE_ID, Engagement, EngagementConfigError, read_mapping
+from steward.settings import PROJECT_ROOT
 
 # What clients share: display name, owner, schedule window, governance (owners, region, retention, sensitive
 # attributes), alert channels (their connection ids), where tasks run, service levels and responses.
@@ -44,9 +45,22 @@ def clients_dir(engagement_path: Path) -> Path:
     return Path(os.environ.get("STEWARD_CLIENTS_DIR") or engagement_path.parent.parent / "clients")
 
 
+SHIPPED_CLIENTS = PROJECT_ROOT / "include" / "clients"
+
+
+def client_file(engagement_path: Path, name: str) -> Path:
+    """Where client file `name` is read from: the clients folder beside the engagements; when that folder does
+    not hold it (an engagements folder kept elsewhere, a scratch copy of a shipped engagement) and no
+    STEWARD_CLIENTS_DIR is set, the repository's own include/clients. The ledger's config entry names the file
+    that was used and its hash, so the fallback is visible (ADR 0021)."""
+    path = clients_dir(engagement_path) / f"{name}.yaml"
+    if not path.is_file() and not os.environ.get("STEWARD_CLIENTS_DIR") and (SHIPPED_CLIENTS / f"{name}.yaml").is_file():
+        return SHIPPED_CLIENTS / f"{name}.yaml"
+    return path
+
+
 def _chain(engagement_path: Path, name: Any) -> list[tuple[Path, dict[str, Any], bytes]]:
     """The client file `name` and every file it extends, most general first."""
-    folder = clients_dir(engagement_path)
     files: list[tuple[Path, dict[str, Any], bytes]] = []
     seen: list[str] = []
     referrer, field = engagement_path, "client_defaults"
@@ -57,7 +71,7 @@ def _chain(engagement_path: Path, name: Any) -> list[tuple[Path, dict[str, Any],
             raise EngagementConfigError(referrer, field, f"cycle of client files: {' -> '.join([*seen, name])}")
         if len(seen) == MAX_DEPTH:
             raise EngagementConfigError(referrer, field, f"more than {MAX_DEPTH} client files extend each other")
-        path = folder / f"{name}.yaml"
+        path = client_file(engagement_path, name)
         if not path.is_file():
             raise EngagementConfigError(referrer, field, f"client file {path} does not exist")
         raw, raw_bytes = read_mapping(path)

@@ -727,6 +727,7 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
         check(_empty(), req)  # raises the unsafe-id message
     if target_yaml.exists() and not req.force:
         raise OnboardError(f"{target_yaml} already exists: pass --force to overwrite it")
+    given_owner = req.owner != DEFAULT_OWNER  # the command line's --owner wins over a client file's
     if req.like is not None:
         req = like_request(req, req.like)
     if req.client_defaults is not None:  # start from the client file: what it gives is not written again
@@ -734,7 +735,8 @@ def onboard(req: Request, engagements_dir: Path, data_root: Path,
             given = clients.inherited_values(target_yaml, req.client_defaults)
         except EngagementConfigError as exc:
             raise OnboardError(str(exc)) from None
-        req = dataclasses.replace(req, inherited=frozenset(given), client=str(given.get("client", req.client)))
+        req = dataclasses.replace(req, inherited=frozenset(given) - ({"owner"} if given_owner else set()),
+                                  client=str(given.get("client", req.client)))
     raw = read_reference(req.data, progress)
     check(raw, req)
     samples, counts, pattern = None, None, None
