@@ -1,4 +1,5 @@
-"""One DAG per engagement file in include/engagements/*.yaml, plus the retention and weekly report DAGs.
+"""One DAG per engagement file in include/engagements/*.yaml (and its approval DAG where promotions need a
+person), plus the retention and weekly report DAGs.
 
 Kept thin on purpose: validation lives in steward.config, the DAG shapes in
 steward.airflow.dag_builder and steward.airflow.maintenance_dags, and the work in steward.pipeline. Parsing imports no pandas,
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from airflow.sdk import get_parsing_context
 
-from steward.airflow.dag_builder import broken_placeholder, build_dag
+from steward.airflow.approval_dag import build_approval_dag
+from steward.airflow.dag_builder import approval_dag_id, broken_placeholder, build_dag
 from steward.airflow.maintenance_dags import (
     REPORT_DAG_ID,
     RETENTION_DAG_ID,
@@ -25,7 +27,7 @@ _errors: list[EngagementConfigError] = []
 _valid = []
 
 for _path in discover(engagements_dir()):
-    if _parsing not in (None, _path.stem, RETENTION_DAG_ID, REPORT_DAG_ID):
+    if _parsing not in (None, _path.stem, approval_dag_id(_path.stem), RETENTION_DAG_ID, REPORT_DAG_ID):
         continue
     try:
         _engagement = load_engagement(_path)
@@ -35,6 +37,8 @@ for _path in discover(engagements_dir()):
     _valid.append(_engagement.id)
     if _parsing in (None, _engagement.id):
         globals()[_engagement.id] = build_dag(_engagement, _path)
+    if _engagement.promotion.approval.required and _parsing in (None, approval_dag_id(_engagement.id)):
+        globals()[approval_dag_id(_engagement.id)] = build_approval_dag(_engagement)  # issue 35
 
 if _parsing in (None, RETENTION_DAG_ID):
     steward_retention = build_retention_dag(_valid)

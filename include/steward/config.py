@@ -590,7 +590,33 @@ class RetrainingPolicy(_Strict):
     estimator: EstimatorSpec
 
 
+APPROVER = r"^[A-Za-z0-9_.@+-]{1,128}$"
+
+
+class ApprovalPolicy(_Strict):
+    """A named person approves every promotion (issue 35): a challenger that passes the gate (and its shadow
+    nights) waits in Airflow's Required Actions (the standard provider's ApprovalOperator) in a DAG of its own,
+    `<id>__approval`; the nightly DAG never waits. Reject and timeout never promote."""
+
+    required: bool = Field(False, description="every promotion waits for an approval")
+    approvers: list[str] = Field(
+        [], description="the Airflow users who may answer (their user names); only they can approve or reject")
+    timeout_hours: float = Field(
+        72, gt=0, le=24 * 30, description="after this long without an answer the request ends as rejected "
+        "(fractions allowed)")
+
+    @model_validator(mode="after")
+    def _named(self) -> ApprovalPolicy:
+        if self.required and not self.approvers:
+            raise ValueError("approval.required needs approvers: the Airflow users who may answer")
+        for user in self.approvers:
+            if not re.match(APPROVER, user):
+                raise ValueError(f"approver {user!r} is not an Airflow user name")
+        return self
+
+
 class PromotionGate(_Strict):
+    approval: ApprovalPolicy = Field(ApprovalPolicy(), description="a person approves each promotion (default off)")
     metric: Metric
     min_improvement: float = Field(0.0, ge=0, description="required gain over the champion on the same holdout")
     min_win_share: float | None = Field(
@@ -641,6 +667,10 @@ class FairnessPolicy(_Strict):
     max_gap: float = Field(0.2, gt=0)
 
 
+# EU AI Act, Art. 19(1) and 26(6): logs of a high-risk system kept for at least six months
+HIGH_RISK_MIN_RETENTION_DAYS = 183
+
+
 class Governance(_Strict):
     owners: list[str] = Field(min_length=1)
     region: str = Field(pattern=r"^[a-z]{2}-[a-z]+-\d$")
@@ -648,6 +678,19 @@ class Governance(_Strict):
     fairness: FairnessPolicy | None = None
     retention_days: int = Field(365, ge=1)
     decision_log: str = ""
+    risk_class: Literal["high", "limited", "minimal"] | None = Field(
+        None, description="the risk class the client assigned (EU AI Act: high-risk systems, limited-risk "
+        "transparency duties, minimal risk). `high` requires retention of at least 183 days (Art. 19, 26(6)) and "
+        "an approval before every promotion (`promotion.approval`). Unset: not classified (the monitoring plan "
+        "says so)")
+
+    @model_validator(mode="after")
+    def _high_risk_keeps_logs(self) -> Governance:
+        if self.risk_class == "high" and self.retention_days < HIGH_RISK_MIN_RETENTION_DAYS:
+            raise _FieldError("governance.retention_days",
+                              f"{self.retention_days} days is too short for risk_class high: the EU AI Act (Art. 19(1), "
+                              f"26(6)) asks for logs kept at least six months ({HIGH_RISK_MIN_RETENTION_DAYS} days)")
+        return self
 
 
 class Execution(_Strict):
@@ -852,7 +895,7 @@ class Engagement(_Strict):
                                   f"the adopted model is a {self.retraining.estimator.kind}; problem_type is {self.problem_type}")
         elif is_clf and name not in CLASSIFIERS:
             raise _FieldError("retraining.estimator.name", f"{name} is a regressor; problem_type is {self.problem_type}")
-        if not is_clf and name not in REGRESSORS:
+        elif not is_clf and name not in REGRESSORS:
             raise _FieldError("retraining.estimator.name", f"{name} is a classifier; problem_type is regression")
         for field_name, metric in (("performance.metric", self.performance.metric), ("promotion.metric", self.promotion.metric)):
             if (metric in CLASSIFICATION_METRICS) != is_clf:
@@ -885,6 +928,9 @@ class Engagement(_Strict):
         for col in self.governance.sensitive_attributes:
             if col not in self.features:
                 raise _FieldError("governance.sensitive_attributes", f"{col!r} is not a declared feature")
+        if self.governance.risk_class == "high" and not self.promotion.approval.required:
+            raise _FieldError("promotion.approval.required", "risk_class high needs an approval before every "
+                              "promotion: set required: true and name the approvers")
         self._check_business()
         return self
 

@@ -31,5 +31,7 @@ RESTORED_FOR = "steward.restored_for"  # day a rollback made this version champi
 SHADOW_SINCE = "steward.shadow_since"  # night the gate passed it into shadow
 SHADOW_DECIDED = "steward.shadow_decided_for"  # night its shadow period ended
 SHADOW_VERDICT = "steward.shadow_verdict"  # promoted | retired
+APPROVAL_REQUESTED = "steward.approval_requested_for"  # night the gate (or shadow) asked for an approval (issue 35)
+APPROVAL = "steward.approval"  # approved | rejected | timed_out | superseded, with who and when in the ledger
 HOLDOUT_NIGHTS = "steward.holdout_nights"  # the gate's out-of-time holdout nights (comma-separated dates)
 HOLDOUT_SAMPLE = "steward.holdout_sample"  # nights whose hash-selected share was the gate's holdout instead

@@ -755,7 +755,8 @@ def promote(
     )
     if verdict.action == "wait":
         verdict = _enter_shadow(c, eng, challenger, night_champion, day, verdict)
-    verdict = _make_champion(c, eng, challenger, day, verdict)
+    verdict = _make_champion(c, eng, paths, challenger, day, verdict, evidence=retrained.get("evidence"),
+                             champion=night_champion)
     return {**_promotion_result(c, eng, verdict, night_champion, challenger, "steward.policy.gate"),
             "evidence": retrained.get("evidence")}
 
@@ -773,9 +774,11 @@ def _enter_shadow(c: Any, eng: Engagement, challenger: int, champion: int, day: 
     return policy.into_shadow(eng, verdict, challenger, champion)
 
 
-def _make_champion(c: Any, eng: Engagement, version: int, day: dt.date, verdict: policy.Decision) -> policy.Decision:
+def _make_champion(c: Any, eng: Engagement, paths: StewardPaths, version: int, day: dt.date, verdict: policy.Decision,
+                   *, evidence: dict[str, Any] | None, champion: int) -> policy.Decision:
     """Move alias `champion` to `version` on a promote verdict (once: a rerun of the night changes nothing);
-    never backwards."""
+    never backwards. Where a person must approve first (`promotion.approval`), ask instead (issue 35)."""
+    from steward.governance import approvals
     from steward.models import registry
 
     current = registry.get_alias(c, eng, registry.CHAMPION)
@@ -784,6 +787,9 @@ def _make_champion(c: Any, eng: Engagement, version: int, day: dt.date, verdict:
         return verdict
     if current is not None and current.version > version:
         return policy.champion_moved_on(verdict, current.version)
+    if eng.promotion.approval.required:
+        approvals.request(c, eng, paths, version, day, reasons=verdict.reasons, evidence=evidence, champion=champion)
+        return policy.awaiting_approval(eng, verdict, version)
     registry.tag_version(c, eng, version, {registry.PROMOTED_FOR_TAG: day.isoformat(),
                                            registry.REPLACED_TAG: str(current.version) if current else ""})
     if current is not None:
@@ -829,11 +835,12 @@ def judge_shadow(eng: Engagement, paths: StewardPaths, logical_date: str | dt.da
         verdict = policy.shadow_verdict(eng, challenger_version=pending.version, champion_version=night_champion,
                                         since=since, day=day, evidence=pooled, unseen_nights=found["unseen_nights"],
                                         why_not_comparable=found["why_not_comparable"])
-    verdict = _make_champion(c, eng, pending.version, day, verdict)
-    if verdict.action in ("promote", "refuse"):
+    verdict = _make_champion(c, eng, paths, pending.version, day, verdict, evidence=pooled, champion=night_champion)
+    if verdict.action in ("promote", "refuse", "approval"):
         registry.tag_version(c, eng, pending.version, {
             registry.SHADOW_DECIDED_TAG: day.isoformat(),
-            registry.SHADOW_VERDICT_TAG: "promoted" if verdict.action == "promote" else "retired"})
+            registry.SHADOW_VERDICT_TAG: {"promote": "promoted", "refuse": "retired"}.get(verdict.action,
+                                                                                        "awaiting approval")})
         in_alias = registry.get_alias(c, eng, registry.SHADOW)
         if in_alias is not None and in_alias.version == pending.version:
             registry.delete_alias(c, eng, registry.SHADOW)

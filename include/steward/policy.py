@@ -404,6 +404,14 @@ def champion_moved_on(verdict: Decision, current: int) -> Decision:
     return Decision("refuse", [*verdict.reasons, f"champion already moved on to v{current}"])
 
 
+def awaiting_approval(eng: Engagement, verdict: Decision, challenger: int) -> Decision:
+    """The evidence would promote, and the engagement requires a person to approve first (issue 35)."""
+    rules = eng.promotion.approval
+    return Decision("approval", [*verdict.reasons, (
+        f"v{challenger} waits for an approval by {', '.join(rules.approvers)} (Airflow: Required Actions, DAG "
+        f"{eng.id}__approval); no answer within {rules.timeout_hours:g} h means rejected")], list(verdict.triggers))
+
+
 def not_newer(challenger: int, champion: int) -> Decision:
     return Decision("refuse", [f"v{challenger} is not newer than champion v{champion}: retired"])
 

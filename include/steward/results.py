@@ -8,7 +8,7 @@ from typing import Literal, TypedDict
 
 # what a decision can be: retrain or keep (the night's decision), promote, refuse, wait (the gate and the
 # shadow), shadow (a night that waits for a challenger in shadow instead of training another)
-Action = Literal["keep", "retrain", "promote", "refuse", "wait", "shadow"]
+Action = Literal["keep", "retrain", "promote", "refuse", "wait", "shadow", "approval"]
 # what a trigger is called in the records (steward.config.RetrainTrigger and the performance SLA's request)
 Trigger = Literal["drift", "performance", "schedule", "refit", "growth"]
 

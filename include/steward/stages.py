@@ -27,7 +27,7 @@ class Stage:
 _BEFORE_ALERTS = ("join_labels", "check_outcomes", "wait_for_batch", "land_batch", "validate_batch", "route_on_quality",
                   "quarantine_batch", "ensure_champion", "score_batch", "score_baselines", "detect_drift",
                   "decide_retrain", "route_on_decision", "keep_champion", "retrain_candidate", "gate_and_promote",
-                  "judge_shadow")
+                  "judge_shadow", "request_approval")
 
 NIGHTLY: tuple[Stage, ...] = (
     Stage("join_labels"),
@@ -53,6 +53,8 @@ NIGHTLY: tuple[Stage, ...] = (
     Stage("retrain_candidate", ("ensure_champion", "decide_retrain", "route_on_decision")),
     Stage("gate_and_promote", ("retrain_candidate", "ensure_champion")),
     Stage("judge_shadow", ("ensure_champion", "route_on_decision")),
+    # a promotion that needs a person: the event starts the engagement's approval DAG; the night never waits
+    Stage("request_approval", ("gate_and_promote", "judge_shadow"), ALL_DONE, optional=True),
     Stage("raise_alerts", _BEFORE_ALERTS, ALL_DONE),
     Stage("export_audit", ("raise_alerts",), ALL_DONE, recorded=False, work=False),
     # export_audit always succeeds: this leaf keeps a failed stage visible as a failed run

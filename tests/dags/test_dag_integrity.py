@@ -165,8 +165,8 @@ def test_every_mlflow_ui_launcher_runs_without_the_genai_job_runner():
             assert re.search(r"MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false\s+\S*mlflow ui", line), (launcher, line)
 
 
-@pytest.mark.parametrize("wait_minutes", [0, 5])
-def test_every_dag_is_the_stage_table(tmp_path, wait_minutes):
+@pytest.mark.parametrize("wait_minutes,approval", [(0, False), (5, True)])
+def test_every_dag_is_the_stage_table(tmp_path, wait_minutes, approval):
     """Issue 33: the nightly graph is declared once (steward.stages). Every task of a built DAG is a row of the
     table, with exactly the upstream tasks and trigger rule the table gives it (an engagement without a
     sensor drops that row); the record's stages and task states are the table's."""
@@ -178,10 +178,13 @@ def test_every_dag_is_the_stage_table(tmp_path, wait_minutes):
 
     raw = yaml.safe_load((ENGAGEMENTS / "churn_telco.yaml").read_text())
     raw["data"]["wait_minutes"] = wait_minutes
+    if approval:
+        raw["promotion"]["approval"] = {"required": True, "approvers": ["risk.officer"]}
     path = tmp_path / "churn_telco.yaml"
     path.write_text(yaml.safe_dump(raw))
     dag = build_dag(load_engagement(path), path)
-    expected = {s.task_id for s in stages.NIGHTLY if not s.optional or wait_minutes}
+    present = {"wait_for_batch": bool(wait_minutes), "request_approval": approval}
+    expected = {s.task_id for s in stages.NIGHTLY if not s.optional or present[s.task_id]}
     assert set(dag.task_ids) == expected and len(expected) >= 19
     for stage in stages.NIGHTLY:
         if stage.task_id not in expected:
@@ -191,3 +194,32 @@ def test_every_dag_is_the_stage_table(tmp_path, wait_minutes):
         assert getattr(task.trigger_rule, "value", task.trigger_rule) == stage.trigger_rule, stage.task_id
     assert audit.STAGES == stages.RECORDED and WORK_TASKS == stages.WORK
     assert "decide_retrain" in audit.STAGES and "export_audit" not in audit.STAGES
+
+
+def test_an_engagement_that_requires_approval_gets_an_approval_dag(tmp_path):
+    """Issue 35: the nightly DAG's request_approval emits on the engagement's approval asset; the approval DAG
+    runs on it and asks only the named approvers in Required Actions, Reject by default when time runs out."""
+    import datetime as dt
+
+    import yaml
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    from steward.airflow.approval_dag import ASK_TASK, build_approval_dag
+    from steward.airflow.dag_builder import build_dag
+
+    raw = yaml.safe_load((ENGAGEMENTS / "churn_telco.yaml").read_text())
+    raw["promotion"]["approval"] = {"required": True, "approvers": ["risk.officer", "cro"], "timeout_hours": 0.5}
+    path = tmp_path / "churn_telco.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    eng = load_engagement(path)
+    nightly, approval = build_dag(eng, path), build_approval_dag(eng)
+    outlet = nightly.get_task("request_approval").outlets[0]
+    assert outlet.uri == "steward://churn_telco/approval"
+    assert [a.uri for a in approval.timetable.asset_condition.objects] == [outlet.uri]
+    ask = approval.get_task(ASK_TASK)
+    assert isinstance(ask, ApprovalOperator)
+    assert [u["id"] for u in ask.assigned_users] == ["risk.officer", "cro"]
+    assert ask.defaults == ["Reject"] and ask.response_timeout == dt.timedelta(minutes=30)
+    assert approval.get_task("promote_approved").upstream_task_ids == {ASK_TASK}
+    assert getattr(approval.get_task("record_refusal").trigger_rule, "value", None) == "all_done"
+    assert approval.dag_id == "churn_telco__approval" and approval.max_active_runs == 1

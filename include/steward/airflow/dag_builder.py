@@ -63,10 +63,19 @@ def deadline_alerts(eng: Engagement) -> list[DeadlineAlert]:
     return alerts
 
 
+def approval_dag_id(engagement_id: str) -> str:
+    return f"{engagement_id}__approval"
+
+
+def approval_asset_of(eng: Engagement) -> Asset:
+    return Asset(f"steward://{eng.id}/approval", group="steward")
+
+
 def build_dag(eng: Engagement, config_path: Path) -> DAG:
     digest = config_hash(config_path)
     audit_asset = Asset(f"steward://{eng.id}/audit", group="steward")
     quarantine_asset = Asset(f"steward://{eng.id}/quarantine", group="steward")
+    approval_asset = approval_asset_of(eng)
 
     with DAG(
         dag_id=eng.id,
@@ -269,6 +278,26 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                      result["champion_after"], " | ".join(result["reasons"]))
             return result
 
+        @json_task(trigger_rule=stages.trigger_rule("request_approval"), outlets=[approval_asset])
+        def request_approval() -> dict[str, Any]:
+            """A challenger the evidence would promote waits for a person (issue 35): the asset event starts
+            `<id>__approval`, which asks in Required Actions. Skipped (no event) when nothing waits."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from steward.governance import approvals
+
+            ctx = get_current_context()
+            asked = [r for r in (pull(ctx["ti"], t) for t in ("gate_and_promote", "judge_shadow"))
+                     if r and r.get("action") == "approval"]
+            pending = approvals.read(state_paths(), eng.id)
+            if not asked or pending is None or "answer" in pending:
+                raise AirflowSkipException("no challenger waits for an approval tonight")
+            ctx["outlet_events"][approval_asset].extra = {"engagement": eng.id, "version": pending["version"],
+                                                          "requested_for": pending["requested_for"]}
+            log.info("v%s waits for an approval by %s", pending["version"], ", ".join(pending["approvers"]))
+            return {"version": pending["version"], "approvers": pending["approvers"],
+                    "requested_for": pending["requested_for"], "approval_dag": approval_dag_id(eng.id)}
+
         @json_task(trigger_rule=stages.trigger_rule("raise_alerts"))
         def raise_alerts() -> dict[str, Any]:
             """Always runs: quality, drift and SLA conditions open or resolve incidents; alerts are sent
@@ -361,6 +390,8 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
         retrained = tasks["retrain_candidate"] = retrain_candidate(champion, decision)
         tasks["judge_shadow"] = judge_shadow(champion)
         tasks["gate_and_promote"] = gate_and_promote(retrained, champion)
+        if eng.promotion.approval.required:
+            tasks["request_approval"] = request_approval()
         tasks["raise_alerts"] = raise_alerts()
         tasks["export_audit"] = export_audit()
         tasks["fail_run_on_error"] = fail_run_on_error()

@@ -126,7 +126,8 @@ def render_table(rows: list[dict]) -> str:
             + (f"<br><span class='muted'>{e(r['metric_note'])}</span>" if r.get("metric_note") else "") + "</td>"
             f"<td><a href='{e(_mlflow_ui())}/#/models/{e(model)}/versions/{_fmt(r['champion_version'])}'>"
             f"v{_fmt(r['champion_version'])}</a><br><span class='muted'>since {e(_fmt(r['champion_promoted_at']))}</span>"
-            + (f"<br><span class='muted'>{e(r['shadow'])}</span>" if r.get("shadow") else "") + "</td>"
+            + (f"<br><span class='muted'>{e(r['shadow'])}</span>" if r.get("shadow") else "")
+            + (f"<br><b>{e(r['awaiting_approval'])}</b>" if r.get("awaiting_approval") else "") + "</td>"
             + _value_cell(r) + _added_cell(r)
             + f"<td>{ledger_cell}</td><td>{r['open_incidents']}</td>"
             f"<td><a href='/dags/{eid}' target='_top'>DAG</a> {reports}</td></tr>"

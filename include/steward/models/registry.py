@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
+AWAITING_APPROVAL = "awaiting_approval"  # the challenger that passed the gate and waits for a person (issue 35)
 ADOPTED = "adopted"  # the version adopted at onboarding (steward onboard --model): a rollback can always return to it
 TRAINING_KEY_TAG = mlflow_tags.TRAINING_KEY
 MODEL_SHA_TAG = mlflow_tags.MODEL_SHA  # the skops file's digest, recorded when the version is registered

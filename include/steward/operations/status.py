@@ -110,6 +110,7 @@ def update(paths: StewardPaths, eng: Engagement, record: dict[str, Any], ledger_
         "champion_version": models.get("champion_after"),
         "champion_promoted_at": promoted_at,
         "shadow": _shadow(record),
+        "awaiting_approval": _awaiting_approval(paths, eng.id),
         "registered_model": models.get("registered_model"),
         "reports": {k: v for k, v in (("quality", _report(record, "quality")), ("drift", _report(record, "drift")),
                                       ("performance", _report(record, "performance"))) if v},
@@ -157,6 +158,17 @@ def _shadow(record: dict[str, Any]) -> str | None:
     if gate.get("action") == "wait":
         return f"v{gate['shadow']['version']} in shadow since {gate['shadow']['since']}"
     return None
+
+
+def _awaiting_approval(paths: StewardPaths, engagement_id: str) -> str | None:
+    """"v5 awaits approval by risk.officer since 2026-03-10" while a request is unanswered (issue 35)."""
+    from steward.governance import approvals
+
+    pending = approvals.read(paths, engagement_id)
+    if pending is None or "answer" in pending:
+        return None
+    return (f"v{pending['version']} awaits approval by {', '.join(pending['approvers'])} since "
+            f"{pending['requested_for']}")
 
 
 def all_rows(paths: StewardPaths, engagement_ids: list[str]) -> list[dict[str, Any]]:

@@ -104,7 +104,8 @@ def shadow_cell(gate: dict[str, Any] | None) -> str:
         return ""
     pooled = shadow.get("pooled") or {}
     waiting = f"{pooled['rows']} rows pooled" if pooled else "waiting for labels"
-    word = {"wait": waiting, "promote": "confirmed", "refuse": "retired"}[gate["action"]]
+    word = {"wait": waiting, "promote": "confirmed", "refuse": "retired",
+            "approval": "confirmed, awaiting approval"}.get(gate["action"], gate["action"])
     return f"shadow v{shadow['version']}: {word}"
 
 
