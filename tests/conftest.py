@@ -51,7 +51,7 @@ def paths(tmp_path, monkeypatch) -> StewardPaths:
 # the files with the most tests first.
 SLOW_FIRST = ("test_production_shape.py", "test_standalone.py", "test_monitoring_months.py",
               "realdata/test_realdata.py", "test_managed_service.py", "e2e/test_nightly_dag.py", "badinput/test_catalogue.py",
-              "test_outages.py", "badinput/test_shapes.py", "test_secrets.py", "test_sql_source.py",
+              "test_outages.py", "test_adopted_model.py", "badinput/test_shapes.py", "test_secrets.py", "test_sql_source.py",
               "dags/test_dag_integrity.py", "test_clients.py", "test_object_source.py", "test_cli.py",
               "test_onboard.py", "test_labels_never_stop_the_night.py", "test_rollback.py", "test_monitoring.py",
               "test_training_registry.py", "test_config_fuzz.py", "test_sampling.py", "test_servers_support.py")

@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -46,6 +47,41 @@ NIGHT = dt.date(2026, 3, 2)  # the faults' night: the second, where a daily sche
 FAULTS = ("retrain.after_register", "export.after_record", "export.after_ledger")
 TWINS = ("fault_churn", "calm_churn")
 LATE = "late_feed"
+APPROVE, LAPSE = "approval_churn", "approval_lapse"  # issue 35: answered by people, and left unanswered
+USERS = {"admin": "admin", "approver": "user", "intruder": "user"}
+
+
+def _with_approval(folder: Path, eng_id: str, timeout_hours: float) -> None:
+    raw = yaml.safe_load((ENGAGEMENTS / "churn_telco.yaml").read_text())
+    raw.update(id=eng_id, schedule="0 2 29 2 *")  # its nights never run here: the requests are prepared
+    raw["promotion"]["approval"] = {"required": True, "approvers": ["approver"], "timeout_hours": timeout_hours}
+    (folder / f"{eng_id}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def _awaiting(paths: StewardPaths, engagements: Path, eng_id: str, versions: int | None = None) -> int:
+    """Register versions 1..`versions` (v1 champion) and ask for an approval of the newest, as the night's
+    gate does when the evidence would promote (steward.pipeline._make_champion)."""
+    from steward import mlflow_tags, pipeline, policy
+    from steward.models import training
+
+    eng = load_engagement(engagements / f"{eng_id}.yaml")
+    c = registry.client(paths)
+    frame = demo._churn_frame(np.random.default_rng(7), 400, 0, 0.0, False)
+    have = len(c.search_model_versions(f"name='{eng.registered_model_name}'"))
+    versions = versions or have + 1
+    for v in range(have + 1, versions + 1):
+        registry.log_and_register(c, paths, eng, training.train(eng, frame.sample(frac=0.9, random_state=v)),
+                                  training_key=f"k{v}", params={}, metrics={},
+                                  tags={mlflow_tags.TRAINED_FOR: f"2026-03-{v:02d}"})
+    if registry.get_alias(c, eng, registry.CHAMPION) is None:
+        registry.tag_version(c, eng, 1, {registry.PROMOTED_FOR_TAG: "2026-03-01"})
+        registry.set_alias(c, eng, registry.CHAMPION, 1)
+    champion = registry.get_alias(c, eng, registry.CHAMPION).version
+    verdict = pipeline._make_champion(c, eng, paths, versions, dt.date(2026, 3, 10),
+                                      policy.Decision("promote", ["the evidence clears the margin"]),
+                                      evidence={"gain": 0.04, "rows": 900, "nights": 3}, champion=champion)
+    assert verdict.action == "approval"
+    return versions
 
 
 def _fault_twin(folder: Path, eng_id: str) -> None:
@@ -77,7 +113,9 @@ def stack(tmp_path_factory):
     for eng_id in TWINS:
         _fault_twin(engagements, eng_id)
     _late_feed(engagements)
-    (airflow_home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
+    _with_approval(engagements, APPROVE, timeout_hours=1)
+    _with_approval(engagements, LAPSE, timeout_hours=0.01)  # 36 seconds
+    (airflow_home / "passwords.json").write_text(json.dumps({user: PASSWORD for user in USERS}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STEWARD_HOME", str(home))
         mp.setenv("STEWARD_ENGAGEMENTS_DIR", str(engagements))
@@ -87,12 +125,14 @@ def stack(tmp_path_factory):
             assert run_night("churn_telco", day)["state"].endswith("success")
         for eng_id in TWINS:  # the history before the faults' night, in-process
             assert run_night(eng_id, NIGHT - dt.timedelta(days=1))["state"].endswith("success")
+        for eng_id in (APPROVE, LAPSE):
+            _awaiting(paths, engagements, eng_id, versions=2)
 
         port, mlflow_port = servers.free_port(), servers.free_port()
         env = servers.standalone_env(
             home, engagements, airflow_home, port, workers=2,  # the twins' runs side by side
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
-            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=",".join(f"{u}:{role}" for u, role in USERS.items()),
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(airflow_home / "passwords.json"),
             STEWARD_MLFLOW_UI_URL=f"http://127.0.0.1:{mlflow_port}",
             STEWARD_RETRY_DELAY_SECONDS="2",
@@ -110,7 +150,7 @@ def stack(tmp_path_factory):
         try:
             servers.wait_http(f"{url}/api/v2/version", 240, airflow, log)
             s["token"] = servers.token(url, "admin", PASSWORD)
-            ours = {*TWINS, LATE}
+            ours = {*TWINS, LATE, f"{APPROVE}__approval", f"{LAPSE}__approval"}
             _wait_for(s, lambda: ours <= {d["dag_id"] for d in _rest(s, "/dags?limit=100")["dags"]},
                       "the DAGs to be parsed")
             for eng_id in sorted(ours):
@@ -210,6 +250,66 @@ def test_missed_freshness_deadline_fires_the_alert(stack):
     assert all(e["detail"]["source"] == "airflow deadline alert" for e in entries)
 
 
+def _ask(s: dict, eng_id: str, run_id: str) -> str:
+    """Start the approval DAG (as the night's asset event would) and wait until it waits for a person."""
+    dag_id = f"{eng_id}__approval"
+    servers.trigger_run(s["api"], dag_id, run_id, dt.datetime.now(dt.UTC).isoformat(), token=s["token"])
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approve_promotion"
+    _wait_for(s, lambda: _rest(s, path)["state"] == "awaiting_input", f"{dag_id} to ask")
+    return f"{s['api']}{path}/-1/hitlDetails"
+
+
+def _answer(s: dict, hitl: str, user: str, option: str, comment: str) -> dict:
+    return servers.rest_patch(hitl, {"chosen_options": [option], "params_input": {"comment": comment}},
+                              token=servers.token(s["url"], user, PASSWORD))
+
+
+def _run_state(s: dict, eng_id: str, run_id: str) -> str:
+    return _rest(s, f"/dags/{eng_id}__approval/dagRuns/{run_id}")["state"]
+
+
+def _approvals(paths, eng_id):
+    return [e["detail"] for e in ledger.read_entries(paths, eng_id) if e["type"] == "approval"]
+
+
+def test_approval_through_the_rest_api_only_the_named_approver_answers(stack):
+    """Issue 35, on the real scheduler: the request waits in Required Actions with the evidence; a user who is
+    not named is refused; Approve promotes and the ledger names who and why; Reject, and no answer in time,
+    leave the champion untouched."""
+    paths = stack["paths"]
+    lapse = _ask(stack, LAPSE, "ask_lapse")  # its 36 seconds run while the others are answered
+    hitl = _ask(stack, APPROVE, "ask_1")
+    detail = servers.rest(hitl, token=stack["token"])
+    assert detail["subject"] == f"Promote {APPROVE} v2?" and "gain 0.04 over 900 labelled rows" in detail["body"]
+    assert [u["id"] for u in detail["assigned_users"]] == ["approver"] and detail["defaults"] == ["Reject"]
+    with pytest.raises(AssertionError, match=": 403 "):
+        _answer(stack, hitl, "intruder", "Approve", "not mine to answer")
+    _answer(stack, hitl, "approver", "Approve", "gain reviewed with the client")
+    _wait_for(stack, lambda: _run_state(stack, APPROVE, "ask_1") in ("success", "failed"), "the approval to land")
+    assert _run_state(stack, APPROVE, "ask_1") == "success", stack["log"].read_text()[-4000:]
+    eng = load_engagement(stack["engagements"] / f"{APPROVE}.yaml")
+    c = registry.client(paths)
+    assert registry.get_alias(c, eng, registry.CHAMPION).version == 2
+    [approved] = _approvals(paths, APPROVE)
+    assert (approved["outcome"], approved["answered_by"], approved["comment"]) == \
+        ("approved", "approver", "gain reviewed with the client")
+
+    _awaiting(paths, stack["engagements"], APPROVE, versions=3)  # the next challenger: rejected
+    hitl = _ask(stack, APPROVE, "ask_2")
+    _answer(stack, hitl, "approver", "Reject", "not before the audit")
+    _wait_for(stack, lambda: _run_state(stack, APPROVE, "ask_2") in ("success", "failed"), "the rejection to land")
+    assert registry.get_alias(c, eng, registry.CHAMPION).version == 2
+    assert _approvals(paths, APPROVE)[-1]["outcome"] == "rejected"
+
+    _wait_for(stack, lambda: _run_state(stack, LAPSE, "ask_lapse") in ("success", "failed"), "the timeout", 240)
+    lapsed = load_engagement(stack["engagements"] / f"{LAPSE}.yaml")
+    assert registry.get_alias(c, lapsed, registry.CHAMPION).version == 1
+    [timed_out] = _approvals(paths, LAPSE)
+    assert timed_out["outcome"] == "timed_out" and timed_out["answered_by"] is None
+    assert servers.rest(lapse, token=stack["token"])["chosen_options"] == ["Reject"]
+    assert ledger.verify(paths, APPROVE).ok and ledger.verify(paths, LAPSE).ok
+
+
 @pytest.mark.browser
 def test_engagements_page_requires_airflow_auth(stack):
     base = stack["url"]
@@ -267,3 +367,50 @@ def test_browser_login_dags_engagements_report_and_mlflow(stack):
                  "engagement_detail.png", "mlflow_registered_model.png"):  # test artefacts in test-artifacts/
         shot = SHOTS / name
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5_000, name
+
+
+@pytest.mark.browser
+def test_approval_in_the_browser_required_actions_approve_then_reject(stack):
+    """Issue 35: the approver logs in, finds the request under Required Actions, reads the evidence and clicks
+    Approve: the champion moves and the ledger names them; the next request is rejected by a click and the
+    champion stays."""
+    from playwright.sync_api import sync_playwright
+
+    paths, engagements = stack["paths"], stack["engagements"]
+    version = _awaiting(paths, engagements, APPROVE)
+    _ask(stack, APPROVE, "browser_1")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser.ensure_chromium(), args=browser.FLAGS[1:])
+        page = chromium.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(stack["url"] + "/")
+        page.wait_for_selector("input[name='username']", timeout=60_000)
+        page.fill("input[name='username']", "approver")
+        page.fill("input[name='password']", PASSWORD)
+        page.click("button[type='submit']")
+        page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+        eng = load_engagement(engagements / f"{APPROVE}.yaml")
+        c = registry.client(paths)
+        before = registry.get_alias(c, eng, registry.CHAMPION).version
+        for run_id, option, comment in (("browser_1", "Approve", "clicked after reading the evidence"),
+                                        ("browser_2", "Reject", "not this one")):
+            if run_id == "browser_2":
+                version = _awaiting(paths, engagements, APPROVE)
+                _ask(stack, APPROVE, run_id)
+            page.goto(stack["url"] + "/required_actions")
+            page.get_by_text(f"Promote {APPROVE} v{version}?").first.click()  # the request, listed for the approver
+            page.get_by_text("Evidence: gain 0.04 over 900 labelled rows").wait_for(timeout=60_000)
+            page.locator("input[name='element_comment']").fill(comment)  # the `comment` param's field
+            page.screenshot(path=str(SHOTS / f"required_action_{option.lower()}.png"))
+            page.get_by_role("button", name=option, exact=True).click()
+            _wait_for(stack, lambda run=run_id: _run_state(stack, APPROVE, run) in ("success", "failed"),
+                      f"the {option} clicked in the browser to land")
+            answer = _approvals(paths, APPROVE)[-1]
+            assert (answer["version"], answer["answered_by"], answer["comment"]) == (version, "approver", comment)
+            if option == "Approve":
+                assert answer["outcome"] == "approved"
+                assert registry.get_alias(c, eng, registry.CHAMPION).version == version != before
+                before = version
+            else:
+                assert answer["outcome"] == "rejected"
+                assert registry.get_alias(c, eng, registry.CHAMPION).version == before  # untouched
+        chromium.close()

@@ -25,6 +25,21 @@ from steward.config import Engagement
 log = logging.getLogger(__name__)
 
 ASK_TASK = "approve_promotion"
+ANSWER_KEY = "answer"
+
+
+class RecordedApproval(ApprovalOperator):
+    """Airflow's ApprovalOperator, keeping the answer as an XCom on both paths: on Reject the operator skips
+    its downstream tasks before its return value would be pushed, and the rejection must be recorded too."""
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        at = event.get("responded_at")
+        context["ti"].xcom_push(key=ANSWER_KEY, value={
+            "chosen_options": list(event.get("chosen_options") or []),
+            "params_input": dict(event.get("params_input") or {}),
+            "responded_by_user": event.get("responded_by_user"),
+            "responded_at": at.isoformat() if hasattr(at, "isoformat") else at})
+        return super().execute_complete(context, event)
 
 
 def build_approval_dag(eng: Engagement) -> DAG:
@@ -54,7 +69,7 @@ def build_approval_dag(eng: Engagement) -> DAG:
             return {"version": pending["version"], "subject": f"Promote {eng.id} v{pending['version']}?",
                     "body": approvals.body(pending)}
 
-        ask = ApprovalOperator(
+        ask = RecordedApproval(
             task_id=ASK_TASK,
             subject="{{ ti.xcom_pull(task_ids='prepare')['subject'] }}",
             body="{{ ti.xcom_pull(task_ids='prepare')['body'] }}",
@@ -105,15 +120,14 @@ def _record(eng: Engagement, *, approved: bool) -> dict[str, Any]:
 
     ctx = get_current_context()
     prepared = ctx["ti"].xcom_pull(task_ids="prepare")
-    answer = ctx["ti"].xcom_pull(task_ids=ASK_TASK)
+    answer = ctx["ti"].xcom_pull(task_ids=ASK_TASK, key=ANSWER_KEY)
     if not prepared or not answer:
         raise AirflowSkipException("no request was asked")
     by = _user(answer.get("responded_by_user"))
     outcome = "approved" if approved else ("rejected" if by else "timed_out")
     comment = str((answer.get("params_input") or {}).get("comment") or "")
-    at = answer.get("responded_at")
     result = approvals.answer(eng, state_paths(), int(prepared["version"]), outcome, by=by, comment=comment,
-                              answered_at=at.isoformat() if hasattr(at, "isoformat") else str(at))
+                              answered_at=str(answer.get("responded_at")))
     key, unsigned_reason = ledger_signing_key()
     export.checkpoint_head(state_paths(), eng.id, key, unsigned_reason)  # signed now, like a night
     log.info("%s v%s: %s by %s (ledger entry %s)", eng.id, result["version"], result["outcome"], by or "nobody",
