@@ -10,6 +10,7 @@ import pytest
 
 from steward import demo
 from steward.config import load_engagement
+from steward.governance import ledger
 from steward.models import registry
 from steward.operations import value
 from steward.settings import StewardPaths
@@ -71,6 +72,10 @@ def test_every_night_succeeds_and_writes_an_audit_record(churn_runs, home):
         assert record["logical_date"] == day.isoformat()
         assert len(record["config"]["sha256"]) == 64
         assert record["run"]["dag_id"] == "churn_telco"
+        # the Airflow DAG version that ran, next to the config hash and the code version (issue 35)
+        assert len(record["run"]["dag_version_id"]) == 36 and record["code_version"]
+    entries = [e for e in ledger.read_entries(home, "churn_telco") if e["type"] == "run"]
+    assert entries and all(e["record"]["run"]["dag_version_id"] for e in entries)
 
 
 def test_first_night_bootstraps_a_champion(churn_runs):

@@ -332,8 +332,13 @@ def build_dag(eng: Engagement, config_path: Path) -> DAG:
                                                              run_ids=[ctx["run_id"]])
                 return results, {k: str(v) for k, v in (states.get(ctx["run_id"]) or {}).items()}
 
+            bundle = getattr(ti, "bundle_instance", None)
+            # the Airflow DAG version that ran (Airflow 3 DAG versioning: `GET /api/v2/dags/<id>/dagVersions`
+            # maps the id to the number the UI shows), beside the config hash and the code version (issue 35)
             run = {"dag_id": eng.id, "run_id": ctx["run_id"], "try_number": ti.try_number,
-                   "logical_date": str(ctx["dag_run"].logical_date)}
+                   "logical_date": str(ctx["dag_run"].logical_date),
+                   "dag_version_id": str(ti.dag_version_id) if getattr(ti, "dag_version_id", None) else None,
+                   "dag_bundle": None if bundle is None else {"name": bundle.name, "version": bundle.version}}
             from steward.airflow.signing_key import ledger_signing_key
 
             key, unsigned_reason = ledger_signing_key()
