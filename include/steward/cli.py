@@ -444,7 +444,8 @@ def report_cmd(
     console.print(f"report: {result['html']}\nnumbers: {result['json']}")
 
 
-incident_app = typer.Typer(help="Incidents: list, acknowledge, resolve by hand.", no_args_is_help=True)
+incident_app = typer.Typer(help="Incidents: list, acknowledge, resolve by hand, draft a report, classify.",
+                           no_args_is_help=True)
 app.add_typer(incident_app, name="incident")
 
 
@@ -502,6 +503,61 @@ def incident_resolve(
         _fail_usage(str(exc))
         return
     console.print(f"incident #{inc['id']} resolved on {day} after {inc['recovery_nights']} night(s)")
+
+
+@incident_app.command("report")
+def incident_report_cmd(
+    incident_id: Annotated[int, typer.Argument(help="incident number (steward incident list)")],
+    deadline_days: Annotated[int, typer.Option(
+        "--deadline-days", help="the regulatory clock: 2, 10 or 15 days (EU AI Act Art. 73), counted from the "
+        "first signal")],
+    by: Annotated[str | None, typer.Option("--by", help="who drafts it (default: the OS user)")] = None,
+) -> None:
+    """Draft an incident report from the stored facts (timeline, versions served, metrics before and after,
+    actions, affected dates and rows), cited in the ledger; a person then classifies it."""
+    import getpass
+
+    from steward.operations import incident_report, incidents
+
+    paths = StewardPaths.from_env()
+    try:
+        engagement = incidents.get(paths, incident_id)["engagement"]
+    except incidents.IncidentError as exc:
+        _fail_usage(str(exc))
+        return
+    eng = load_engagement(_known_engagement(engagement))
+    try:
+        result = incident_report.draft(eng, paths, incident_id, deadline_days=deadline_days,
+                                       drafted_by=by or getpass.getuser())
+    except incident_report.IncidentReportError as exc:
+        _fail_usage(str(exc))
+        return
+    _sign_head(paths, engagement)
+    console.print(f"incident #{incident_id} ({engagement}): report drafted, due {result['due']} if serious "
+                  f"(ledger entry {result['ledger_seq']})\n  " + "\n  ".join(result["files"][:2]))
+
+
+@incident_app.command("classify")
+def incident_classify(
+    incident_id: Annotated[int, typer.Argument(help="incident number")],
+    serious: Annotated[bool, typer.Option("--serious/--not-serious", help="a person's decision (Art. 3(49))")],
+    by: Annotated[str, typer.Option("--by", help="who decides")],
+    reason: Annotated[str, typer.Option("--reason", help="why (written to the ledger)")],
+) -> None:
+    """Record whether an incident is serious, after its report was drafted."""
+    from steward.operations import incident_report, incidents
+
+    paths = StewardPaths.from_env()
+    try:
+        engagement = incidents.get(paths, incident_id)["engagement"]
+        result = incident_report.classify(load_engagement(_known_engagement(engagement)), paths, incident_id,
+                                          serious=serious, decided_by=by, reason=reason)
+    except (incidents.IncidentError, incident_report.IncidentReportError) as exc:
+        _fail_usage(str(exc))
+        return
+    _sign_head(paths, engagement)
+    console.print(f"incident #{incident_id}: {'serious, report due ' + result['due'] if serious else 'not serious'} "
+                  f"(ledger entry {result['ledger_seq']})")
 
 
 audit_app = typer.Typer(help="Governance: verify the tamper-evident ledger, export auditor bundles.",

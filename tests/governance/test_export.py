@@ -40,9 +40,10 @@ def test_a_night_is_recorded_once_chained_and_indexed(churn, paths, no_registry)
     record = json.loads(done["path"].read_text())
     assert record["outcome"] == "missing" and record == done["record"] and not done["already_recorded"]
     entries = ledger.read_entries(paths, churn.id)
-    assert [e["type"] for e in entries] == ["config", "run"]
-    assert entries[1]["record"]["run"]["run_id"] == "scheduled__2026-03-04"
-    assert entries[1]["artifacts"] == {ledger.artifact_key(paths, done["path"]): ledger.sha256_file(done["path"])}
+    # the first night of a configuration also cites its monitoring plan (issue 35)
+    assert [e["type"] for e in entries] == ["config", "plan", "run"]
+    assert entries[2]["record"]["run"]["run_id"] == "scheduled__2026-03-04"
+    assert entries[2]["artifacts"] == {ledger.artifact_key(paths, done["path"]): ledger.sha256_file(done["path"])}
     assert ledger.verify(paths, churn.id).ok
     assert status.read(paths, churn.id)["row"]["ledger_seq"] == done["entry"]["seq"]
     assert [r["ledger_seq"] for r in store.select_rows(paths, store.runs, {"engagement": churn.id})] == [done["entry"]["seq"]]
@@ -57,7 +58,7 @@ def test_a_retry_restores_the_record_from_the_ledger_and_appends_nothing(churn, 
     retry = _export(churn, paths, "scheduled__2026-03-04", calls)
     assert retry["already_recorded"] and calls == []  # the stage results were not even read again
     assert retry["path"].read_bytes() == original and retry["entry"] == first["entry"]
-    assert len(ledger.read_entries(paths, churn.id)) == 2
+    assert len(ledger.read_entries(paths, churn.id)) == 3  # config, plan, run
     rerun = _export(churn, paths, "manual__2026-03-05T10:00:00")  # a new run of the night is a new entry
     assert not rerun["already_recorded"] and rerun["entry"]["seq"] == first["entry"]["seq"] + 1
     assert ledger.verify(paths, churn.id).ok

@@ -75,6 +75,7 @@ def export(paths: StewardPaths, engagement_id: str, since: dt.date, until: dt.da
             rows.append({**_row(entry, links, superseded), "signed": entry["seq"] <= signed_through,
                          "unsigned": unsigned_why.get(entry["seq"])})
         cards = _copy_model_cards(paths, engagement_id, runs, staging, checksums)
+        cards += _copy_governance_documents(paths, entries, staging, checksums)
         configs = _write_config_history(entries, staging)
         events = [ev for ev in lineage.read_events(paths, engagement_id)
                   if _in_range(((ev["run"].get("facets") or {}).get("nominalTime") or {}).get("nominalStartTime", "")[:10],
@@ -155,6 +156,24 @@ def _copy_model_cards(paths: StewardPaths, engagement_id: str, runs: list[dict[s
     return sorted({c["href"]: c for c in cards}.values(), key=lambda c: int(c["version"][1:]))
 
 
+def _copy_governance_documents(paths: StewardPaths, entries: list[dict[str, Any]], staging: Path,
+                               checksums: dict[str, str]) -> list[dict[str, str]]:
+    """Every version of the monitoring plan and every incident report the ledger cites (issue 35)."""
+    docs = []
+    for entry in entries:
+        if entry["type"] not in ("plan", "incident_report"):
+            continue
+        folder = (f"monitoring_plan/v{entry['detail']['version']}" if entry["type"] == "plan"
+                  else f"incident_reports/{entry['detail']['incident']}-{entry['seq']}")
+        for key, digest in entry["artifacts"].items():
+            rel = f"{folder}/{Path(key).name}"
+            if _copy_cited(paths, key, digest, rel, staging, checksums) and rel.endswith(".html"):
+                what = (f"monitoring plan v{entry['detail']['version']}" if entry["type"] == "plan"
+                        else f"incident report {entry['detail']['incident']}")
+                docs.append({"version": what, "night": entry.get("logical_date") or "", "href": rel})
+    return docs
+
+
 def _write_config_history(entries: list[dict[str, Any]], staging: Path) -> list[dict[str, Any]]:
     history = []
     folder = staging / "config_history"
@@ -225,7 +244,9 @@ def _index_html(engagement_id: str, since: dt.date, until: dt.date, rows: list[d
               f"{verification.entries} entries, head <code>{verification.head}</code></p>") if verification.ok else (
         "<p class='bad'>LEDGER VERIFICATION FAILED at export: " + e("; ".join(verification.problems)) + "</p>")
     card_list = "".join(f"<li><a href='{e(c['href'])}'>model {e(c['version'])}</a> (trained for {e(c['night'])})</li>"
-                        for c in cards) or "<li>none in range</li>"
+                        for c in cards if c["version"].startswith("v")) or "<li>none in range</li>"
+    documents = "".join(f"<li><a href='{e(c['href'])}'>{e(c['version'])}</a> ({e(c['night'])})</li>"
+                        for c in cards if not c["version"].startswith("v")) or "<li>none</li>"
     def inherited(c: dict[str, Any]) -> str:
         files = ", ".join(f"<a href='{e(f['file'])}'>{e(f['path'])}</a>" for f in c.get("client_files", []))
         return f"; inherits {files}" if files else ""
@@ -245,6 +266,7 @@ See <a href="VERIFY.md">VERIFY.md</a> to check that nothing was altered.</p>
 <th>decision and reasons</th><th>champion</th><th>reports</th><th>ledger</th></tr></thead>
 <tbody>{''.join(body)}</tbody></table>
 <h2>Model cards</h2><ul>{card_list}</ul>
+<h2>Monitoring plan and incident reports</h2><ul id="governance-documents">{documents}</ul>
 <h2>Engagement configuration history</h2><ul>{config_list}</ul>
 <h2>Lineage</h2><p><a href="lineage.jsonl">lineage.jsonl</a>: OpenLineage run events of these nights.</p>
 </body></html>
@@ -359,7 +381,14 @@ With steward installed: `steward audit verify ENGAGEMENT --allowed-signers YOUR_
 decision and its reasons (who decided: `decided_by`), model versions before and after, MLflow run ids,
 the configuration hash and the code version. `"type":"config"` entries carry each version of the
 engagement file (also in `config_history/`, named by their hash) and, when it inherits client defaults, the
-client files it was merged with (`client_files`; the configuration hash then covers every file). An
+client files it was merged with (`client_files`; the configuration hash then covers every file). A
+`"type":"plan"` entry cites the post-market monitoring plan generated from that configuration
+(`monitoring_plan/v<N>/`, Markdown and HTML; `config_sha256` names the configuration): a change of policy is a
+new plan version. An `"type":"approval"` entry records a person's answer to a promotion request: the version,
+`outcome` (approved, rejected, timed_out, superseded), `answered_by` (the Airflow user; none on a timeout),
+`answered_at`, `comment`, the approvers named and the champion before and after. An `"type":"incident_report"`
+entry cites a drafted incident report (`incident_reports/`, with the regulatory clock chosen); a later entry
+of the same type with `serious` set records a person's decision on whether the incident is serious. An
 `"type":"adoption"` entry records a model adopted at onboarding (`steward onboard --model`): where it came from
 (`source`), the sha256 of the file steward serves as version 1 (compare it with the version's
 `steward.adopted_sha256` tag in MLflow), who adopted it, its metrics on the reference, and any type a person

@@ -172,9 +172,19 @@ def record_in_ledger(
     from steward.governance import ledger
     from steward.governance.audit import content_digest
 
-    known = {e["detail"]["sha256"] for e in ledger.read_entries(paths, eng.id) if e["type"] == "config"}
+    entries = ledger.read_entries(paths, eng.id)
+    known = {e["detail"]["sha256"] for e in entries if e["type"] == "config"}
     if config_hash not in known:
         ledger.append(paths, eng.id, "config", detail=config_detail(config_path, config_hash))
+    planned = [e["detail"]["config_sha256"] for e in entries if e["type"] == "plan"]
+    if config_hash not in planned:  # a new configuration is a new version of the monitoring plan (issue 35)
+        from steward.governance import monitoring_plan
+
+        version = len(planned) + 1
+        files = monitoring_plan.write(eng, paths, config_hash, version)
+        ledger.append(paths, eng.id, "plan", logical_date=record["logical_date"],
+                      artifacts=ledger.hash_artifacts(paths, files),
+                      detail={"version": version, "config_sha256": config_hash, "risk_class": eng.governance.risk_class})
     entry = ledger.append(paths, eng.id, "run", logical_date=record["logical_date"], record=record,
                           artifacts=ledger.hash_artifacts(paths, cited_files(record, record_path)),
                           detail={"content_sha256": content_digest(record)})

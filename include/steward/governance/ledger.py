@@ -38,7 +38,8 @@ from steward.settings import StewardPaths, inside
 from steward.sources.batches import sha256_file
 
 GENESIS = "0" * 64
-ENTRY_TYPES = ("run", "config", "purge", "rollback", "sla", "report", "key_rotation", "accept", "adoption", "approval")
+ENTRY_TYPES = ("run", "config", "purge", "rollback", "sla", "report", "key_rotation", "accept", "adoption", "approval", "plan",
+               "incident_report")
 
 
 def canonical(obj: Any) -> bytes:
