@@ -75,7 +75,9 @@ def test_an_approval_promotes_from_the_next_night_and_is_in_the_ledger(registere
     entry = json.loads(ledger.ledger_path(paths, eng.id).read_text().splitlines()[-1])
     assert entry["type"] == "approval" and entry["detail"]["answered_by"] == "risk.officer"
     assert entry["detail"]["comment"] == "evidence reviewed" and entry["detail"]["champion_after"] == 2
-    assert ledger.verify(paths, eng.id, check_artifacts=False).ok
+    assert ledger.verify(paths, eng.id).ok  # the note beside the model card is cited with its hash
+    note = paths.run_dir(eng.id, NIGHT.isoformat()) / "model_v2" / "approval.md"
+    assert "by risk.officer" in note.read_text() and ledger.artifact_key(paths, note) in entry["artifacts"]
 
 
 @pytest.mark.parametrize("outcome,by", [("rejected", "risk.officer"), ("timed_out", None)])
@@ -114,3 +116,15 @@ def test_high_risk_needs_six_months_of_logs_and_named_approvers(tmp_path):
     (tmp_path / "engagements" / "churn_telco.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(EngagementConfigError, match="needs approvers"):
         load_engagement(tmp_path / "engagements" / "churn_telco.yaml")
+
+
+def test_the_outcome_report_shows_a_waiting_request_and_the_answers():
+    from steward.operations import report
+
+    page = report._approvals_html({
+        "awaiting_approval": {"version": 5, "requested_for": "2026-03-10", "approvers": ["risk.officer"]},
+        "approvals": [{"night": "2026-03-09", "version": 4, "outcome": "rejected", "answered_by": "risk.officer",
+                       "answered_at": "2026-03-09T10:00:00+00:00", "comment": "<script>no</script>"}]})
+    assert "v5 awaits approval by risk.officer since the night of 2026-03-10" in page
+    assert "&lt;script&gt;no&lt;/script&gt;" in page and "<script>" not in page  # an approver's comment is text
+    assert report._approvals_html({"awaiting_approval": None, "approvals": []}) == ""

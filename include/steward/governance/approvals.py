@@ -2,11 +2,11 @@
 
 The night never waits: when the gate (or the shadow period) would promote, the challenger is tagged and aliased
 `awaiting_approval`, its evidence is written to `<home>/approvals/<id>.json`, and the night emits an asset event.
-The engagement's approval DAG (`<id>__approval`, steward.airflow.maintenance_dags) asks the named approvers in
+The engagement's approval DAG (`<id>__approval`, steward.airflow.approval_dag) asks the named approvers in
 Airflow's Required Actions (the standard provider's ApprovalOperator) and calls `answer` with what they said. Only
 an approval promotes; a rejection, a timeout or a request that a newer one superseded leaves the champion as it
 is. Every answer is a signed-ledger entry (`approval`), the version's tags and the status row say it, and the
-model card of the version gains the answer.
+version gains an `approval.md` beside its model card (the card itself, cited by the night, is never rewritten).
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ def answer(eng: Engagement, paths: StewardPaths, version: int, outcome: Outcome,
     registry.tag_version(c, eng, version, {mlflow_tags.APPROVAL: outcome})
     if waiting is not None and waiting.version == version:
         registry.delete_alias(c, eng, registry.AWAITING_APPROVAL)
-    entry = ledger.append(paths, eng.id, "approval", logical_date=as_of, detail={
+    note = _answer_note(paths, eng.id, pending, version, outcome, by, comment, answered_at)
+    entry = ledger.append(paths, eng.id, "approval", logical_date=as_of,
+                          artifacts=ledger.hash_artifacts(paths, [note]) if note else None, detail={
         "version": version, "outcome": outcome, "answered_by": by, "comment": comment, "answered_at": answered_at,
         "requested_for": pending.get("requested_for"), "approvers": list(eng.promotion.approval.approvers),
         "champion_before": current.version if current else None,
@@ -112,7 +114,6 @@ def answer(eng: Engagement, paths: StewardPaths, version: int, outcome: Outcome,
     if pending.get("version") == version:
         atomic_write_json(request_path(paths, eng.id), {**pending, "answer": {
             "outcome": outcome, "by": by, "comment": comment, "at": answered_at, "ledger_seq": entry["seq"]}})
-    _note_in_card(pending, outcome, by, comment, answered_at)
     _update_status(paths, eng.id, version if promoted else None, as_of)
     return {"version": version, "outcome": outcome, "promoted": promoted, "as_of": as_of,
             "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
@@ -128,15 +129,20 @@ def _latest_night(paths: StewardPaths, engagement_id: str, requested_for: str | 
     return max(nights) if nights else dt.date.today().isoformat()
 
 
-def _note_in_card(pending: dict[str, Any], outcome: str, by: str | None, comment: str, at: str) -> None:
-    card = pending.get("model_card")
-    if not card or not Path(card).exists():
-        return
-    text = Path(card).read_text()
-    note = (f"\n## Approval\n\n- Outcome: **{outcome}**, by {by or 'nobody (timeout)'} at {at}\n"
-            f"- Comment: {comment or '-'}\n- Approvers named: {', '.join(pending.get('approvers') or [])}\n")
-    if "\n## Approval\n" not in text:
-        Path(card).write_text(text + note)
+def _answer_note(paths: StewardPaths, engagement_id: str, pending: dict[str, Any], version: int, outcome: str,
+                 by: str | None, comment: str, at: str) -> Path | None:
+    """`approval.md` beside the version's model card (a file of its own: the card is already cited, with its
+    hash, by the night that asked, and is never rewritten)."""
+    if pending.get("version") != version or not pending.get("requested_for"):
+        return None
+    folder = paths.run_dir(engagement_id, pending["requested_for"]) / f"model_v{version}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "approval.md"
+    path.write_text(f"# Approval of {engagement_id} v{version}\n\n- Outcome: **{outcome}**, by "
+                    f"{by or 'nobody (timeout)'} at {at}\n- Comment: {comment or '-'}\n- Approvers named: "
+                    f"{', '.join(pending.get('approvers') or [])}\n- Requested on the night of "
+                    f"{pending['requested_for']}\n")
+    return path
 
 
 def _update_status(paths: StewardPaths, engagement_id: str, version: int | None, day: str) -> None:

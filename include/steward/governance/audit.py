@@ -114,6 +114,8 @@ def build_record(
         "decision": results.get("decide_retrain"),
         "retraining": retrained,
         "promotion": gate,
+        # a promotion that waits for a person (issue 35): the request tonight's night made, if any
+        "approval_request": results.get("request_approval"),
         "models": {
             "registered_model": eng.registered_model_name,
             "champion_before": before,

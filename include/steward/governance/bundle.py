@@ -158,18 +158,22 @@ def _copy_model_cards(paths: StewardPaths, engagement_id: str, runs: list[dict[s
 
 def _copy_governance_documents(paths: StewardPaths, entries: list[dict[str, Any]], staging: Path,
                                checksums: dict[str, str]) -> list[dict[str, str]]:
-    """Every version of the monitoring plan and every incident report the ledger cites (issue 35)."""
+    """Every version of the monitoring plan, every approval answer and every incident report the ledger cites
+    (issue 35)."""
     docs = []
     for entry in entries:
-        if entry["type"] not in ("plan", "incident_report"):
+        detail = entry["detail"]
+        if entry["type"] == "plan":
+            folder, what = f"monitoring_plan/v{detail['version']}", f"monitoring plan v{detail['version']}"
+        elif entry["type"] == "incident_report":
+            folder, what = f"incident_reports/{detail['incident']}-{entry['seq']}", f"incident report {detail['incident']}"
+        elif entry["type"] == "approval":
+            folder, what = f"approvals/{entry['seq']}", f"approval of model v{detail['version']}: {detail['outcome']}"
+        else:
             continue
-        folder = (f"monitoring_plan/v{entry['detail']['version']}" if entry["type"] == "plan"
-                  else f"incident_reports/{entry['detail']['incident']}-{entry['seq']}")
         for key, digest in entry["artifacts"].items():
             rel = f"{folder}/{Path(key).name}"
-            if _copy_cited(paths, key, digest, rel, staging, checksums) and rel.endswith(".html"):
-                what = (f"monitoring plan v{entry['detail']['version']}" if entry["type"] == "plan"
-                        else f"incident report {entry['detail']['incident']}")
+            if _copy_cited(paths, key, digest, rel, staging, checksums) and rel.endswith((".html", "approval.md")):
                 docs.append({"version": what, "night": entry.get("logical_date") or "", "href": rel})
     return docs
 
@@ -266,7 +270,7 @@ See <a href="VERIFY.md">VERIFY.md</a> to check that nothing was altered.</p>
 <th>decision and reasons</th><th>champion</th><th>reports</th><th>ledger</th></tr></thead>
 <tbody>{''.join(body)}</tbody></table>
 <h2>Model cards</h2><ul>{card_list}</ul>
-<h2>Monitoring plan and incident reports</h2><ul id="governance-documents">{documents}</ul>
+<h2>Monitoring plan, approvals and incident reports</h2><ul id="governance-documents">{documents}</ul>
 <h2>Engagement configuration history</h2><ul>{config_list}</ul>
 <h2>Lineage</h2><p><a href="lineage.jsonl">lineage.jsonl</a>: OpenLineage run events of these nights.</p>
 </body></html>

@@ -64,7 +64,14 @@ def gather(eng: Engagement, paths: StewardPaths, start: dt.date, end: dt.date) -
     quality_alarms = [r for r in store.select_rows(paths, store.quality_rates, {"engagement": eng.id, "alarm": True},
                                                    "logical_date") if within(r["logical_date"])]
     found = incidents.list_for(paths, eng.id, since=lo, until=hi)
-    rollbacks = [e for e in ledger.read_entries(paths, eng.id) if e["type"] == "rollback" and within(e["logical_date"])]
+    entries = ledger.read_entries(paths, eng.id)
+    rollbacks = [e for e in entries if e["type"] == "rollback" and within(e["logical_date"])]
+    answers = [{"night": e["logical_date"], **{k: e["detail"].get(k) for k in (
+        "version", "outcome", "answered_by", "answered_at", "comment")}}
+        for e in entries if e["type"] == "approval" and within(e["logical_date"])]
+    from steward.governance import approvals
+
+    pending = approvals.read(paths, eng.id)
     outcomes = [n["outcome"] for n in nights.values()]
     sla_summary: dict[str, dict[str, int]] = {}
     for e in evaluations:
@@ -91,6 +98,10 @@ def gather(eng: Engagement, paths: StewardPaths, start: dt.date, end: dt.date) -
             "mean_recovery_nights": round(sum(i["recovery_nights"] for i in resolved) / len(resolved), 2)
             if resolved else None,
         },
+        # issue 35: approvals answered in the period, and a request still waiting for a person
+        "approvals": answers,
+        "awaiting_approval": None if pending is None or "answer" in pending else {
+            k: pending[k] for k in ("version", "requested_for", "approvers")},
         "served": [{k: r[k] for k in ("prediction_date", "model_version", "rows", "estimated_value")} for r in served],
         "performance": [{k: r[k] for k in ("prediction_date", "realised_value", "estimated_value", "estimate_error",
                                            "labelled_rows", "model_version", "labels_through")} for r in performance],
@@ -349,6 +360,19 @@ Adoption: the share of scored rows the client acted on (its feedback files), whe
 {html_table(header, rows(b["weeks"]))}{html_table(header, rows(b["months"]))}{versus}"""
 
 
+def _approvals_html(data: dict[str, Any]) -> str:
+    """Promotions a person answered, and one still waiting (issue 35); nothing for engagements without approval."""
+    waiting, answers = data.get("awaiting_approval"), data.get("approvals") or []
+    if not waiting and not answers:
+        return ""
+    head = ("<p><b>" + html.escape(f"v{waiting['version']} awaits approval by {', '.join(waiting['approvers'])} "
+                                   f"since the night of {waiting['requested_for']}") + "</b></p>") if waiting else ""
+    return ("<h2>Approvals</h2>" + head
+            + html_table(["night", "model", "answer", "by", "at", "comment"],
+                         [[a["night"], a["version"], a["outcome"], a["answered_by"] or "nobody (timeout)",
+                           a["answered_at"], a["comment"]] for a in answers]))
+
+
 def render_html(data: dict[str, Any]) -> str:
     c = data["counts"]
     img = {name: fn(data) for name, fn in (("performance", plot_performance), ("drift", plot_drift),
@@ -401,6 +425,7 @@ estimated values (CBPE) were computed before labels arrived and never triggered 
 {html_table(["night", "outcome", "champion before", "champion after"], retrains)}
 {html_table(["rollback night", "from", "to", "by", "reason"],
         [[r["night"], r["from_version"], r["to_version"], r["actor"], r["reason"]] for r in data["rollbacks"]])}
+{_approvals_html(data)}
 <h2>Batches and predictions served</h2>{figure("batches", "batches and predictions per night")}
 <h2>Drift over time</h2>{figure("drift", "drift per top feature")}
 <h2>Data-quality drift</h2>
