@@ -76,6 +76,11 @@ def test_an_approval_promotes_from_the_next_night_and_is_in_the_ledger(registere
     assert entry["type"] == "approval" and entry["detail"]["answered_by"] == "risk.officer"
     assert entry["detail"]["comment"] == "evidence reviewed" and entry["detail"]["champion_after"] == 2
     assert ledger.verify(paths, eng.id).ok  # the note beside the model card is cited with its hash
+    # the next night's audit record names the answer given since the last recorded night
+    from steward.governance import export
+
+    [since] = export.answered_since_last_night(paths, eng.id)
+    assert (since["answered_by"], since["comment"], since["version"]) == ("risk.officer", "evidence reviewed", 2)
     note = paths.run_dir(eng.id, NIGHT.isoformat()) / "model_v2" / "approval.md"
     assert "by risk.officer" in note.read_text() and ledger.artifact_key(paths, note) in entry["artifacts"]
 

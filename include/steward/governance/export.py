@@ -56,6 +56,7 @@ def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[st
         record = audit.build_record(eng, logical_date=day, run=run, config_path=config_path, config_hash=config_hash,
                                     results=results, task_states=task_states, champion_now=champion_now,
                                     notes=notes, sla_evaluations=outcomes.evaluations_of(eng, paths, day))
+        record["approvals_answered"] = answered_since_last_night(paths, eng.id)
         path = audit.write_record(paths, eng, day, record)
         faults.maybe_die(eng.id, "export.after_record")
         entry = record_in_ledger(eng, paths, config_path, config_hash, record, path)
@@ -71,6 +72,18 @@ def export_night(eng: Engagement, paths: StewardPaths, *, day: str, run: dict[st
     status.update(paths, eng, record, entry)
     return {"record": record, "path": path, "entry": entry, "lineage_events": events,
             "already_recorded": existing is not None}
+
+
+def answered_since_last_night(paths: StewardPaths, engagement_id: str) -> list[dict[str, Any]]:
+    """Approval answers given between the last recorded night and this one (issue 35): who answered, when,
+    with what comment, so the night's audit record names them beside the ledger entries that hold them."""
+    from steward.governance import ledger
+
+    entries = ledger.read_entries(paths, engagement_id)
+    last_run = max((e["seq"] for e in entries if e["type"] == "run"), default=0)
+    return [{"ledger_seq": e["seq"], **{k: e["detail"].get(k) for k in (
+        "version", "outcome", "answered_by", "answered_at", "comment", "champion_before", "champion_after")}}
+        for e in entries if e["type"] == "approval" and e["seq"] > last_run]
 
 
 def _tampered(eng: Engagement, paths: StewardPaths, day: str, problems: list[str]) -> None:
