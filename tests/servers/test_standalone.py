@@ -310,6 +310,19 @@ def test_approval_through_the_rest_api_only_the_named_approver_answers(stack):
     assert ledger.verify(paths, APPROVE).ok and ledger.verify(paths, LAPSE).ok
 
 
+def _logged_in(p, s: dict, user: str):
+    """Debian's Chromium, logged in to the Airflow UI as `user` through its login form."""
+    chromium = p.chromium.launch(executable_path=browser.ensure_chromium(), args=browser.FLAGS[1:])
+    page = chromium.new_page(viewport={"width": 1500, "height": 1000})
+    page.goto(s["url"] + "/")
+    page.wait_for_selector("input[name='username']", timeout=60_000)
+    page.fill("input[name='username']", user)
+    page.fill("input[name='password']", PASSWORD)
+    page.click("button[type='submit']")
+    page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+    return chromium, page
+
+
 @pytest.mark.browser
 def test_engagements_page_requires_airflow_auth(stack):
     base = stack["url"]
@@ -330,16 +343,8 @@ def test_engagements_page_requires_airflow_auth(stack):
 def test_browser_login_dags_engagements_report_and_mlflow(stack):
     from playwright.sync_api import sync_playwright
 
-    browser.ensure_chromium()
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=browser.ensure_chromium(), args=browser.FLAGS[1:])
-        page = chromium.new_page(viewport={"width": 1500, "height": 1000})
-        page.goto(stack["url"] + "/")
-        page.wait_for_selector("input[name='username']", timeout=60_000)
-        page.fill("input[name='username']", "admin")
-        page.fill("input[name='password']", PASSWORD)
-        page.click("button[type='submit']")
-        page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+        chromium, page = _logged_in(p, stack, "admin")
         page.goto(stack["url"] + "/dags")
         page.get_by_text("churn_telco").first.wait_for(timeout=90_000)
         page.screenshot(path=str(SHOTS / "airflow_dags.png"))
@@ -380,14 +385,7 @@ def test_approval_in_the_browser_required_actions_approve_then_reject(stack):
     version = _awaiting(paths, engagements, APPROVE)
     _ask(stack, APPROVE, "browser_1")
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=browser.ensure_chromium(), args=browser.FLAGS[1:])
-        page = chromium.new_page(viewport={"width": 1500, "height": 1000})
-        page.goto(stack["url"] + "/")
-        page.wait_for_selector("input[name='username']", timeout=60_000)
-        page.fill("input[name='username']", "approver")
-        page.fill("input[name='password']", PASSWORD)
-        page.click("button[type='submit']")
-        page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+        chromium, page = _logged_in(p, stack, "approver")
         eng = load_engagement(engagements / f"{APPROVE}.yaml")
         c = registry.client(paths)
         before = registry.get_alias(c, eng, registry.CHAMPION).version
