@@ -223,3 +223,43 @@ def test_an_engagement_that_requires_approval_gets_an_approval_dag(tmp_path):
     assert approval.get_task("promote_approved").upstream_task_ids == {ASK_TASK}
     assert getattr(approval.get_task("record_refusal").trigger_rule, "value", None) == "all_done"
     assert approval.dag_id == "churn_telco__approval" and approval.max_active_runs == 1
+
+
+def test_request_approval_emits_the_event_only_when_a_challenger_waits(tmp_path, monkeypatch):
+    """Issue 35: the nightly stage that starts the approval DAG. With a request waiting (the gate said
+    `approval`), it sets the event's extra and returns the request; otherwise it is skipped, so no event is
+    emitted and no approval DAG runs."""
+    from types import SimpleNamespace
+
+    import yaml
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from steward.airflow import dag_builder
+    from steward.governance import approvals
+    from steward.settings import StewardPaths
+
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
+    raw = yaml.safe_load((ENGAGEMENTS / "churn_telco.yaml").read_text())
+    raw["promotion"]["approval"] = {"required": True, "approvers": ["risk.officer"]}
+    path = tmp_path / "churn_telco.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    dag = dag_builder.build_dag(load_engagement(path), path)
+    task = dag.get_task("request_approval")
+    asset = task.outlets[0]
+    events = {asset: SimpleNamespace(extra={})}
+    xcoms: dict = {"gate_and_promote": {"action": "retrain"}, "judge_shadow": None}
+    monkeypatch.setattr(dag_builder, "get_current_context", lambda: {"ti": None, "outlet_events": events})
+    monkeypatch.setattr(dag_builder, "pull", lambda ti, task_id: xcoms.get(task_id))
+    with pytest.raises(AirflowSkipException):  # nothing waits tonight
+        task.python_callable()
+    target = approvals.request_path(StewardPaths.from_env(), "churn_telco")
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps({"version": 4, "approvers": ["risk.officer"], "requested_for": "2026-03-10"}))
+    xcoms["gate_and_promote"] = {"action": "approval"}
+    result = task.python_callable()
+    assert result["version"] == 4 and result["approval_dag"] == "churn_telco__approval"
+    assert events[asset].extra == {"engagement": "churn_telco", "version": 4, "requested_for": "2026-03-10"}
+    target.write_text(json.dumps({"version": 4, "approvers": [], "requested_for": "2026-03-10",
+                                  "answer": {"outcome": "approved"}}))
+    with pytest.raises(AirflowSkipException):  # already answered: not asked again
+        task.python_callable()
