@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from airflow.sdk import get_parsing_context
 
-from steward.airflow.approval_dag import build_approval_dag
 from steward.airflow.dag_builder import approval_dag_id, broken_placeholder, build_dag
 from steward.airflow.maintenance_dags import (
     REPORT_DAG_ID,
@@ -38,6 +37,8 @@ for _path in discover(engagements_dir()):
     if _parsing in (None, _engagement.id):
         globals()[_engagement.id] = build_dag(_engagement, _path)
     if _engagement.promotion.approval.required and _parsing in (None, approval_dag_id(_engagement.id)):
+        from steward.airflow.approval_dag import build_approval_dag  # the HITL operator only where it is used
+
         globals()[approval_dag_id(_engagement.id)] = build_approval_dag(_engagement)  # issue 35
 
 if _parsing in (None, RETENTION_DAG_ID):
