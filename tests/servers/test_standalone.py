@@ -49,6 +49,7 @@ TWINS = ("fault_churn", "calm_churn")
 LATE = "late_feed"
 APPROVE, LAPSE = "approval_churn", "approval_lapse"  # issue 35: answered by people, and left unanswered
 USERS = {"admin": "admin", "approver": "user", "intruder": "user"}
+ANSWER_AFTER_SECONDS = 10
 
 
 def _with_approval(folder: Path, eng_id: str, timeout_hours: float) -> None:
@@ -256,6 +257,10 @@ def _ask(s: dict, eng_id: str, run_id: str) -> str:
     servers.trigger_run(s["api"], dag_id, run_id, dt.datetime.now(dt.UTC).isoformat(), token=s["token"])
     path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approve_promotion"
     _wait_for(s, lambda: _rest(s, path)["state"] == "awaiting_input", f"{dag_id} to ask")
+    # A person answers minutes later; a test could answer before the scheduler has handled the executor's event of
+    # the execution that parked the task, and Airflow 3.3 then fails the resumed task ("finished with state
+    # success, but the task instance's state attribute is queued"; seen once under CI load). Give it that time.
+    time.sleep(ANSWER_AFTER_SECONDS)
     return f"{s['api']}{path}/-1/hitlDetails"
 
 
