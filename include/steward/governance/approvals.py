@@ -114,7 +114,10 @@ def answer(eng: Engagement, paths: StewardPaths, version: int, outcome: Outcome,
     if pending.get("version") == version:
         atomic_write_json(request_path(paths, eng.id), {**pending, "answer": {
             "outcome": outcome, "by": by, "comment": comment, "at": answered_at, "ledger_seq": entry["seq"]}})
-    _update_status(paths, eng.id, version if promoted else None, as_of)
+    from steward.operations import status
+
+    status.amend_row(paths, eng.id, awaiting_approval=None,
+                     **({"champion_version": version, "champion_promoted_at": as_of} if promoted else {}))
     return {"version": version, "outcome": outcome, "promoted": promoted, "as_of": as_of,
             "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
 
@@ -143,15 +146,3 @@ def _answer_note(paths: StewardPaths, engagement_id: str, pending: dict[str, Any
                     f"{', '.join(pending.get('approvers') or [])}\n- Requested on the night of "
                     f"{pending['requested_for']}\n")
     return path
-
-
-def _update_status(paths: StewardPaths, engagement_id: str, version: int | None, day: str) -> None:
-    from steward.operations import status
-
-    summary = status.read(paths, engagement_id)
-    if summary is None:
-        return
-    summary["row"]["awaiting_approval"] = None
-    if version is not None:
-        summary["row"].update({"champion_version": version, "champion_promoted_at": day})
-    atomic_write_json(status.status_path(paths, engagement_id), summary)

@@ -56,7 +56,9 @@ def rollback(eng: Engagement, paths: StewardPaths, *, reason: str, to_version: i
     entry = ledger.append(paths, eng.id, "rollback", logical_date=day, detail={
         "from_version": current.version, "to_version": target.version, "reason": reason.strip(), "actor": actor,
         "registered_model": eng.registered_model_name})
-    _update_status(paths, eng.id, target.version, day)
+    from steward.operations import status
+
+    status.amend_row(paths, eng.id, champion_version=target.version, champion_promoted_at=day)
     return {"from": current.version, "to": target.version, "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
 
 
@@ -67,13 +69,3 @@ def previous_version(c: Any, eng: Engagement, current: registry.ModelRef) -> int
         return previous.version
     replaced = current.tags.get(registry.REPLACED_TAG)
     return int(replaced) if replaced else None
-
-
-def _update_status(paths: StewardPaths, engagement_id: str, version: int, day: str) -> None:
-    from steward.operations import status
-    from steward.sources.batches import atomic_write_json
-
-    summary = status.read(paths, engagement_id)
-    if summary is not None:
-        summary["row"].update({"champion_version": version, "champion_promoted_at": day})
-        atomic_write_json(status.status_path(paths, engagement_id), summary)

@@ -50,6 +50,20 @@ def _records(paths: StewardPaths, engagement_id: str, first: dt.date, last: dt.d
     return out
 
 
+def _nights_recorded(paths: StewardPaths, engagement_id: str) -> list[dt.date]:
+    """The nights with an audit record, from the folder names (no record is read)."""
+    base = inside(paths.artifacts, engagement_id)
+    nights = []
+    for folder in base.iterdir() if base.is_dir() else []:
+        try:
+            night = dt.date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if (folder / "audit.json").exists():
+            nights.append(night)
+    return nights
+
+
 def _metric(record: dict[str, Any], metric: str) -> float | None:
     return ((record.get("performance") or {}).get("metrics") or {}).get(metric)
 
@@ -63,8 +77,7 @@ def facts(eng: Engagement, paths: StewardPaths, incident: dict[str, Any]) -> dic
     """Everything the report says, as data (also written as JSON beside the report)."""
     opened = dt.date.fromisoformat(incident["opened_on"])
     resolved = dt.date.fromisoformat(incident["resolved_on"]) if incident.get("resolved_on") else None
-    last_recorded = max((r for r in _records(paths, eng.id, opened, opened + dt.timedelta(days=400))), default=None)
-    end = resolved or (dt.date.fromisoformat(last_recorded) if last_recorded else opened)
+    end = resolved or max((d for d in _nights_recorded(paths, eng.id) if d >= opened), default=opened)
     records = _records(paths, eng.id, opened - dt.timedelta(days=CONTEXT_NIGHTS), end + dt.timedelta(days=CONTEXT_NIGHTS))
     metric = eng.performance.metric
     during = {d: r for d, r in records.items() if opened.isoformat() <= d <= end.isoformat()}

@@ -160,6 +160,15 @@ def _shadow(record: dict[str, Any]) -> str | None:
     return None
 
 
+def amend_row(paths: StewardPaths, engagement_id: str, **fields: Any) -> None:
+    """Change fields of the status row between nights (a rollback, an approval's answer); nothing before the
+    first night."""
+    summary = read(paths, engagement_id)
+    if summary is not None:
+        summary["row"].update(fields)
+        atomic_write_json(status_path(paths, engagement_id), summary)
+
+
 def _awaiting_approval(paths: StewardPaths, engagement_id: str) -> str | None:
     """"v5 awaits approval by risk.officer since 2026-03-10" while a request is unanswered (issue 35)."""
     from steward.governance import approvals
