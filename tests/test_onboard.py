@@ -288,3 +288,15 @@ def test_onboard_like_an_unknown_engagement_exits_2_and_writes_nothing(env):
         result = _onboard(csv, "--like", name)
         assert result.exit_code == 2 and "--like" in result.stderr and "no engagement file" in result.stderr
     assert not engs.exists() and sorted(p.relative_to(tmp) for p in tmp.rglob("*")) == before
+
+
+def test_the_growth_factor_follows_the_volume_seen_at_onboarding():
+    """ADR 0034: a candidate about every two weeks of labels at go-live volume, between a quarter and half again
+    the rows the model learnt from."""
+    from steward.onboard import growth_factor
+
+    assert growth_factor(1200, 28)[0] == 0.33  # 30 applications a night: about 14 nights, not 43
+    assert growth_factor(1460, 24)[0] == 0.25  # never below a quarter: ever smaller candidates are noise
+    assert growth_factor(1200, 2000)[0] == 0.5  # at volume: half again (the refit period and the budget bound it)
+    assert growth_factor(1200, None)[0] == 0.5
+    assert "14 nights of 28 rows" in growth_factor(1200, 28)[1]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from steward import policy
 
 
@@ -195,17 +197,19 @@ def test_labelled_data_that_doubled_trains_a_candidate_at_most_once_per_refit_pe
         growth=grown).action == "keep"
 
 
-def test_a_growth_candidate_with_a_conclusive_holdout_skips_the_shadow_nights_and_only_then(churn):
+def test_a_growth_candidate_is_promoted_at_the_gate_unless_its_holdout_contradicts_it(churn):
+    """ADR 0034: the same recipe on more of the same feed; its holdout only has to not point the other way."""
     two = churn.model_copy(update={"promotion": churn.promotion.model_copy(update={"shadow_nights": 2})})
     kw = dict(champion_version=1, challenger_version=2)
     assert policy.grown_only(["growth", "schedule"]) and not policy.grown_only(["growth", "drift"])
     clear = policy.gate(two, grown=True, evidence=_ev(two, 0.05, 0.01), **kw)
     assert clear.action == "promote" and "labelled data grew" in clear.reasons[0]
     assert policy.gate(two, evidence=_ev(two, 0.05, 0.01), **kw).action == "wait"  # any other trigger: shadow
-    vague = policy.gate(two, grown=True, evidence=_ev(two, 0.02, 0.03), **kw)
-    assert vague.action == "wait"  # not conclusive: into shadow, judged like every candidate
-    worse = policy.gate(two, grown=True, evidence=_ev(two, -0.05, 0.01), **kw)
-    assert worse.action == "refuse"
+    vague = policy.gate(two, grown=True, evidence=_ev(two, 0.002, 0.03), **kw)
+    assert vague.action == "promote" and "does not contradict it" in vague.reasons[0]
+    assert policy.gate(two, evidence=_ev(two, 0.002, 0.03), **kw).action == "wait"
+    worse = policy.gate(two, grown=True, evidence=_ev(two, -0.002, 0.03), **kw)
+    assert worse.action == "refuse" and "points the other way" in worse.reasons[0]
 
 
 def test_a_challenger_in_shadow_holds_every_trigger_but_the_refit_which_supersedes_it():
@@ -222,3 +226,21 @@ def test_a_challenger_in_shadow_holds_every_trigger_but_the_refit_which_supersed
     alone = policy.with_training_problems(drift, ["no labelled batch"], None)
     assert alone.action == "keep" and alone.deferred == ["drift"]
     assert policy.with_training_problems(drift, [], None) is drift
+
+
+def test_quiet_nights_share_a_budget_of_candidates_and_an_alarm_lifts_it(churn):
+    """ADR 0034: on nights nothing alarmed on, growth and the refit's evidence train at most
+    `max_quiet_candidates_per_30_days` versions in any 30 days; drift, a breach or a data-quality alarm do not
+    count against it, and are not held by it."""
+    grew = policy.Decision("retrain", ["grew"], ["growth"])
+    assert policy.is_quiet(grew, None) and policy.is_quiet(policy.Decision("retrain", [], ["refit"]), {})
+    assert not policy.is_quiet(policy.Decision("retrain", [], ["drift", "refit"]), None)
+    assert not policy.is_quiet(policy.Decision("keep", [], [], deferred=["drift"]), None)  # drift acted on: alarming
+    assert not policy.is_quiet(grew, {"alarm_columns": ["income"]})
+    day = churn.start_date + dt.timedelta(days=40)
+    spent = policy.TrainingHistory(candidates_last_30_days=2, quiet_candidates_last_30_days=2)
+    held = policy.why_no_candidate(churn, day, ["growth"], "new", spent, quiet=True)
+    assert held and "quiet-night budget spent: 2 candidates" in held[0]
+    assert policy.why_no_candidate(churn, day, ["drift"], "new", spent, quiet=False) == []
+    one = policy.TrainingHistory(candidates_last_30_days=3, quiet_candidates_last_30_days=1)
+    assert policy.why_no_candidate(churn, day, ["growth"], "new", one, quiet=True) == []

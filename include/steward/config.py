@@ -545,7 +545,8 @@ class RetrainingPolicy(_Strict):
         "champion, or a candidate since) has not learnt reach this multiple of the rows it learnt from (1: its "
         "training data would double), at most once per "
         "`baselines.refit_every_days` after the champion was trained. Promoted at the gate, without shadow "
-        "nights, when its holdout alone is conclusive: the same recipe on more of the same feed")
+        "nights, unless its holdout points the other way: the same recipe on more of the same feed (ADR 0034). "
+        "Onboarding sizes it from the nightly volume it sees")
     refresh_every_days: int = Field(
         30, ge=1, description="scheduled refresh: days since the last model was trained (champion or candidate)")
     window: Literal["expanding", "sliding"] = Field(
@@ -587,6 +588,11 @@ class RetrainingPolicy(_Strict):
     min_days_between: int = Field(
         3, ge=0, le=365, description="cooldown: days after a candidate before the same triggers train another")
     max_candidates_per_30_days: int = Field(4, ge=1, le=31, description="budget of candidates in any 30 days")
+    max_quiet_candidates_per_30_days: int = Field(
+        2, ge=0, le=31,
+        description="of those, the candidates trained on quiet nights (no drift or performance trigger, no "
+        "data-quality alarm: only growth, the refit's evidence or the scheduled refresh asked) in any 30 days: the "
+        "monitoring budget of ADR 0012 (at most 2 model versions per 30 stable nights), enforced (ADR 0034)")
     estimator: EstimatorSpec
 
 
@@ -767,7 +773,8 @@ class Responses(_Strict):
     performance: Response = "notify"
     quality: Literal["notify"] = "notify"
     quality_warning: Literal["notify"] = "notify"
-    # data-quality drift (ADR 0027): `hold` notifies and trains no candidate while the alarm lasts; `notify` only
+    # data-quality drift (ADR 0027): `hold` notifies and trains no candidate for drift or a performance breach
+    # while the alarm lasts (ADR 0034: growth, the schedule and the refit on unflagged dates still do); `notify` only
     # notifies. Either way the nights it flagged leave training windows unless accepted
     # (retraining.accept_flagged_nights): a retrain on a fault would learn the fault
     quality_drift: Literal["notify", "hold"] = "hold"

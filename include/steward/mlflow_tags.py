@@ -16,6 +16,7 @@ TRAINED_FOR = "steward.trained_for"  # the logical date of the night that traine
 KIND = "steward.kind"  # bootstrap | candidate
 REASON = "steward.reason"  # why it was trained, in words
 TRIGGERS = "steward.triggers"  # the triggers a candidate was trained for (comma-separated)
+QUIET = "steward.quiet"  # "true" when trained on a night nothing alarmed on (ADR 0034: the quiet-night budget)
 DATA_FINGERPRINT = "steward.data_fingerprint"  # digest of the training window
 TRAINING_KEY = "steward.training_key"  # idempotency key: engagement, night and window (ADR 0003)
 DRIFT_REFERENCE = "steward.drift_reference"  # sha256 of the drift reference the night a candidate was trained

@@ -386,6 +386,24 @@ def training_rows(reference_rows: int, median_rows: int | None) -> tuple[int, st
     return rows, f"the reference's {reference_rows} rows + about {WINDOW_NIGHTS} nights of {nightly}"
 
 
+GROWTH_NIGHTS = 14  # trigger `growth` asks for a candidate about every two weeks of labels at go-live volume
+MIN_GROWTH_FACTOR, MAX_GROWTH_FACTOR = 0.25, 0.5
+
+
+def growth_factor(reference_rows: int, median_rows: int | None) -> tuple[float, str]:
+    """`retraining.growth_factor` from the volume onboarding sees (ADR 0034): the share of the rows learnt that
+    about GROWTH_NIGHTS nights bring, between MIN_GROWTH_FACTOR and MAX_GROWTH_FACTOR (half again). On 30
+    applications a night against a reference of 1,200, waiting for the data to double put the first candidate 45
+    nights out; at volume, the refit period and the quiet-night budget bound it. The factor is of the rows
+    learnt, so candidates come ever more slowly."""
+    nightly = median_rows or 0
+    if not nightly or not reference_rows:
+        return MAX_GROWTH_FACTOR, "half again the rows the model learnt from (no nightly volume seen)"
+    factor = min(max(round(GROWTH_NIGHTS * nightly / reference_rows, 2), MIN_GROWTH_FACTOR), MAX_GROWTH_FACTOR)
+    return factor, (f"about {max(1, round(factor * reference_rows / nightly))} nights of {nightly} rows against "
+                    f"the {reference_rows} the model learnt from")
+
+
 def relative_folder(value: str | Path, data_root: Path, flag: str) -> str:
     """A folder given on the command line as a path relative to the data root (refused if outside it)."""
     path = Path(value)
@@ -504,6 +522,7 @@ labels:                          # the batches carry no target: labels arrive in
     delay = nightly["labels"]["delay"] if nightly["labels"] is not None else 0
     shadow_days = max(7, delay + 2 + 5)  # a week of labelled nights after the shadow nights' labels can arrive
     window_rows, window_source = training_rows(inferred["rows"], nightly.get("median_rows"))
+    growth, growth_source = growth_factor(inferred["rows"], nightly.get("median_rows"))
     return f"""# {req.client}: {req.use_case}
 # Written by `steward onboard` on {today} from {req.data.name} ({inferred['rows']} rows). Review the
 # inferred values (types, ranges, thresholds), then commit. `steward validate-config` checks this file.
@@ -553,10 +572,11 @@ performance:
 
 retraining:
   triggers: [drift, performance, schedule, refit, growth]   # refit: the periodic refit beats the champion (ADR 0025)
-  growth_factor: 1.0       # growth: the labelled rows since the champion match the rows it learnt from (ADR 0028)
+  growth_factor: {growth:g}       # growth: a candidate when the labelled rows since reach this share of the rows the model learnt from: {growth_source} (ADR 0028, 0034)
   refresh_every_days: 30   # counted from the last model trained (champion or refused candidate)
   min_days_between: 3      # cooldown for the same triggers
   max_candidates_per_30_days: 6   # a shift a weekly refit can follow needs about 4 a month, and some are retired
+  max_quiet_candidates_per_30_days: 2   # ... but at most 2 on nights nothing alarmed on: the monitoring budget (ADR 0034)
   window: expanding        # a candidate learns from the champion's own rows + every labelled night since (ADR 0024)
   window_rows: {window_rows}     # ... the newest {window_rows} rows: {window_source}
   breach_window_days: 1    # after a performance breach: the newest labelled night only (the concept changed)

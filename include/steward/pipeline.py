@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 Result = dict[str, Any]
 KIND_TAG = mlflow_tags.KIND  # bootstrap | candidate
 TRIGGERS_TAG = mlflow_tags.TRIGGERS  # the triggers a candidate was trained for (comma-separated)
+QUIET_TAG = mlflow_tags.QUIET  # "true" when trained on a night nothing alarmed on (ADR 0034)
 REFERENCE_TAG = mlflow_tags.DRIFT_REFERENCE  # sha256 of the drift reference the night a candidate was trained
 F = TypeVar("F", bound=Callable[..., Result])
 
@@ -537,6 +538,7 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     reference_sha = ((monitoring["drift"] or {}).get("reference") or {}).get("sha256")
     decision = policy.without_acted_drift(decision, history.last_candidate, reference_sha)
     decision = policy.held_for_quality(eng, decision, monitoring.get("quality_drift"))
+    quiet = policy.is_quiet(decision, monitoring.get("quality_drift"))
     pending = registry.shadow_among(versions, day.isoformat())  # it entered before tonight: trained before it too
     shadow = None if pending is None else policy.InShadow(pending.version, pending.tags[registry.SHADOW_SINCE_TAG])
     superseding = policy.supersedes(decision, shadow)
@@ -544,7 +546,7 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
     if decision.action == "retrain":
         training_set = TrainingSet(eng, paths, day, decision.triggers, champion["champion"])
         problems = training_set.problems or policy.why_no_candidate(eng, day, decision.triggers,
-                                                                    training_set.fingerprint, history)
+                                                                    training_set.fingerprint, history, quiet)
         decision = policy.with_training_problems(decision, problems, shadow)
     last = history.last_candidate
     return RetrainDecision(
@@ -553,7 +555,8 @@ def decide(eng: Engagement, paths: StewardPaths, logical_date: str | dt.date, mo
         drift_reference_sha256=reference_sha,
         last_candidate=None if last is None else LastCandidate(version=last.version, day=last.day.isoformat(),
                                                                triggers=list(last.triggers)),
-        candidates_last_30_days=history.candidates_last_30_days)
+        candidates_last_30_days=history.candidates_last_30_days, quiet=quiet,
+        quiet_candidates_last_30_days=history.quiet_candidates_last_30_days)
 
 
 def training_history(versions: list[Any], day: dt.date) -> policy.TrainingHistory:
@@ -571,7 +574,8 @@ def training_history(versions: list[Any], day: dt.date) -> policy.TrainingHistor
             fingerprint=newest.tags.get(mlflow_tags.DATA_FINGERPRINT, ""),
             drift_reference=newest.tags.get(REFERENCE_TAG, ""),
             retired_in_shadow=_retired_before(newest.tags, day)),
-        candidates_last_30_days=len(recent))
+        candidates_last_30_days=len(recent),
+        quiet_candidates_last_30_days=sum(v.tags.get(QUIET_TAG) == "true" for v in recent))
 
 
 def _retired_before(tags: dict[str, str], day: dt.date) -> str:
@@ -668,6 +672,7 @@ def retrain(
                   shadow.HOLDOUT_SAMPLE_TAG: "" if out_of_time else ",".join(holdout_batches),
                   mlflow_tags.DATA_FINGERPRINT: _key(fingerprints), KIND_TAG: "candidate",
                   TRIGGERS_TAG: ",".join(decision.get("triggers") or []),
+                  QUIET_TAG: "true" if decision.get("quiet") else "false",
                   REFERENCE_TAG: decision.get("drift_reference_sha256") or "",
                   mlflow_tags.REASON: "; ".join(decision["reasons"])[:4000],
                   mlflow_tags.RUN_NAME: f"{eng.id} {day.isoformat()} retrain"},
@@ -686,7 +691,8 @@ def retrain(
         in_alias = registry.get_alias(c, eng, registry.SHADOW)
         if in_alias is not None and in_alias.version == superseded:
             registry.delete_alias(c, eng, registry.SHADOW)
-    kept = reference.keep_training_data(eng, paths, challenger.version, training_set.rows, list(fingerprints))
+    kept = reference.keep_training_data(eng, paths, challenger.version, training_set.rows,
+                                        [k for k in fingerprints if k.startswith("champion:")] + training_set.learnt_nights())
     if not reused and challenger.run_id:
         registry.log_files(c, challenger.run_id, [kept], artifact_path=reference.MLFLOW_FOLDER)
     champion_ref = registry.ModelRef(**champion["champion"])

@@ -37,6 +37,8 @@ class RetrainDecision(DecisionResult):
     drift_reference_sha256: str | None
     last_candidate: LastCandidate | None
     candidates_last_30_days: int
+    quiet: bool  # nothing alarmed tonight (ADR 0034)
+    quiet_candidates_last_30_days: int
 
 
 class PromotionResult(DecisionResult):

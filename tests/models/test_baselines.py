@@ -85,3 +85,23 @@ def test_refit_evidence_counts_the_dates_a_later_refit_met_whichever_model_serve
     assert dates == [(start + dt.timedelta(days=n)).isoformat() for n in (7, 8, 9, 14, 15, 16, 17, 18, 19)]
     assert baselines.refit_dates(churn, rows, start + dt.timedelta(days=8), trained)[-1] == \
         (start + dt.timedelta(days=8)).isoformat()  # nothing after `day`
+
+
+def test_the_refit_trigger_judges_on_dates_no_quality_alarm_flagged_unless_accepted(churn, paths):
+    """ADR 0034: a flagged night says how the fault scores, not whether learning the labels since pays."""
+    import datetime as dt
+
+    from steward import store
+    from steward.models import baselines
+
+    start = churn.start_date
+    dates = [(start + dt.timedelta(days=n)).isoformat() for n in range(5)]
+    row = {"engagement": churn.id, "column_name": "monthly_charges", "kind": "null", "events": 9, "rows": 30,
+           "rate": 0.3, "reference_rate": 0.0, "bound": 0.02, "p_value": 1e-6, "window_nights": 1}
+    for n, alarm in ((1, False), (2, True), (3, True)):  # flagged on night 1 only: not an alarm yet
+        store.replace_rows(paths, store.quality_rates, {"engagement": churn.id, "logical_date": dates[n]},
+                           [{**row, "logical_date": dates[n], "flagged": True, "alarm": alarm}])
+    assert baselines.unflagged(churn, paths, dates) == [dates[0], dates[1], dates[4]]
+    accepted = churn.model_copy(update={"retraining": churn.retraining.model_copy(
+        update={"accept_flagged_nights": [start + dt.timedelta(days=3)]})})
+    assert baselines.unflagged(accepted, paths, dates) == [dates[0], dates[1], dates[3], dates[4]]

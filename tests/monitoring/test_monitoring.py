@@ -4,6 +4,7 @@ effect size AND significance, when a candidate is not trained, persistence, pool
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -273,6 +274,36 @@ def test_an_expanding_window_starts_from_the_champions_rows_weighs_by_recency_an
     sliding = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"window": "sliding"})})
     old = TrainingSet(sliding, paths, night, ["drift"], champion)
     assert old.champion_rows is None and len(old.window) == churn.retraining.window_days
+
+
+def test_a_version_records_every_night_it_holds_so_the_next_window_starts_after_them(churn, paths):
+    """ADR 0034: the nights kept beside a version are its champion's and its own; recording only its own let the
+    next candidate learn the older nights once more while their labels were within the lookback."""
+    import datetime as dt
+
+    from steward import demo
+    from steward.models.training_set import TrainingSet
+    from steward.monitoring import reference
+    from steward.sources import batches
+
+    demo.generate("churn_telco", paths.data_root, nights=0)
+    start = churn.start_date
+    for n in range(6):
+        day = start + dt.timedelta(days=n)
+        demo._churn_frame(np.random.default_rng(n), 200, 3_000_000 + 1000 * n, 0.0, False).to_csv(
+            batches.incoming_path(churn, paths, day), index=False)
+        batches.land_batch(churn, paths, day)
+    bootstrap = {"version": 1, "tags": {"steward.trained_for": start.isoformat()}}
+    first = TrainingSet(churn, paths, start + dt.timedelta(days=2), ["drift"], bootstrap)
+    assert first.learnt_nights() == [(start + dt.timedelta(days=n)).isoformat() for n in range(3)]
+    reference.keep_training_data(churn, paths, 2, first.rows, ["champion:v1", *first.learnt_nights()])
+    v2 = {"version": 2, "tags": {"steward.trained_for": (start + dt.timedelta(days=2)).isoformat()}}
+    second = TrainingSet(churn, paths, start + dt.timedelta(days=5), ["drift"], v2)
+    assert [d for d, _ in second.window] == [start + dt.timedelta(days=n) for n in (3, 4, 5)]
+    assert second.learnt_nights() == [(start + dt.timedelta(days=n)).isoformat() for n in range(6)]
+    reference.keep_training_data(churn, paths, 3, second.rows, ["champion:v2", *second.learnt_nights()])
+    kept = reference.kept_path(paths, churn.id, 3).with_suffix(".json")
+    assert len([n for n in json.loads(kept.read_text())["window"] if not n.startswith("champion")]) == 6
 
 
 def test_an_expanding_window_whose_holdout_cannot_measure_the_metric_trains_nothing_and_says_why(churn, paths):

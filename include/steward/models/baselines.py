@@ -220,6 +220,18 @@ def refit_dates(eng: Engagement, rows: list[dict[str, Any]], day: dt.date, train
     return [r["prediction_date"] for r in rows if r["prediction_date"] <= day.isoformat() and newer(r)]
 
 
+def unflagged(eng: Engagement, paths: StewardPaths, dates: list[str]) -> list[str]:
+    """The prediction dates no data-quality alarm flagged (or the user accepted, `retraining.accept_flagged_nights`):
+    what the refit trigger may judge on (ADR 0034). A flagged night says how the fault scores, not whether learning
+    the labels since pays; with them left out, an alarm need not hold the trigger (`credit_faults`: five faults of
+    seven nights held it on 14 of 60 nights while its evidence said the refit beat the champion by 0.03 to 0.05)."""
+    from steward.checks import quality_rates
+
+    accepted = {d.isoformat() for d in eng.retraining.accept_flagged_nights}
+    flagged = set(quality_rates.alarm_nights(eng, paths)) - accepted
+    return [d for d in dates if d not in flagged]
+
+
 def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_version: int,
                    champion_trained_for: str | None = None, trained_for: dict[int, str] | None = None,
                    ) -> tuple[dict[str, Any] | None, str | None]:
@@ -239,7 +251,7 @@ def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_
 
     known = {**(trained_for or {}), champion_version: champion_trained_for or eng.start_date.isoformat()}
     rows = history(paths, eng.id, through=day)
-    dates = refit_dates(eng, rows, day, known)
+    dates = unflagged(eng, paths, refit_dates(eng, rows, day, known))
     served_by = {r["prediction_date"]: int(r["served_version"]) for r in rows}
     own = [d for d in dates if served_by.get(d) == champion_version]
     if len(own) >= REFIT_OWN_DATES:

@@ -39,6 +39,7 @@ class TrainingSet:
         self.champion_source: dict[str, Any] | None = None
         self.weights: Any = None
         self.left_out: dict[str, str] = {}  # nights that would belong to the window, and why they do not
+        self.learnt_before: set[dt.date] = set()  # the nights the champion's rows already hold
         self.half_life = rules.recency_half_life_days
         self.final_fit = rules.final_fit
         self.mode = "breach" if breached else ("sliding" if rules.window == "sliding" and rules.window_rows is None
@@ -48,6 +49,7 @@ class TrainingSet:
             self.window = training_window(eng, paths, day, days)
         else:
             self.champion_rows, self.champion_source, learnt = champion_training_rows(eng, paths, champion)
+            self.learnt_before = learnt
             self.window = nights_since(eng, paths, day, learnt)
             self.left_out = purged_nights(eng, paths, day, learnt, {d for d, _ in self.window})
         self._without_quality_alarms(eng, paths)
@@ -88,6 +90,14 @@ class TrainingSet:
         self.final_weights = self._recency(final_ages)
         self.fingerprint = key(fingerprints)
         self.problems = training.training_problems(eng, self.train, self.holdout)
+
+    def learnt_nights(self) -> list[str]:
+        """Every night the version trained on this set holds, its champion's included (kept beside the version
+        as its reference's `window`): the next candidate's window starts after them, and growth counts from them.
+        Recording only the newest window let a later candidate add the nights an earlier champion had learnt
+        once more, while their labels were within the lookback (ADR 0034: duplicated rows, and a holdout the
+        champion had learnt, on every feed whose labels come late)."""
+        return sorted(d.isoformat() for d in self.learnt_before | {d for d, _ in self.window})
 
     def _without_quality_alarms(self, eng: Engagement, paths: StewardPaths) -> None:
         """A night a data-quality alarm flagged leaves the window, recorded, unless the user accepted it."""
