@@ -239,8 +239,13 @@ def test_quiet_nights_share_a_budget_of_candidates_and_an_alarm_lifts_it(churn):
     assert not policy.is_quiet(grew, {"alarm_columns": ["income"]})
     day = churn.start_date + dt.timedelta(days=40)
     spent = policy.TrainingHistory(candidates_last_30_days=2, quiet_candidates_last_30_days=2)
-    held = policy.why_no_candidate(churn, day, ["growth"], "new", spent, quiet=True)
+    # unset (files written before ADR 0034): quiet nights share the candidate budget only
+    assert churn.retraining.max_quiet_candidates_per_30_days is None
+    assert policy.why_no_candidate(churn, day, ["growth"], "new", spent, quiet=True) == []
+    two = churn.model_copy(update={"retraining": churn.retraining.model_copy(
+        update={"max_quiet_candidates_per_30_days": 2})})
+    held = policy.why_no_candidate(two, day, ["growth"], "new", spent, quiet=True)
     assert held and "quiet-night budget spent: 2 candidates" in held[0]
-    assert policy.why_no_candidate(churn, day, ["drift"], "new", spent, quiet=False) == []
+    assert policy.why_no_candidate(two, day, ["drift"], "new", spent, quiet=False) == []
     one = policy.TrainingHistory(candidates_last_30_days=3, quiet_candidates_last_30_days=1)
-    assert policy.why_no_candidate(churn, day, ["growth"], "new", one, quiet=True) == []
+    assert policy.why_no_candidate(two, day, ["growth"], "new", one, quiet=True) == []

@@ -588,11 +588,12 @@ class RetrainingPolicy(_Strict):
     min_days_between: int = Field(
         3, ge=0, le=365, description="cooldown: days after a candidate before the same triggers train another")
     max_candidates_per_30_days: int = Field(4, ge=1, le=31, description="budget of candidates in any 30 days")
-    max_quiet_candidates_per_30_days: int = Field(
-        2, ge=0, le=31,
+    max_quiet_candidates_per_30_days: int | None = Field(
+        None, ge=0, le=31,
         description="of those, the candidates trained on quiet nights (no drift or performance trigger, no "
         "data-quality alarm: only growth, the refit's evidence or the scheduled refresh asked) in any 30 days: the "
-        "monitoring budget of ADR 0012 (at most 2 model versions per 30 stable nights), enforced (ADR 0034)")
+        "monitoring budget of ADR 0012 (at most 2 model versions per 30 stable nights), enforced (ADR 0034). "
+        "Onboarding writes 2; unset, quiet nights share `max_candidates_per_30_days` only (files written before)")
     estimator: EstimatorSpec
 
 

@@ -267,10 +267,11 @@ def why_no_candidate(eng: Engagement, day: dt.date, triggers: list[str], fingerp
     rules = eng.retraining
     last = history.last_candidate
     out: list[str] = []
-    if quiet and history.quiet_candidates_last_30_days >= rules.max_quiet_candidates_per_30_days:
+    quiet_budget = rules.max_quiet_candidates_per_30_days
+    if quiet and quiet_budget is not None and history.quiet_candidates_last_30_days >= quiet_budget:
         out.append(f"quiet-night budget spent: {history.quiet_candidates_last_30_days} candidates in the last 30 days "
                    "on nights nothing alarmed on (retraining.max_quiet_candidates_per_30_days "
-                   f"{rules.max_quiet_candidates_per_30_days})")
+                   f"{quiet_budget})")
     if last is not None and fingerprint == last.fingerprint:
         out.append(f"no new labelled rows since candidate v{last.version} of {last.day}: the same data would "
                    "train the same model")
