@@ -174,9 +174,10 @@ def without_acted_drift(decision: Decision, last: Candidate | None, reference_sh
 # by how much data or time has passed (growth, the scheduled refresh): a data-quality fault can fire them by
 # itself (ADR 0027), and a candidate they ask for keeps their rules at the gate (ADR 0028).
 OBSERVED_CHANGE_TRIGGERS = ("drift", "performance", "refit")
-# What a data-quality alarm holds (ADR 0034): the triggers the faulty rows themselves fire. The refit trigger is
-# judged on labelled dates the alarm did not flag, and its candidate learns a window without them.
-HELD_BY_QUALITY = ("drift", "performance")
+# The triggers that say something alarmed (ADR 0034): what a data-quality alarm holds (the faulty rows themselves
+# fire them; the refit trigger is judged on dates no alarm flagged, and its candidate learns a window without them),
+# and what makes a night not quiet (growth, the refit's evidence and the scheduled refresh fire on quiet nights too).
+ALARM_TRIGGERS = ("drift", "performance")
 
 
 def held_for_quality(eng: Engagement, decision: Decision, quality_drift: dict[str, Any] | None) -> Decision:
@@ -187,7 +188,7 @@ def held_for_quality(eng: Engagement, decision: Decision, quality_drift: dict[st
     columns = (quality_drift or {}).get("alarm_columns") or []
     if decision.action != "retrain" or not columns or eng.responses.quality_drift != "hold":
         return decision
-    held = [t for t in decision.triggers if t in HELD_BY_QUALITY]
+    held = [t for t in decision.triggers if t in ALARM_TRIGGERS]
     if not held:
         return decision
     reason = (f"data-quality alarm on {', '.join(columns)} (responses.quality_drift: hold): {', '.join(held)} "
@@ -243,11 +244,6 @@ def with_training_problems(decision: Decision, problems: list[str], shadow: InSh
                                     f"shadow since {shadow.since}: it learns from the labelled nights since"],
                         decision.triggers, decision.deferred)
     return decision
-
-
-# The triggers that say something alarmed (ADR 0034): a night where one fired or was deferred, or a data-quality
-# alarm is open, is not quiet; growth, the refit's evidence and the scheduled refresh fire on quiet nights too.
-ALARM_TRIGGERS = ("drift", "performance")
 
 
 def is_quiet(decision: Decision, quality_drift: dict[str, Any] | None) -> bool:

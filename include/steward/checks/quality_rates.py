@@ -195,6 +195,13 @@ def _flag_history(eng: Engagement, paths: StewardPaths, day: dt.date) -> dict[tu
     return out
 
 
+def unaccepted_alarm_nights(eng: Engagement, paths: StewardPaths) -> dict[str, list[str]]:
+    """`alarm_nights` without the nights the user accepted (`retraining.accept_flagged_nights`): what leaves
+    training windows and the refit trigger's evidence (ADR 0027, 0034)."""
+    accepted = {d.isoformat() for d in eng.retraining.accept_flagged_nights}
+    return {d: c for d, c in alarm_nights(eng, paths).items() if d not in accepted}
+
+
 def alarm_nights(eng: Engagement, paths: StewardPaths) -> dict[str, list[str]]:
     """The nights on which a data-quality rate alarmed, with the columns: they leave training windows unless
     the user accepts them (`retraining.accept_flagged_nights`, ADR 0027)."""

@@ -227,8 +227,7 @@ def unflagged(eng: Engagement, paths: StewardPaths, dates: list[str]) -> list[st
     seven nights held it on 14 of 60 nights while its evidence said the refit beat the champion by 0.03 to 0.05)."""
     from steward.checks import quality_rates
 
-    accepted = {d.isoformat() for d in eng.retraining.accept_flagged_nights}
-    flagged = set(quality_rates.alarm_nights(eng, paths)) - accepted
+    flagged = quality_rates.unaccepted_alarm_nights(eng, paths)
     return [d for d in dates if d not in flagged]
 
 

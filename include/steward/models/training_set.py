@@ -103,12 +103,11 @@ class TrainingSet:
         """A night a data-quality alarm flagged leaves the window, recorded, unless the user accepted it."""
         from steward.checks import quality_rates
 
-        accepted = set(eng.retraining.accept_flagged_nights)
-        alarms = quality_rates.alarm_nights(eng, paths)
+        alarms = quality_rates.unaccepted_alarm_nights(eng, paths)
         kept = []
         for d, p in self.window:
             columns = alarms.get(d.isoformat())
-            if columns and d not in accepted:
+            if columns:
                 self.left_out[d.isoformat()] = (f"data-quality alarm on {', '.join(columns)}: left out of the window "
                                                 "(retraining.accept_flagged_nights keeps it)")
             else:
