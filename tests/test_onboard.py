@@ -165,6 +165,7 @@ def test_onboard_with_late_labels_and_sample_batches(env):
     # issue 30 / 31 defaults, written out: the shadow period from the label delay (2 + 2 + 5), six candidates
     # a month, data-quality rates on with their level, tolerance, pooling and persistence
     assert eng.promotion.shadow_max_days == 9 and eng.retraining.max_candidates_per_30_days == 6
+    assert eng.promotion.shadow_nights == 0  # ADR 0035: a conclusive holdout promotes at the gate
     rates = eng.quality.rates
     assert "rates:" in text and (rates.significance, rates.tolerance, rates.min_rows) == (0.01, 0.02, 200)
     assert (rates.persistence.nights, rates.persistence.of_last) == (2, 3) and eng.responses.quality_drift == "hold"

@@ -176,6 +176,22 @@ def test_a_candidate_of_the_refit_trigger_needs_no_shadow_nights_and_a_holdout_t
     assert policy.gate(two, refit_proven=True, fairness_gap=("payment_method", 0.9), **kw).action == "refuse"
 
 
+def test_a_holdout_under_the_labelled_rows_floor_cannot_wave_a_candidate_through(churn):
+    """ADR 0035: "not contradicted" needs rows that could contradict. Under `performance.min_labelled_rows` (200
+    for churn_telco) a refit or growth candidate is judged like any challenger: into shadow when inconclusive,
+    promoted when conclusive, refused when its upper bound rules out the gain."""
+    assert churn.performance.min_labelled_rows == 200
+    kw = dict(champion_version=1, challenger_version=2)
+    for fast in ({"refit_proven": True}, {"grown": True}):
+        at_floor = policy.gate(churn, evidence=_ev(churn, 0.002, 0.03, rows=200), **fast, **kw)
+        assert at_floor.action == "promote" and "does not contradict it" in at_floor.reasons[0]
+        small = policy.gate(churn, evidence=_ev(churn, 0.002, 0.03, rows=199), **fast, **kw)
+        assert small.action == "wait", small.reasons
+        assert "199 labelled rows, under the 200" in small.reasons[0] and "judged like any challenger" in small.reasons[0]
+        clear = policy.gate(churn, evidence=_ev(churn, 0.06, 0.01, rows=82), **fast, **kw)
+        assert clear.action == "promote" and "judged like any challenger" in clear.reasons[0]
+
+
 def test_labelled_data_that_doubled_trains_a_candidate_at_most_once_per_refit_period(churn):
     """ADR 0028: the champion learnt from 1,200 rows; 1,300 labelled rows it never saw fire `growth`."""
     grow = churn.model_copy(update={"retraining": churn.retraining.model_copy(update={"triggers": ["growth"]})})

@@ -385,7 +385,9 @@ class DriftPolicy(_Strict):
 class PerformancePolicy(_Strict):
     metric: Metric
     threshold: float = Field(description="floor for higher-is-better metrics, ceiling for rmse/mae/mape")
-    min_labelled_rows: int = Field(100, ge=1)
+    min_labelled_rows: int = Field(
+        100, ge=1, description="fewer labelled rows do not judge a night's metric, nor let a refit or growth candidate "
+        "through the gate on a holdout that does not contradict it (ADR 0035)")
 
 
 # --- estimator allow-list: one params model per estimator, so unknown parameters name the field ----
@@ -642,7 +644,7 @@ class PromotionGate(_Strict):
         0, ge=0, le=14,
         description="the fewest labelled nights after the gate a challenger is judged on before it may be promoted "
         "(ADR 0015, 0024): until then, and while the pooled evidence is not conclusive, it serves in shadow. 0 "
-        "promotes at the gate when the holdout alone is conclusive. Onboarding writes 2.")
+        "promotes at the gate when the holdout alone is conclusive. Onboarding writes 0 (ADR 0035; 2 before).")
     shadow_max_days: int = Field(
         14, ge=1, le=90,
         description="a challenger whose evidence is still not conclusive this many days after the gate is retired")

@@ -520,7 +520,7 @@ labels:                          # the batches carry no target: labels arrive in
 """
     rows = nightly["row_count"]
     delay = nightly["labels"]["delay"] if nightly["labels"] is not None else 0
-    shadow_days = max(7, delay + 2 + 5)  # a week of labelled nights after the shadow nights' labels can arrive
+    shadow_days = max(7, delay + 2 + 5)  # a week of labelled nights after an inconclusive gate's next labels arrive
     window_rows, window_source = training_rows(inferred["rows"], nightly.get("median_rows"))
     growth, growth_source = growth_factor(inferred["rows"], nightly.get("median_rows"))
     return f"""# {req.client}: {req.use_case}
@@ -588,8 +588,8 @@ promotion:
   metric: {metric}
   min_improvement: {margin}
   alpha: 0.1              # chance of promoting a challenger no better than the margin, over all looks (ADR 0024)
-  shadow_nights: 2        # judged on at least 2 labelled nights after the gate, pooled with its holdout (ADR 0015)
-  shadow_max_days: {shadow_days}     # retired when still not conclusive: labels {delay} night(s) late + 2 shadow nights + 5
+  shadow_nights: 0        # a conclusive holdout promotes at the gate; an inconclusive one pools the nights after it in shadow (ADR 0035)
+  shadow_max_days: {shadow_days}     # retired when still not conclusive: labels {delay} night(s) late + 2 nights + 5
 
 governance:{governance}
   decision_log: |

@@ -65,6 +65,9 @@ def test_served_and_baselines_are_compared_on_the_same_labelled_rows(churn, path
     assert row["served_net"] is not None and row["served_net"] > row["periodic_refit_net"]
     summary = baselines.summarize(baselines.history(paths, "churn_telco"))
     assert summary["dates"] == 0  # a date where a baseline is missing is not averaged
+    # one labelled date is no evidence for the refit trigger (ADR 0035): its variance has no night-to-night part
+    evidence, why = baselines.refit_evidence(churn, paths, day, 7, churn.start_date.isoformat())
+    assert evidence is None and "compared on 1 labelled date" in why, why
 
 
 def test_refit_evidence_counts_the_dates_a_later_refit_met_whichever_model_served(churn):
@@ -105,3 +108,21 @@ def test_the_refit_trigger_judges_on_dates_no_quality_alarm_flagged_unless_accep
     accepted = churn.model_copy(update={"retraining": churn.retraining.model_copy(
         update={"accept_flagged_nights": [start + dt.timedelta(days=3)]})})
     assert baselines.unflagged(accepted, paths, dates) == [dates[0], dates[1], dates[3], dates[4]]
+
+
+def test_the_refit_trigger_leaves_out_the_dates_the_champion_learnt(churn, paths):
+    """ADR 0035: evidence from a date in the champion's own training rows is about the model that served it then."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from steward.models import baselines, training_set
+    from steward.monitoring import reference
+
+    start = churn.start_date
+    dates = [(start + dt.timedelta(days=n)).isoformat() for n in range(6)]
+    frame = pd.DataFrame({c: [0] for c in churn.modelled_columns})
+    reference.keep_training_data(churn, paths, 3, frame, window=["champion:v2", dates[0], dates[1], dates[2]])
+    assert training_set.learnt_by(churn, paths, 3) == {start + dt.timedelta(days=n) for n in range(3)}
+    assert baselines.unlearnt(churn, paths, 3, dates) == dates[3:]
+    assert baselines.unlearnt(churn, paths, 1, dates) == dates  # the bootstrap learnt the reference file only

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from steward import store
 from steward.config import Engagement, improvement
+from steward.models import training_set
 from steward.settings import StewardPaths, inside
 from steward.sources import batches
 
@@ -200,6 +201,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 REFIT_OWN_DATES = 5  # the champion's own labelled dates that replace the earlier champions' in the trigger
 REFIT_EVIDENCE_PERIODS = 2  # the refit trigger pools the newest dates of this many refit periods (ADR 0028)
+# Evidence pooled by night needs two nights at least: one night's variance is its rows' only, and a day unlike the
+# others looks conclusive (`flights_nyc` 2013-03-06: +0.142 [+0.120, +0.165] on 903 rows of one date, v10 promoted,
+# -0.008 on the next 7 nights; ADR 0035).
+REFIT_MIN_DATES = 2
 
 
 def refit_evidence_dates(eng: Engagement) -> int:
@@ -231,6 +236,15 @@ def unflagged(eng: Engagement, paths: StewardPaths, dates: list[str]) -> list[st
     return [d for d in dates if d not in flagged]
 
 
+def unlearnt(eng: Engagement, paths: StewardPaths, version: int, dates: list[str]) -> list[str]:
+    """The prediction dates version `version` did not learn from. A date in the champion's training rows says how
+    the refit did against the model that served it then, nothing of the champion (ADR 0035: `flights_nyc`, labels a
+    night late, promoted v10 on 2013-03-06 on evidence from dates v8 had learnt, every one, and lost 0.008 on the
+    next 7 nights)."""
+    learnt = {d.isoformat() for d in training_set.learnt_by(eng, paths, version)}
+    return [d for d in dates if d not in learnt]
+
+
 def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_version: int,
                    champion_trained_for: str | None = None, trained_for: dict[int, str] | None = None,
                    ) -> tuple[dict[str, Any] | None, str | None]:
@@ -250,7 +264,7 @@ def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_
 
     known = {**(trained_for or {}), champion_version: champion_trained_for or eng.start_date.isoformat()}
     rows = history(paths, eng.id, through=day)
-    dates = unflagged(eng, paths, refit_dates(eng, rows, day, known))
+    dates = unlearnt(eng, paths, champion_version, unflagged(eng, paths, refit_dates(eng, rows, day, known)))
     served_by = {r["prediction_date"]: int(r["served_version"]) for r in rows}
     own = [d for d in dates if served_by.get(d) == champion_version]
     if len(own) >= REFIT_OWN_DATES:
@@ -259,6 +273,9 @@ def refit_evidence(eng: Engagement, paths: StewardPaths, day: dt.date, champion_
     frames = [(d, f) for d, f in frames if f is not None and len(f) and f"{PERIODIC_REFIT}_prediction" in f]
     if not frames:
         return None, "no labelled date served by the champion has been scored by the periodic refit yet"
+    if len(frames) < REFIT_MIN_DATES:
+        return None, (f"the periodic refit has been compared on {len(frames)} labelled date: one date cannot tell a "
+                      "trend from that day (its variance has no night to night part)")
     import pandas as pd
 
     rows = pd.concat([f for _, f in frames], ignore_index=True)

@@ -188,18 +188,11 @@ def labelled_growth(eng: Engagement, paths: StewardPaths, day: dt.date, model: d
     trained (trigger `growth`, ADR 0028): the labelled rows of the prediction dates it did not learn (the dates
     `nights_since` would add to its window, counted from the realised-performance table as known on `day`)
     against the rows it learnt from. Cheap on purpose: it runs every night, and reads no batch."""
-    import json
-
     from steward import store
-    from steward.monitoring import reference
 
-    kept = reference.kept_path(paths, eng.id, int(model["version"]))
-    learnt: set[dt.date] = set()
-    rows: int | None = None
-    if kept.with_suffix(".json").is_file():
-        meta = json.loads(kept.with_suffix(".json").read_text())
-        rows = int(meta["rows"])
-        learnt = {dt.date.fromisoformat(n) for n in meta.get("window") or [] if _is_date(n)}
+    meta = _kept_meta(paths, eng.id, int(model["version"]))
+    learnt = _nights(meta)
+    rows = None if meta is None else int(meta["rows"])
     if rows is None:  # the bootstrap champion learnt from the reference file
         from steward.models import training
 
@@ -211,6 +204,25 @@ def labelled_growth(eng: Engagement, paths: StewardPaths, day: dt.date, model: d
            and dt.date.fromisoformat(r["prediction_date"]) not in learnt]
     return Growth(new_rows=sum(int(r["labelled_rows"]) for r in new), nights=len(new), champion_rows=rows,
                   version=int(model["version"]))
+
+
+def learnt_by(eng: Engagement, paths: StewardPaths, version: int) -> set[dt.date]:
+    """The nights version `version` learnt from (its kept reference's `window`; none for the bootstrap, which
+    learnt the reference file). Cheap: reads the sidecar only."""
+    return _nights(_kept_meta(paths, eng.id, version))
+
+
+def _kept_meta(paths: StewardPaths, engagement_id: str, version: int) -> dict[str, Any] | None:
+    import json
+
+    from steward.monitoring import reference
+
+    sidecar = reference.kept_path(paths, engagement_id, version).with_suffix(".json")
+    return json.loads(sidecar.read_text()) if sidecar.is_file() else None
+
+
+def _nights(meta: dict[str, Any] | None) -> set[dt.date]:
+    return {dt.date.fromisoformat(n) for n in (meta or {}).get("window") or [] if _is_date(n)}
 
 
 def _is_date(text: str) -> bool:
