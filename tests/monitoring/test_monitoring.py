@@ -227,8 +227,6 @@ def test_an_expanding_window_starts_from_the_champions_rows_weighs_by_recency_an
     whose landed batch retention deleted is recorded as left out."""
     import datetime as dt
 
-    import numpy as np
-
     from steward import demo, store
     from steward.models import training
     from steward.models.training_set import TrainingSet
@@ -236,11 +234,7 @@ def test_an_expanding_window_starts_from_the_champions_rows_weighs_by_recency_an
 
     demo.generate("churn_telco", paths.data_root, nights=0)  # the reference file (4000 rows)
     start = churn.start_date
-    for n in range(5):
-        day = start + dt.timedelta(days=n)
-        demo._churn_frame(np.random.default_rng(n), 300, 1_000_000 + 1000 * n, 0.0, False).to_csv(
-            batches.incoming_path(churn, paths, day), index=False)
-        batches.land_batch(churn, paths, day)
+    for n, day in enumerate(_land_nights(churn, paths, 5, rows=300, first_id=1_000_000)):
         store.replace_rows(paths, store.runs, {"engagement": churn.id, "logical_date": day.isoformat()}, [{
             "engagement": churn.id, "logical_date": day.isoformat(), "ledger_seq": n + 1, "airflow_run_id": f"r{n}",
             "outcome": "keep", "champion_before": 1, "champion_after": 1, "ledger_hash": "0" * 64,
@@ -276,6 +270,18 @@ def test_an_expanding_window_starts_from_the_champions_rows_weighs_by_recency_an
     assert old.champion_rows is None and len(old.window) == churn.retraining.window_days
 
 
+def _land_nights(churn: Engagement, paths, nights: int, *, rows: int, first_id: int) -> list[dt.date]:
+    """Land `nights` stable churn_telco batches from the engagement's start date (night n seeded n)."""
+    from steward.sources import batches
+
+    days = [churn.start_date + dt.timedelta(days=n) for n in range(nights)]
+    for n, day in enumerate(days):
+        demo._churn_frame(np.random.default_rng(n), rows, first_id + 1000 * n, 0.0, False).to_csv(
+            batches.incoming_path(churn, paths, day), index=False)
+        batches.land_batch(churn, paths, day)
+    return days
+
+
 def test_a_version_records_every_night_it_holds_so_the_next_window_starts_after_them(churn, paths):
     """ADR 0034: the nights kept beside a version are its champion's and its own; recording only its own let the
     next candidate learn the older nights once more while their labels were within the lookback."""
@@ -284,15 +290,10 @@ def test_a_version_records_every_night_it_holds_so_the_next_window_starts_after_
     from steward import demo
     from steward.models.training_set import TrainingSet
     from steward.monitoring import reference
-    from steward.sources import batches
 
     demo.generate("churn_telco", paths.data_root, nights=0)
     start = churn.start_date
-    for n in range(6):
-        day = start + dt.timedelta(days=n)
-        demo._churn_frame(np.random.default_rng(n), 200, 3_000_000 + 1000 * n, 0.0, False).to_csv(
-            batches.incoming_path(churn, paths, day), index=False)
-        batches.land_batch(churn, paths, day)
+    _land_nights(churn, paths, 6, rows=200, first_id=3_000_000)
     bootstrap = {"version": 1, "tags": {"steward.trained_for": start.isoformat()}}
     first = TrainingSet(churn, paths, start + dt.timedelta(days=2), ["drift"], bootstrap)
     assert first.learnt_nights() == [(start + dt.timedelta(days=n)).isoformat() for n in range(3)]
