@@ -36,7 +36,8 @@ for _path in discover(engagements_dir()):
     _valid.append(_engagement.id)
     if _parsing in (None, _engagement.id):
         globals()[_engagement.id] = build_dag(_engagement, _path)
-    if _engagement.promotion.approval.required and _parsing in (None, approval_dag_id(_engagement.id)):
+    # with its nightly DAG too: `steward run` (dag.test) parses for the nightly DAG and writes what it finds
+    if _engagement.promotion.approval.required and _parsing in (None, _engagement.id, approval_dag_id(_engagement.id)):
         from steward.airflow.approval_dag import build_approval_dag  # the HITL operator only where it is used
 
         globals()[approval_dag_id(_engagement.id)] = build_approval_dag(_engagement)  # issue 35

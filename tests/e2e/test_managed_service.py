@@ -69,7 +69,7 @@ def service(tmp_path_factory):
             (smtp.stop if day in SMTP_DOWN else smtp.start)()
             runs[day] = run_night("prepaid_churn", day)
             sent_by_night[day] = list(smtp.inbox.subjects)
-        notify_runs = {d: run_night("prepaid_notify", d) for d in demo.night_dates(START, 14)}
+        notify_runs = {d: run_night("prepaid_notify", d) for d in demo.night_dates(START, 13)}  # to 03-13: resolved
         yield {"paths": paths, "runs": runs, "notify_runs": notify_runs, "smtp": smtp, "sent_by_night": sent_by_night,
                "label_bytes": label_bytes, "eng": load_engagement(engagements / "prepaid_churn.yaml"),
                "notify_eng": load_engagement(engagements / "prepaid_notify.yaml"), "run_night": run_night}

@@ -88,42 +88,6 @@ def test_a_persistent_shift_retrains_once_not_every_night(tmp_path, monkeypatch)
     assert len(drift_incidents) == 1 and drift_incidents[0]["opened_on"] == "2026-03-04"  # one incident, deduplicated
 
 
-def test_the_reference_follows_the_champion_and_a_rollback_restores_it(tmp_path, monkeypatch):
-    paths = _setup(tmp_path, monkeypatch)
-    for night in range(8):  # stable, then from night 2 on a shift that stays (covariates and concept)
-        _write_night(paths, night, 1500, 1.0 if night >= 2 else 0.0, shifted=night >= 2)
-    records = _run(range(7))
-
-    assert records[0]["drift"]["reference"]["kind"] == "reference_file"
-    promoted = [n for n, r in records.items() if (r.get("promotion") or {}).get("promoted")]
-    assert len(promoted) == 1, promoted
-    night, version = promoted[0], records[promoted[0]]["promotion"]["champion_after"]
-    after = [records[n] for n in range(night + 1, 7)]
-    assert len(after) >= 2, "the shift must be caught early enough to watch the nights after"
-    kept = paths.home / "references" / "churn_telco" / f"v{version}.parquet"
-    for r in after:  # judged against what the new champion learnt from: the shift is the new normal
-        ref = r["drift"]["reference"]
-        assert ref["kind"] == "champion_training_data" and ref["model_version"] == version
-        assert ref["path"] == str(kept) and ref["rows"] > 0 and len(ref["sha256"]) == 64
-        assert not r["drift"]["dataset_drift"] and r.get("retraining") is None
-    assert kept.is_file()
-    # the lineage names it too: an input of detect_drift, versioned by its sha256
-    night_after = (START + dt.timedelta(days=night + 1)).isoformat()
-    events = [e for e in lineage.read_events(paths, "churn_telco") if e["job"]["name"] == "churn_telco.detect_drift"
-              and e["eventType"] == "COMPLETE" and e["run"]["facets"]["nominalTime"]["nominalStartTime"].startswith(
-                  night_after)]
-    inputs = {i["name"]: i["facets"]["version"]["datasetVersion"] for i in events[-1]["inputs"]}
-    assert inputs[f"steward.churn_telco/{version}/reference"] == after[0]["drift"]["reference"]["sha256"]
-    assert events[-1]["run"]["facets"]["steward_drift"]["reference"]["modelVersion"] == version
-
-    eng = load_engagement(tmp_path / "engagements" / "churn_telco.yaml")
-    rollback.rollback(eng, paths, reason="test: back to the bootstrap", today=START + dt.timedelta(days=7))
-    again = _run(range(7, 8))[7]
-    assert again["models"]["champion_before"] == 1
-    assert again["drift"]["reference"]["kind"] == "reference_file" and again["drift"]["reference"]["model_version"] == 1
-    assert again["drift"]["dataset_drift"]  # the shifted data is drift again, measured against v1's reference
-
-
 def test_small_nights_use_a_window_and_a_blip_neither_alarms_nor_retrains(tmp_path, monkeypatch):
     paths = _setup(tmp_path, monkeypatch)
     plan = {0: (20, 0.0), 1: (1500, 0.0), 2: (20, 0.0), 3: (1500, 1.0), 4: (1500, 0.0), 5: (1500, 0.0)}
@@ -162,11 +126,16 @@ def _shadow_state(paths: StewardPaths) -> tuple[int | None, int | None, dict[int
     return champion and champion.version, shadow and shadow.version, verdicts
 
 
-def test_a_challenger_serves_in_shadow_until_unseen_nights_confirm_it(tmp_path, monkeypatch):
+def test_a_challenger_serves_in_shadow_until_unseen_nights_confirm_it_then_the_reference_follows_it(
+        tmp_path, monkeypatch):
+    """One shift that stays, three claims on the same nights (one run of them, not two): the challenger serves in
+    shadow until unseen nights confirm it; the baselines are scored on every night; once promoted, the drift
+    reference is the new champion's training data, and a rollback switches it back."""
     paths = _setup(tmp_path, monkeypatch, shadow_nights=2)
-    for night in range(7):  # a shift that stays (covariates and concept) from night 2
+    for night in range(9):  # a shift that stays (covariates and concept) from night 2
         _write_night(paths, night, 1500, 1.0 if night >= 2 else 0.0, shifted=night >= 2)
-    records = _run(range(7))
+    records = _run(range(8))
+    assert records[0]["drift"]["reference"]["kind"] == "reference_file"
 
     entered = [n for n, r in records.items() if (r.get("promotion") or {}).get("action") == "shadow"]
     assert len(entered) == 1, {n: (r.get("promotion") or {}).get("action") for n, r in records.items()}
@@ -184,21 +153,21 @@ def test_a_challenger_serves_in_shadow_until_unseen_nights_confirm_it(tmp_path, 
     assert confirming["models"]["champion_after"] == version and len(confirming["promotion"]["shadow"]["nights"]) == 2
     for s in confirming["promotion"]["shadow"]["nights"].values():
         assert s["challenger"] > s["champion"]
-    if gate_night + 3 < 7:  # the next night starts from the confirmed champion
-        assert records[gate_night + 3]["models"]["champion_before"] == version
+    assert gate_night + 3 < 8 and records[gate_night + 3]["models"]["champion_before"] == version  # starts from it
     assert _shadow_state(paths) == (version, None, {version: "promoted"})
     # the counterfactual baselines (ADR 0025) scored every night on the same rows, outside the registry: after
     # the promotion the served model beats the never-retrained one on each shifted night, and in total
     from steward.models import baselines
 
     compared = {c["prediction_date"]: c for c in baselines.history(paths, "churn_telco")}
-    assert sorted(compared) == [(START + dt.timedelta(days=n)).isoformat() for n in range(7)]
-    for n in range(gate_night + 3, 7):
+    assert sorted(compared) == [(START + dt.timedelta(days=n)).isoformat() for n in range(8)]
+    for n in range(gate_night + 3, 8):
         c = compared[(START + dt.timedelta(days=n)).isoformat()]
         assert c["served_version"] == version and c["served_value"] > c["never_retrained_value"] + 0.2, c
     total = baselines.summarize(list(compared.values()))
-    assert total["dates"] == 7 and total["added_vs_never_retrained"] > 0
-    assert all(r["baselines"]["periodic_refit"]["refit_for"] == START.isoformat() for r in records.values())
+    assert total["dates"] == 8 and total["added_vs_never_retrained"] > 0
+    week = [(START + dt.timedelta(days=7 * (n // 7))).isoformat() for n in range(8)]  # refitted every 7 nights
+    assert [records[n]["baselines"]["periodic_refit"]["refit_for"] for n in range(8)] == week
     from steward.models import registry
 
     c = registry.client(paths)
@@ -217,6 +186,34 @@ def test_a_challenger_serves_in_shadow_until_unseen_nights_confirm_it(tmp_path, 
     again = run_night("churn_telco", START + dt.timedelta(days=gate_night + 2))["audit"]
     assert again["promotion"]["action"] == "promote" and again["promotion"]["shadow"] == confirming["promotion"]["shadow"]
     assert _shadow_state(paths) == (version, None, {version: "promoted"})
+
+    # the drift reference follows the champion: judged against what the new champion learnt from, the shift is
+    # the new normal (ADR 0012)
+    promoted = gate_night + 2
+    after = [records[n] for n in range(promoted + 1, 8)]
+    assert len(after) >= 2, "the shift must be caught early enough to watch the nights after"
+    kept = paths.home / "references" / "churn_telco" / f"v{version}.parquet"
+    for r in after:
+        ref = r["drift"]["reference"]
+        assert ref["kind"] == "champion_training_data" and ref["model_version"] == version
+        assert ref["path"] == str(kept) and ref["rows"] > 0 and len(ref["sha256"]) == 64
+        assert not r["drift"]["dataset_drift"] and r.get("retraining") is None
+    assert kept.is_file()
+    # the lineage names it too: an input of detect_drift, versioned by its sha256
+    night_after = (START + dt.timedelta(days=promoted + 1)).isoformat()
+    events = [e for e in lineage.read_events(paths, "churn_telco") if e["job"]["name"] == "churn_telco.detect_drift"
+              and e["eventType"] == "COMPLETE" and e["run"]["facets"]["nominalTime"]["nominalStartTime"].startswith(
+                  night_after)]
+    inputs = {i["name"]: i["facets"]["version"]["datasetVersion"] for i in events[-1]["inputs"]}
+    assert inputs[f"steward.churn_telco/{version}/reference"] == after[0]["drift"]["reference"]["sha256"]
+    assert events[-1]["run"]["facets"]["steward_drift"]["reference"]["modelVersion"] == version
+
+    eng = load_engagement(tmp_path / "engagements" / "churn_telco.yaml")
+    rollback.rollback(eng, paths, reason="test: back to the bootstrap", today=START + dt.timedelta(days=8))
+    back = _run(range(8, 9))[8]
+    assert back["models"]["champion_before"] == 1
+    assert back["drift"]["reference"]["kind"] == "reference_file" and back["drift"]["reference"]["model_version"] == 1
+    assert back["drift"]["dataset_drift"]  # the shifted data is drift again, measured against v1's reference
 
 
 def test_a_challenger_for_a_shift_that_ends_is_retired_in_shadow(tmp_path, monkeypatch):

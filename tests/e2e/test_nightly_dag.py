@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+import yaml
 
 from steward import demo
 from steward.config import load_engagement
@@ -510,3 +511,27 @@ def test_cli_run_exit_codes(churn_runs, home):
     bad = subprocess.run([str(steward), "run", "churn_telco", "--date", "tomorrow"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
+
+
+def test_a_night_in_process_writes_only_its_own_dags_to_the_metadata_db(tmp_path, monkeypatch):
+    """`dag.test()` parses the whole DAG folder on every call and writes each DAG it finds; `run_night` sets the
+    parsing context, so a night writes its engagement's DAG and its approval DAG, not every engagement's (a tenth of
+    a night's CPU with five DAGs in the folder)."""
+    from airflow.models.dag import DagModel
+
+    from steward.airflow.dag_builder import approval_dag_id
+    from steward.airflow.runner import run_night
+
+    raw = yaml.safe_load((ENGAGEMENTS / "churn_telco.yaml").read_text())
+    folder = tmp_path / "engagements"
+    folder.mkdir()
+    for eng_id, approval in (("probe_asks", True), ("probe_other", False)):
+        promotion = {**raw["promotion"], **({"approval": {"required": True, "approvers": ["risk.officer"]}}
+                                            if approval else {})}
+        (folder / f"{eng_id}.yaml").write_text(yaml.safe_dump({**raw, "id": eng_id, "promotion": promotion}))
+    monkeypatch.setenv("STEWARD_ENGAGEMENTS_DIR", str(folder))
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "home"))
+    demo.generate("churn_telco", StewardPaths.from_env().data_root, nights=1)
+    assert run_night("probe_asks", dt.date(2026, 3, 1))["state"].endswith("success")
+    written = {d: DagModel.get_current(d) is not None for d in ("probe_asks", approval_dag_id("probe_asks"), "probe_other")}
+    assert written == {"probe_asks": True, approval_dag_id("probe_asks"): True, "probe_other": False}

@@ -41,6 +41,19 @@ def test_run_ids_are_stable_per_attempt(churn, paths):
     assert a == b
 
 
+def test_a_retried_export_emits_its_events_once_and_another_night_still_emits(churn, paths):
+    first = lineage.emit(churn, paths, _record())
+    assert first > 0 and lineage.emit(churn, paths, _record()) == 0  # the retry finds the run's final event
+    later = _record()
+    later["run"] = {**later["run"], "run_id": "scheduled__2026-03-05T02:00:00+00:00"}
+    later["logical_date"] = "2026-03-05"
+    assert lineage.emit(churn, paths, later) == first
+    events = lineage.read_events(paths, "churn_telco")
+    assert len(events) == 2 * first and len({e["run"]["runId"] for e in events}) == len({
+        e["run"]["runId"] for e in map(_as_dict, [*lineage.build_events(churn, paths, _record()),
+                                                    *lineage.build_events(churn, paths, later)])})
+
+
 def test_custom_facet_schema_rejects_a_bad_facet(churn, paths):
     import jsonschema
     import pytest

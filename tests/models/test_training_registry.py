@@ -57,6 +57,31 @@ def test_loader_refuses_unreviewed_types(tmp_path):
         training.load_model(str(path))
 
 
+def test_a_model_is_loaded_once_per_file_content_and_a_changed_file_is_loaded_and_checked_again(churn, ref, tmp_path):
+    from collections import OrderedDict
+
+    path = tmp_path / "m.skops"
+    first = training.train(churn, ref)
+    training.save_model(first, str(path))
+    loaded = training.load_model(str(path))
+    assert training.load_model(str(path)) is loaded  # the same night's next stage: no second skops load
+    copy = tmp_path / "copy.skops"
+    copy.write_bytes(path.read_bytes())
+    assert training.load_model(str(copy)) is loaded  # the same content under another name
+    other = training.train(churn, ref.iloc[::2])
+    training.save_model(other, str(path))  # the file changed: its content is loaded, not the cached model
+    reloaded = training.load_model(str(path))
+    features = ref[list(churn.features)]
+    assert reloaded is not loaded and (reloaded.predict_proba(features) == other.predict_proba(features)).all()
+
+    class Sneaky(OrderedDict):
+        pass
+
+    skops.io.dump({"payload": Sneaky(a=1)}, str(path))  # and an unreviewed type is still refused
+    with pytest.raises(skops.io.exceptions.UntrustedTypesFoundException):
+        training.load_model(str(path))
+
+
 def test_register_alias_and_find_by_training_key(churn, paths, ref):
     c = registry.client(paths)
     model = training.train(churn, ref)
