@@ -68,6 +68,16 @@ def test_served_and_baselines_are_compared_on_the_same_labelled_rows(churn, path
     # one labelled date is no evidence for the refit trigger (ADR 0035): its variance has no night-to-night part
     evidence, why = baselines.refit_evidence(churn, paths, day, 7, churn.start_date.isoformat())
     assert evidence is None and "compared on 1 labelled date" in why, why
+    # two dates are judged
+    before = day - dt.timedelta(days=1)
+    earlier = batches.read_for(churn, batches.landed_path(churn, paths, before))
+    predictions.write_frame(predictions.served_frame(churn, earlier, served_model, 7),
+                            predictions.predictions_path(churn, paths, before))
+    baselines.score(churn, paths, before, earlier)
+    baselines.realise(churn, paths, before.isoformat(), day)
+    evidence, why = baselines.refit_evidence(churn, paths, day, 7, churn.start_date.isoformat())
+    assert evidence is not None and evidence["rows"] == 800 and evidence["nights"] == 2, why
+    assert evidence["gain"] < 0  # the served model learnt the flipped concept: no reason to refit
 
 
 def test_refit_evidence_counts_the_dates_a_later_refit_met_whichever_model_served(churn):
