@@ -43,8 +43,7 @@ def _output_to(path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-@contextlib.contextmanager
-def _parsing_only(dag_id: str) -> Iterator[None]:
+def _parsing_only(dag_id: str) -> contextlib.AbstractContextManager:
     """While `dag.test()` runs, the DAG factory builds only `dag_id` (and its approval DAG).
 
     `dag.test()` parses the whole DAG folder again on every call and writes every DAG it finds to the metadata
@@ -52,17 +51,11 @@ def _parsing_only(dag_id: str) -> Iterator[None]:
     engagement's DAG only. Writing them was 8.6 % of a night's samples with five DAGs in the folder (py-spy,
     2026-12-05).
     """
+    from unittest import mock
+
     from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID as key
 
-    saved = os.environ.get(key)
-    os.environ[key] = dag_id
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = saved
+    return mock.patch.dict(os.environ, {key: dag_id})
 
 
 def ensure_airflow_db() -> None:
