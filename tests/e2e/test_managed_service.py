@@ -194,6 +194,10 @@ def test_outcome_report_lists_incidents_with_time_to_recovery(service, tmp_path)
     assert "time to recovery (nights)" in page and page.count("data:image/png;base64,") == 4  # value plot too
     assert "rollback" in page and "2026-03-13" in page
     assert result["data"]["counts"] == counts
+    # what operating the model added, with how much the dates' luck moves the gap to the periodic refit
+    s = data["operating"]["summary"]
+    assert s["dates"] >= 10 and s["vs_periodic_refit_se"] > 0
+    assert f"against the periodic refit {s['vs_periodic_refit']:+.3f} (give or take {s['vs_periodic_refit_se']:.3f}" in page
 
 
 def _untimed(section):

@@ -136,3 +136,24 @@ def test_the_refit_trigger_leaves_out_the_dates_the_champion_learnt(churn, paths
     assert training_set.learnt_by(churn, paths, 3) == {start + dt.timedelta(days=n) for n in range(3)}
     assert baselines.unlearnt(churn, paths, 3, dates) == dates[3:]
     assert baselines.unlearnt(churn, paths, 1, dates) == dates  # the bootstrap learnt the reference file only
+
+
+def test_the_served_gap_to_the_refit_comes_with_its_standard_error_over_dates():
+    """The docs' table sets the served-vs-refit gap beside how much the luck of each date's labelled rows moves it:
+    the sample standard deviation of the per-date differences over the root of the dates, in the metric's
+    direction (an error metric's gap is the refit's error minus the served one's)."""
+    from steward.models import baselines
+
+    def date(n: int, served: float, refit: float, metric: str = "roc_auc") -> dict:
+        return {"prediction_date": f"2026-01-{n:02d}", "metric": metric, "labelled_rows": 10, "served_value": served,
+                "never_retrained_value": 0.5, "periodic_refit_value": refit, "served_net": None,
+                "never_retrained_net": None, "periodic_refit_net": None, "currency": None}
+
+    rows = [date(1, 0.80, 0.70), date(2, 0.70, 0.80), date(3, 0.90, 0.80), date(4, 0.80, 0.90)]
+    summary = baselines.summarize(rows)
+    assert summary["vs_periodic_refit"] == 0.0 and summary["vs_periodic_refit_se"] == 0.0577  # 0.1155 / 2
+    lopsided = baselines.summarize([date(1, 0.80, 0.70), date(2, 0.81, 0.70), date(3, 0.82, 0.70)])
+    assert lopsided["vs_periodic_refit"] == 0.11 and lopsided["vs_periodic_refit_se"] == 0.0058
+    rmse = baselines.summarize([date(1, 20.0, 22.0, "rmse"), date(2, 21.0, 22.0, "rmse")])
+    assert rmse["vs_periodic_refit"] == 1.5 and rmse["vs_periodic_refit_se"] == 0.5
+    assert baselines.summarize([date(1, 0.8, 0.7)])["vs_periodic_refit_se"] is None  # one date: no spread

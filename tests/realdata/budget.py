@@ -151,6 +151,11 @@ def _named_tonight(record: dict[str, Any], alarms_only: bool = False) -> dict[st
     return out
 
 
+def _se(cf: dict[str, Any]) -> str:
+    se = cf.get("vs_periodic_refit_se")
+    return "" if se is None else f" (standard error of the paired per-date difference {se:.3f})"
+
+
 SERVED_TOLERANCE = 0.005  # served must reach the better baseline within this (issue 30)
 
 
@@ -357,7 +362,7 @@ def markdown(m: dict[str, Any]) -> str:
         lines.append(f"| realised {cf['metric']} per labelled date, same rows (ADR 0025): served / never retrained / "
                      f"refit every 7 nights, no gate | **{cf['served']:.3f}** / {cf['never_retrained']:.3f} / "
                      f"{cf['periodic_refit']:.3f} over {cf['dates']} dates ({cf['labelled_rows']} rows); added vs never "
-                     f"retrained {cf['added_vs_never_retrained']:+.3f}, vs the refit {cf['vs_periodic_refit']:+.3f}"
+                     f"retrained {cf['added_vs_never_retrained']:+.3f}, vs the refit {cf['vs_periodic_refit']:+.3f}{_se(cf)}"
                      f"{money}; served >= the better baseline - 0.005: **{_verdict(held)}** |")
     served = m.get("served") or {}
     if served.get("nights"):

@@ -193,10 +193,25 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if out[SERVED] is not None:
         out["added_vs_never_retrained"] = round(improvement(out["metric"], out[SERVED], out[NEVER_RETRAINED]), 4)
         out["vs_periodic_refit"] = round(improvement(out["metric"], out[SERVED], out[PERIODIC_REFIT]), 4)
+        out["vs_periodic_refit_se"] = paired_standard_error(
+            [improvement(out["metric"], r[f"{SERVED}_value"], r[f"{PERIODIC_REFIT}_value"]) for r in both])
     if out[f"{SERVED}_net"] is not None and out[f"{NEVER_RETRAINED}_net"] is not None:
         out["value_added_vs_never_retrained"] = round(out[f"{SERVED}_net"] - out[f"{NEVER_RETRAINED}_net"], 2)
     out["currency"] = next((r["currency"] for r in rows if r.get("currency")), None)
     return out
+
+
+def paired_standard_error(differences: list[float]) -> float | None:
+    """The standard error of the mean of per-date differences (None under two dates): how far apart two
+    policies' means can land by the luck of which rows each date labelled. On a feed of about 37 labelled rows
+    a date (`credit_channel`), the served model and the weekly refit differ by 0.042 from date to date (standard
+    deviation of the ROC AUC difference), and 55 dates leave the difference of the means uncertain by 0.006."""
+    n = len(differences)
+    if n < 2:
+        return None
+    mean = sum(differences) / n
+    variance = sum((d - mean) ** 2 for d in differences) / (n - 1)
+    return round((variance / n) ** 0.5, 4)
 
 
 REFIT_OWN_DATES = 5  # the champion's own labelled dates that replace the earlier champions' in the trigger

@@ -144,7 +144,10 @@ def _operating_html(data: dict[str, Any]) -> str:
             f"with no gate. On the {s['dates']} labelled prediction dates of the period ({s['labelled_rows']} rows), "
             f"mean {html.escape(s['metric'])}: served <b>{s['served']:.3f}</b>, never retrained "
             f"{s['never_retrained']:.3f}, periodic refit {s['periodic_refit']:.3f}; added against never retraining "
-            f"<b>{s['added_vs_never_retrained']:+.3f}</b>.{money}</p>"
+            f"<b>{s['added_vs_never_retrained']:+.3f}</b>; against the periodic refit {s['vs_periodic_refit']:+.3f}"
+            + (f" (give or take {s['vs_periodic_refit_se']:.3f}: the standard error of the per-date difference)"
+               if s.get("vs_periodic_refit_se") is not None else "")
+            + f".{money}</p>"
             + html_table(["prediction date", "served model", "served", "never retrained", "periodic refit",
                           "labelled rows"], rows))
 
