@@ -42,6 +42,7 @@ class Night:
     day: dt.date
     frame: pd.DataFrame            # with the target; the batch file leaves it out
     incident: str | None = None    # what the client got wrong tonight (the batch must be quarantined)
+    planted: str | None = None     # a planted fault that must quarantine the batch (its file is written as it is)
 
 
 @dataclass
@@ -110,7 +111,8 @@ class Scenario:
     @staticmethod
     def _plan(feed: Feed) -> dict[str, Any]:
         return {"first": feed.nights[0].day, "last": feed.nights[-1].day,
-                "expected_quarantine": {n.day.isoformat(): n.incident for n in feed.nights if n.incident},
+                "expected_quarantine": {n.day.isoformat(): n.incident or n.planted for n in feed.nights
+                                        if n.incident or n.planted},
                 "rows": {n.day.isoformat(): len(n.frame) for n in feed.nights},
                 "reference_rows": len(feed.reference)}
 
@@ -258,6 +260,8 @@ class FaultyCredit(ResampledCredit):
     median_rows, low_rows, high_rows = 165, 80, 300
 
     FAULT_NIGHTS = 7
+    # an unseen category fails the engagement's value-set check: the batch is quarantined, not flagged (ADR 0027)
+    QUARANTINED = ("renamed_category",)
     SETTLE_NIGHTS = 4  # after a fault ends, its nights still sit in the pooled window and the persistence rule
     FAULTS = ((4, "null_creep", ("income",)), (15, "unit_change", ("amount",)), (26, "renamed_category", ("home",)),
               (37, "stuck_value", ("price",)), (48, "swapped_columns", ("expenses", "income")))
@@ -280,6 +284,8 @@ class FaultyCredit(ResampledCredit):
                 if index < len(feed.nights):
                     night = feed.nights[index]
                     night.frame = _plant(fault["kind"], fault["columns"], night.frame.copy(), k, rng)
+                    if fault["kind"] in self.QUARANTINED:
+                        night.planted = f"{fault['kind']}:{','.join(fault['columns'])}"
         return feed
 
 

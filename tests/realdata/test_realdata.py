@@ -181,3 +181,11 @@ def test_data_quality_rates_are_judged_every_night_and_stay_quiet_on_the_real_fe
         opened = [i for i in incidents.list_for(paths, scenario_id) if i["condition"] == "quality_drift"]
     assert {r["logical_date"] for r in stored} == {r["logical_date"] for r in accepted}
     assert opened == []
+
+
+def test_a_planted_fault_that_must_quarantine_is_an_expected_quarantine():
+    """`credit_faults`' renamed category fails the value-set check: its seven nights are expected in quarantine (the
+    full run's exit code counts an unexpected quarantine as a failure); the faults meant for the rate tests are not."""
+    plan = SCENARIOS["credit_faults"].plan(60)
+    renamed = {(plan["first"] + dt.timedelta(days=n)).isoformat() for n in range(26, 33)}
+    assert plan["expected_quarantine"] == {d: "renamed_category:home" for d in renamed}
