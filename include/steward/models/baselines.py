@@ -206,12 +206,11 @@ def paired_standard_error(differences: list[float]) -> float | None:
     policies' means can land by the luck of which rows each date labelled. On a feed of about 37 labelled rows
     a date (`credit_channel`), the served model and the weekly refit differ by 0.042 from date to date (standard
     deviation of the ROC AUC difference), and 55 dates leave the difference of the means uncertain by 0.006."""
-    n = len(differences)
-    if n < 2:
+    import statistics
+
+    if len(differences) < 2:
         return None
-    mean = sum(differences) / n
-    variance = sum((d - mean) ** 2 for d in differences) / (n - 1)
-    return round((variance / n) ** 0.5, 4)
+    return round(statistics.stdev(differences) / len(differences) ** 0.5, 4)
 
 
 REFIT_OWN_DATES = 5  # the champion's own labelled dates that replace the earlier champions' in the trigger
