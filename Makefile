@@ -28,15 +28,17 @@ $(REALDATA_STAMP): $(STAMP) tests/realdata/sources.py
 realdata-full: realdata
 	$(BIN)/python scripts/realdata.py --write-docs
 
-# Rebuilt whenever the pins change; requirements.txt is a full freeze of the tested tree, so pip installs it as
-# it is (--no-deps: nothing to resolve; `pip check` below fails when the freeze is not whole). The bytecode is
-# compiled here: where PYTHONDONTWRITEBYTECODE is set (this machine), a tree installed without it is compiled
-# again by every process that imports it (6.6 s of CPU each for Airflow, MLflow, GX, Evidently; measured).
+# Rebuilt whenever the pins change; requirements.txt is a full freeze of the tested tree, installed as it is
+# (--no-deps: nothing to resolve; `pip check` below fails when the freeze is not whole) by uv, pinned in that same
+# file: it downloads and unpacks in parallel (26 s for the tree from a cold cache, against 80 s with pip; measured).
+# The bytecode is compiled here: where PYTHONDONTWRITEBYTECODE is set (this machine), a tree installed without it is
+# compiled again by every process that imports it (6.6 s of CPU each for Airflow, MLflow, GX, Evidently; measured).
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --compile-bytecode
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=25" wheel
-	$(BIN)/pip install --quiet --no-deps -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet "$$(grep '^uv==' requirements.txt)"
+	$(UV) -r requirements.txt
+	$(UV) -e .
 	$(BIN)/pip check
 	touch $(STAMP)
 

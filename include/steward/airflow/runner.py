@@ -58,6 +58,39 @@ def _parsing_only(dag_id: str) -> contextlib.AbstractContextManager:
     return mock.patch.dict(os.environ, {key: dag_id})
 
 
+# dag.test() sleeps a whole second after every pass of its loop that finds nothing to run. On a night whose branch
+# skipped the model stages that happens twice while the skips propagate: 2 s of a 3.6 s quarantine night (1.5 s
+# of CPU), measured. The first passes of a night poll briskly; after POLL_BUDGET of them the loop is back to its
+# own second, so a run that really waits (a retry delay) does not spin.
+BRISK_POLL_SECONDS = 0.05
+POLL_BUDGET = 20
+
+
+@contextlib.contextmanager
+def _brisk_polls() -> Iterator[list[int]]:
+    """Shorten dag.test()'s idle polls (only its own: a frame check), at most POLL_BUDGET per run.
+
+    Yields a one-item list holding how many polls were shortened (the tests read it)."""
+    import time
+    from unittest import mock
+
+    real_sleep = time.sleep
+    shortened = [0]
+
+    def sleep(seconds: float) -> None:
+        caller = sys._getframe(1).f_code
+        if caller.co_name == "test" and caller.co_filename.endswith(_DAG_TEST_FILE) and shortened[0] < POLL_BUDGET:
+            shortened[0] += 1
+            seconds = min(seconds, BRISK_POLL_SECONDS)
+        real_sleep(seconds)
+
+    with mock.patch.object(time, "sleep", sleep):
+        yield shortened
+
+
+_DAG_TEST_FILE = os.path.join("airflow", "sdk", "definitions", "dag.py")
+
+
 def ensure_airflow_db() -> None:
     """Create or migrate the Airflow metadata DB (SQLite under STEWARD_HOME by default) once per process."""
     global _db_ready
@@ -89,7 +122,7 @@ def run_night(engagement_id: str, day: dt.date, *, quiet: bool = True) -> dict:
     paths = StewardPaths.from_env()
     log_path = paths.home / "logs" / eng.id / f"{day.isoformat()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with _output_to(log_path) if quiet else contextlib.nullcontext(), _parsing_only(eng.id):
+    with _output_to(log_path) if quiet else contextlib.nullcontext(), _parsing_only(eng.id), _brisk_polls():
         dr = dag.test(logical_date=logical)
     record_path = paths.run_dir(eng.id, day.isoformat()) / "audit.json"
     record = None
