@@ -42,7 +42,8 @@ def steward(*args: str, env: dict[str, str]) -> int:
     return subprocess.run([str(exe), *args], env={**os.environ, **env}, cwd=ROOT).returncode
 
 
-def run_scenario(scenario_id: str, workspace: Path, nights: int | None, remeasure: bool = False) -> dict:
+def run_scenario(scenario_id: str, workspace: Path, nights: int | None, remeasure: bool = False, *,
+                 img: Path = IMG) -> dict:
     scenario = SCENARIOS[scenario_id]
     ws = workspace / scenario_id
     results = ws / "backfill.json"
@@ -67,11 +68,11 @@ def run_scenario(scenario_id: str, workspace: Path, nights: int | None, remeasur
     with harness.env_scope(ws):
         summary["budget"] = budget.measure(scenario_id, plan["first"], stable, scenario.shift_night,
                                            planted=scenario.planted())
-    budget.plot(summary["budget"], f"{scenario_id}: {scenario.title}", IMG / f"monitoring-{scenario_id}.png")
+    budget.plot(summary["budget"], f"{scenario_id}: {scenario.title}", img / f"monitoring-{scenario_id}.png")
     return summary
 
 
-def measure_demo() -> list[dict]:
+def measure_demo(img: Path = IMG) -> list[dict]:
     """The monitoring budget of the shipped demo, from the stores `make demo` left in STEWARD_HOME."""
     from steward import demo
 
@@ -83,7 +84,7 @@ def measure_demo() -> list[dict]:
         end = next((i - 1 for i in range(shift, len(kinds)) if kinds[i] == "stable"), None)  # a shift that ends
         measured = budget.measure(eid, nights[0], {i for i in range(shift) if kinds[i] == "stable"}, shift,
                                   shift_end_night=end)
-        budget.plot(measured, f"demo {eid}", IMG / f"monitoring-demo-{eid}.png")
+        budget.plot(measured, f"demo {eid}", img / f"monitoring-demo-{eid}.png")
         out.append({"scenario": f"demo:{eid}", "title": f"the shipped demo, {eid}", "budget": measured})
     return out
 
@@ -125,15 +126,19 @@ def main() -> int:
     parser.add_argument("--demo", action="store_true",
                         help="measure the demo's monitoring budget from STEWARD_HOME instead (run `make demo` first)")
     args = parser.parse_args()
+    # The plots beside the tracked tables only when those are written: a run to look at leaves docs/ alone.
+    img = IMG if args.write_docs else args.workspace / "img"
+    img.mkdir(parents=True, exist_ok=True)
     if args.demo:
-        summaries = measure_demo()
+        summaries = measure_demo(img)
         for s in summaries:
             print(section(s))
         if args.write_docs:
             write_docs(summaries, DEMO_BEGIN, DEMO_END, ROOT / "docs" / "demo-budget.json")
         return 0
     sources.fetch()
-    summaries = [run_scenario(s, args.workspace, args.nights, args.remeasure) for s in args.scenario or sorted(SCENARIOS)]
+    summaries = [run_scenario(s, args.workspace, args.nights, args.remeasure, img=img)
+                 for s in args.scenario or sorted(SCENARIOS)]
     for s in summaries:
         print(section(s))
     if args.write_docs:
