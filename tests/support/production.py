@@ -83,7 +83,8 @@ def stack(root: Path, home: Path, engagements_dir: Path, *, redis_db: int,
         procs["mlflow"] = servers.start(
             [_bin("mlflow"), "server", "--host", "127.0.0.1", "--port", str(mlflow_port),
              "--backend-store-uri", PG + dbs["mlflow"],
-             "--artifacts-destination", str(home / "mlflow-artifacts"), "--serve-artifacts"],
+             "--artifacts-destination", str(home / "mlflow-artifacts"), "--serve-artifacts",
+             "--workers", "1"],  # three runs' tracking calls: one worker, not MLflow's default four
             env, root / "mlflow.log")
         for name, cmd in (("api-server", ["api-server"]), ("scheduler", ["scheduler"]),
                           ("dag-processor", ["dag-processor"]), ("worker", ["celery", "worker"])):
