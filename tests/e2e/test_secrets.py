@@ -28,7 +28,7 @@ from tests.support.smtp import SmtpServer
 SECRET = "s3cr3t-PLANTED-7f1c9e"
 # The corrupt batch of 03-03 opens a quality incident, alerted on every channel; on the two nights after it the
 # first labels join. (It ran 9 nights before, to the first performance breach: an alert takes the same delivery
-# path whatever its condition, and 4 nights of CPU bought no other output a leak could hide in.)
+# path whatever its condition, so the 4 nights more of CPU exercised no other way out for a secret.)
 NIGHTS = 5
 
 
