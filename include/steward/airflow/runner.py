@@ -64,6 +64,7 @@ def _parsing_only(dag_id: str) -> contextlib.AbstractContextManager:
 # own second, so a run that really waits (a retry delay) does not spin.
 BRISK_POLL_SECONDS = 0.05
 POLL_BUDGET = 20
+_DAG_TEST_FILE = os.path.join("airflow", "sdk", "definitions", "dag.py")  # whose `test` function's sleeps are cut
 
 
 @contextlib.contextmanager
@@ -86,9 +87,6 @@ def _brisk_polls() -> Iterator[list[int]]:
 
     with mock.patch.object(time, "sleep", sleep):
         yield shortened
-
-
-_DAG_TEST_FILE = os.path.join("airflow", "sdk", "definitions", "dag.py")
 
 
 def ensure_airflow_db() -> None:
