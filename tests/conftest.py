@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from pathlib import Path
+
+# The suite's CPU, measured on the monitoring months suite (ADR 0018 point 9; 122.7 -> 95.3 CPU-s with the
+# figures of steward.monitoring.report_figures): the processes already fill both cores (three xdist workers),
+# so the BLAS and OpenMP thread pools only spin while waiting for work, 2 % of all samples in OpenBLAS's
+# thread server alone (perf); and a night allocates so many objects that the young generation was collected
+# all the time, 12 % of the samples in the collector. Set before numpy is imported, inherited by every worker,
+# subprocess and server the suite starts (tests/test_repository.py checks the thread pools).
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+gc.set_threshold(20_000, 20, 20)
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="steward-tests-"))
 os.environ["STEWARD_HOME"] = str(_SESSION_HOME)

@@ -68,3 +68,15 @@ def test_tests_are_laid_out_like_the_package_and_slow_folders_carry_their_marker
     assert folder_markers("tests/e2e/test_nightly_dag.py::test_x") == ("e2e",)
     assert folder_markers("tests/models/test_evidence.py::test_x") == ()
     assert folder_markers("tests/test_e2e_named_file.py::test_x") == ()
+
+
+def test_the_suite_runs_one_blas_and_openmp_thread_per_process():
+    """The workers already fill the cores; a pool's extra threads only spin (tests/conftest.py). Fails when
+    numpy was loaded before the setting, or a library ignores it."""
+    import numpy  # noqa: F401 - loads OpenBLAS
+    import sklearn.ensemble  # noqa: F401 - loads OpenMP
+    from threadpoolctl import threadpool_info
+
+    pools = threadpool_info()
+    assert {p["user_api"] for p in pools} >= {"blas", "openmp"}, pools
+    assert all(p["num_threads"] == 1 for p in pools), pools

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from steward.config import Engagement
 from steward.models.metrics import finite_or_none
+from steward.monitoring import report_figures
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,6 +69,7 @@ def detect_drift(
     from evidently import Dataset, Report
     from evidently.metrics import ValueDrift
 
+    report_figures.install()
     features = list(eng.features)
     policy = eng.drift
     tests = {c: _tests_for(eng, c) for c in [*features, PREDICTION]}
@@ -242,6 +244,7 @@ def _performance_snapshot(eng: Engagement, frame: pd.DataFrame) -> Any:
     )
     from evidently.presets import ClassificationPreset, RegressionPreset
 
+    report_figures.install()
     if eng.problem_type == "regression":
         definition = DataDefinition(id_column=eng.id_column, regression=[Regression(target=eng.target, prediction=PREDICTION)])
         preset = RegressionPreset()
