@@ -7,8 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
-# The suite's CPU, measured on the monitoring months suite (ADR 0018 point 9; 122.7 -> 95.3 CPU-s with the
-# figures of steward.monitoring.report_figures): the processes already fill both cores (three xdist workers),
+# The suite's CPU, measured on the monitoring months suite alone (ADR 0018 point 9; 122.7 -> 95.3 CPU-s with the
+# figures of steward.monitoring.report_figures; the whole suite gained 2 %, a spinning pool mostly yields its core
+# to another worker): the processes already fill both cores (three xdist workers),
 # so the BLAS and OpenMP thread pools only spin while waiting for work, 2 % of all samples in OpenBLAS's
 # thread server alone (perf); and a night allocates so many objects that the young generation was collected
 # all the time, 12 % of the samples in the collector. Set before numpy is imported, inherited by every worker,

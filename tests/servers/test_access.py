@@ -31,8 +31,9 @@ NIGHT = "2026-03-01"
 _RUN_COMMANDS = """
 import json, sys
 from airflow.cli import cli_parser
+parser = cli_parser.get_parser()
 for argv in json.loads(sys.argv[1]):
-    args = cli_parser.get_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     args.func(args)
 """
 
