@@ -290,15 +290,15 @@ def _engine(url: str) -> Engine:
 
 def engine(paths: StewardPaths | None = None) -> Engine:
     url = db_url(paths)
-    if url.startswith("sqlite:///"):
+    sqlite_file = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if sqlite_file is not None:
         (paths or StewardPaths.from_env()).home.mkdir(parents=True, exist_ok=True)
     eng = _engine(url)
     # Tables are created and migrated once per database and process: `create_all` asks the database about
     # every table, and a night calls this about 40 times (1 % of a night's CPU, py-spy, 2026-12-06). Every call
     # still reaches the database (a pinged connection), so a task fails and retries before it writes anything;
     # a SQLite file removed since is prepared again.
-    prepared = url in _prepared and (not url.startswith("sqlite:///")
-                                     or Path(url.removeprefix("sqlite:///")).exists())
+    prepared = url in _prepared and (sqlite_file is None or sqlite_file.exists())
     try:
         if prepared:
             with eng.connect():
