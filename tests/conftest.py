@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import tempfile
@@ -100,3 +101,18 @@ def pytest_collection_modifyitems(config, items):
         return next((i for i, name in enumerate(SLOW_FIRST) if path.endswith(name)), len(SLOW_FIRST))
 
     items.sort(key=rank)  # stable: the order inside a file is kept
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Each test body runs with room for deep calls (steward.frame_stack): a test that builds its nights' data
+    with pandas otherwise maps and unmaps a 16 KiB frame chunk at every crossing, as a night's tasks did
+    (49,600 of them on the monitoring months' persistent shift alone; nights already run with room)."""
+    from steward.frame_stack import call_with_room
+
+    body = pyfuncitem.obj
+    pyfuncitem.obj = functools.partial(call_with_room, body)
+    try:
+        yield
+    finally:
+        pyfuncitem.obj = body

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from steward.config import load_engagement
+from steward.frame_stack import call_with_room
 from steward.settings import StewardPaths, engagements_dir
 
 _db_ready = False
@@ -121,7 +122,7 @@ def run_night(engagement_id: str, day: dt.date, *, quiet: bool = True) -> dict:
     log_path = paths.home / "logs" / eng.id / f"{day.isoformat()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with _output_to(log_path) if quiet else contextlib.nullcontext(), _parsing_only(eng.id), _brisk_polls():
-        dr = dag.test(logical_date=logical)
+        dr = call_with_room(dag.test, logical_date=logical)
     record_path = paths.run_dir(eng.id, day.isoformat()) / "audit.json"
     record = None
     if record_path.exists():

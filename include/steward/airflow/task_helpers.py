@@ -14,6 +14,7 @@ from airflow.sdk import get_current_context, task
 
 from steward import mlflow_tags
 from steward.config import Engagement
+from steward.frame_stack import call_with_room
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def json_task(fn: Any = None, **kwargs: Any) -> Any:
         def strict(*args: Any, **kw: Any) -> Any:
             from steward.finite import flagged
 
-            result = _fail_fast_on_configuration(body, *args, **kw)
+            result = call_with_room(_fail_fast_on_configuration, body, *args, **kw)
             clean = flagged(result)
             if isinstance(clean, dict) and clean.get("non_finite_replaced"):
                 log.warning("non-finite values replaced by null in %s: %s", body.__name__,
