@@ -116,3 +116,14 @@ def pytest_pyfunc_call(pyfuncitem):
         yield
     finally:
         pyfuncitem.obj = body
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _seeded_mlflow_stores():
+    """Fresh homes get MLflow's empty store copied, not migrated again (tests/support/mlflow_store.py)."""
+    from steward.models import registry
+    from tests.support.mlflow_store import seeding
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(registry, "client", seeding(registry.client))
+        yield
