@@ -3,8 +3,8 @@
 CPython 3.11 keeps each thread's frames in chunks of 16 KiB. When a call does not fit in the current chunk it
 maps a new one, and when the frame at the base of that chunk returns it unmaps it at once. A night's work
 (pandas, scikit-learn, MLflow, Evidently, Airflow's task runner) calls up and down across those boundaries
-all the time: on twelve churn nights, 393,000 mmap/munmap pairs of exactly 16 KiB, each with its page fault,
-about an eighth of the CPU (strace and perf, 2026-12-06; ADR 0018 point 11).
+all the time: six churn nights of 1,500 rows in one process made 393,000 mmap/munmap pairs of exactly 16 KiB,
+each with its page fault, about an eighth of the CPU (strace and perf, 2026-12-06; ADR 0018 point 11).
 
 `call_with_room(fn, ...)` calls `fn` from a frame whose code object claims a value stack of 1 MiB that it
 never uses. CPython cannot fit that frame in a 16 KiB chunk, so it gives it a chunk of its own of 2 MiB
