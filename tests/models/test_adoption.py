@@ -177,7 +177,10 @@ def test_an_mlflow_model_is_adopted_from_its_uri_and_a_pickled_one_is_refused(en
     pipeline = project_pipeline(loans())
     for name, fmt in (("handover_skops", "skops"), ("handover_pickle", "cloudpickle")):
         with mlflow.start_run():
+            # The client's pip requirements are not under test; left out, MLflow infers them by loading the model
+            # in a subprocess (4-5 CPU-s per model, measured).
             mlflow.sklearn.log_model(pipeline, name="model", serialization_format=fmt, registered_model_name=name,
+                                     pip_requirements=["scikit-learn"],
                                      **({"skops_trusted_types": trust.reviewed()} if fmt == "skops" else {}))
     refused = _adopt(csv, "models:/handover_pickle/1")
     assert refused.exit_code == 2 and "stored as cloudpickle" in refused.stderr and "skops.io.dump" in refused.stderr

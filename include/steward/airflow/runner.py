@@ -90,6 +90,47 @@ def _brisk_polls() -> Iterator[list[int]]:
         yield shortened
 
 
+# dag.test() talks to Airflow's execution API in-process, and that app replaces its auth dependencies through
+# FastAPI's `dependency_overrides`. While any override is set, FastAPI (0.136; fastapi/fastapi#16342 proposes the fix)
+# builds every sub-dependency's Dependant again, signature analysis and pydantic fields included, on every request:
+# 37 % of an in-process request's CPU, and a night makes about 90 of them (py-spy, 2026-12-06).
+_SOLVER = "solve_dependencies"
+
+
+@contextlib.contextmanager
+def _dependants_built_once() -> Iterator[dict]:
+    """Build each Dependant that FastAPI's request-time override path asks for once per run, not once per request.
+
+    Only calls from `solve_dependencies` (the override path) are reused: a route's own Dependants, built when the app
+    starts, are left alone. What FastAPI builds there is a function of the arguments and of the callable's signature,
+    and FastAPI does not change a Dependant once built, so handing back the first one is what it would build again.
+    The key holds the callable itself, by identity: Cadwyn's wrappers compare equal to the function they wrap.
+    Yields the cache (the tests read it)."""
+    from unittest import mock
+
+    from fastapi.dependencies import utils
+
+    real = utils.get_dependant
+    built: dict[tuple, tuple[object, object]] = {}
+
+    def get_dependant(*, path, call, name=None, own_oauth_scopes=None, parent_oauth_scopes=None, use_cache=True,
+                      scope=None):
+        def build():
+            return real(path=path, call=call, name=name, own_oauth_scopes=own_oauth_scopes,
+                        parent_oauth_scopes=parent_oauth_scopes, use_cache=use_cache, scope=scope)
+
+        if sys._getframe(1).f_code.co_name != _SOLVER:
+            return build()
+        key = (path, id(call), name, tuple(own_oauth_scopes or ()), tuple(parent_oauth_scopes or ()), use_cache, scope)
+        hit = built.get(key)
+        if hit is None or hit[0] is not call:
+            hit = built[key] = (call, build())
+        return hit[1]
+
+    with mock.patch.object(utils, "get_dependant", get_dependant):
+        yield built
+
+
 def ensure_airflow_db() -> None:
     """Create or migrate the Airflow metadata DB (SQLite under STEWARD_HOME by default) once per process."""
     global _db_ready
@@ -121,7 +162,8 @@ def run_night(engagement_id: str, day: dt.date, *, quiet: bool = True) -> dict:
     paths = StewardPaths.from_env()
     log_path = paths.home / "logs" / eng.id / f"{day.isoformat()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with _output_to(log_path) if quiet else contextlib.nullcontext(), _parsing_only(eng.id), _brisk_polls():
+    with (_output_to(log_path) if quiet else contextlib.nullcontext(), _parsing_only(eng.id), _brisk_polls(),
+          _dependants_built_once()):
         dr = call_with_room(dag.test, logical_date=logical)
     record_path = paths.run_dir(eng.id, day.isoformat()) / "audit.json"
     record = None
