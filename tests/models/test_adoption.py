@@ -192,3 +192,30 @@ def test_an_mlflow_model_is_adopted_from_its_uri_and_a_pickled_one_is_refused(en
     restored = skops.io.load(tmp / "home" / "data" / spec.file, trusted=trust.reviewed())
     x = loans()[NUMERIC + CATEGORICAL]
     assert (restored.predict_proba(x) == pipeline.predict_proba(x)).all()
+
+
+def test_skops_is_imported_without_flooding_the_log_with_airflow_deprecations():
+    """skops's import scans every loaded module for each scipy ufunc, and Airflow's lazily re-exporting modules
+    answer with a DeprecatedImportWarning each (1,160 in a first night's log). steward imports it quietly; the
+    same scan run afterwards shows the warnings are real (the positive control)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import warnings, airflow.utils.timezone, airflow.utils.trigger_rule\n"
+        "from steward.models import trust\n"
+        "with warnings.catch_warnings(record=True) as quiet:\n"
+        "    warnings.simplefilter('always')\n"
+        "    trust.skops_io()\n"
+        "import numpy, scipy.special\n"
+        "from skops.io._utils import get_public_type_names\n"
+        "with warnings.catch_warnings(record=True) as scan:\n"
+        "    warnings.simplefilter('always')\n"
+        "    get_public_type_names(module=scipy.special, oftype=numpy.ufunc)\n"
+        "name = lambda ws: [w for w in ws if type(w.message).__name__ == 'DeprecatedImportWarning']\n"
+        "print(len(name(quiet)), len(name(scan)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    quiet, scan = map(int, out.stdout.split()[-2:])
+    assert quiet == 0 and scan > 100, (quiet, scan)

@@ -90,10 +90,8 @@ def fetch(source: str, workdir: Path) -> Path:
 
 def untrusted(path: Path, also: list[str] | None = None) -> list[str]:
     """The types in the skops file that nobody reviewed (a file skops cannot read is an AdoptionError)."""
-    import skops.io
-
     try:
-        found = skops.io.get_untrusted_types(file=path)
+        found = trust.skops_io().get_untrusted_types(file=path)
     except Exception as exc:  # noqa: BLE001 - a corrupt zip, a bad schema, a truncated file ...
         raise AdoptionError(f"{path.name} is not a readable skops file ({type(exc).__name__}: {exc})") from None
     trusted = set(trust.reviewed()) | set(also or [])
@@ -102,8 +100,6 @@ def untrusted(path: Path, also: list[str] | None = None) -> list[str]:
 
 def load(path: Path, also: list[str] | None = None) -> Any:
     """Load with the reviewed types (and `also`, the --trust of this onboarding); refuse anything else."""
-    import skops.io
-
     unreviewed = untrusted(path, also)
     if unreviewed:
         never = [t for t in unreviewed if trust.refused(t)]
@@ -114,7 +110,7 @@ def load(path: Path, also: list[str] | None = None) -> Any:
             + " ".join(f"--trust {t}" for t in unreviewed if t not in never) +
             " (recorded in include/reviewed-skops-types.txt and in the ledger).")
     try:
-        return skops.io.load(path, trusted=[*trust.reviewed(), *(also or [])])
+        return trust.skops_io().load(path, trusted=[*trust.reviewed(), *(also or [])])
     except Exception as exc:  # noqa: BLE001
         raise AdoptionError(f"{path.name} could not be loaded ({type(exc).__name__}: {exc})") from None
 

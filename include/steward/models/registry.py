@@ -236,6 +236,7 @@ def log_and_register(
 
     from steward.models import trust
 
+    trust.skops_io()  # before MLflow imports skops for the save: its import-time module scan, quietly
     exp_id = experiment_id(c, paths, eng)
     run_tags = {mlflow_tags.ENGAGEMENT: eng.id, TRAINING_KEY_TAG: training_key, **tags}
     with mlflow.start_run(experiment_id=exp_id, tags=run_tags, run_name=tags.get(mlflow_tags.RUN_NAME)) as run:

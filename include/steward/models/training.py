@@ -237,9 +237,7 @@ def holdout_metrics(eng: Engagement, model: Pipeline, df: pd.DataFrame) -> dict[
 
 
 def save_model(model: Pipeline, path: str) -> None:
-    import skops.io
-
-    skops.io.dump(model, path)
+    trust.skops_io().dump(model, path)
 
 
 # Loaded models by the digest of their file (and the reviewed types they were loaded with), newest last. A night
@@ -254,15 +252,14 @@ def load_model(path: str) -> Pipeline:
     """Load a skops file trusting only the reviewed types (fails loudly on anything else)."""
     import hashlib
 
-    import skops.io
-
+    skops_io = trust.skops_io()
     data = Path(path).read_bytes()
     trusted = trust.reviewed()
     key = (hashlib.sha256(data).hexdigest(), tuple(trusted))
     if key in _LOADED:
         _LOADED.move_to_end(key)
         return _LOADED[key]
-    model = skops.io.loads(data, trusted=trusted)
+    model = skops_io.loads(data, trusted=trusted)
     _LOADED[key] = model
     while len(_LOADED) > _LOADED_MAX:
         _LOADED.popitem(last=False)
