@@ -104,7 +104,7 @@ def _dependants_built_once() -> Iterator[dict]:
     Only calls from `solve_dependencies` (the override path) are reused: a route's own Dependants, built when the app
     starts, are left alone. What FastAPI builds there is a function of the arguments and of the callable's signature,
     and FastAPI does not change a Dependant once built, so handing back the first one is what it would build again.
-    The key holds the callable itself, by identity: Cadwyn's wrappers compare equal to the function they wrap.
+    The key holds every argument, the callable by identity: Cadwyn's wrappers compare equal to the function they wrap.
     Yields the cache (the tests read it)."""
     from unittest import mock
 
@@ -113,18 +113,15 @@ def _dependants_built_once() -> Iterator[dict]:
     real = utils.get_dependant
     built: dict[tuple, tuple[object, object]] = {}
 
-    def get_dependant(*, path, call, name=None, own_oauth_scopes=None, parent_oauth_scopes=None, use_cache=True,
-                      scope=None):
-        def build():
-            return real(path=path, call=call, name=name, own_oauth_scopes=own_oauth_scopes,
-                        parent_oauth_scopes=parent_oauth_scopes, use_cache=use_cache, scope=scope)
-
+    def get_dependant(**kwargs):  # FastAPI passes keywords only; whatever it adds later is part of the key
         if sys._getframe(1).f_code.co_name != _SOLVER:
-            return build()
-        key = (path, id(call), name, tuple(own_oauth_scopes or ()), tuple(parent_oauth_scopes or ()), use_cache, scope)
+            return real(**kwargs)
+        call = kwargs["call"]
+        key = tuple(sorted((name, id(value) if name == "call" else tuple(value) if isinstance(value, list) else value)
+                           for name, value in kwargs.items()))
         hit = built.get(key)
         if hit is None or hit[0] is not call:
-            hit = built[key] = (call, build())
+            hit = built[key] = (call, real(**kwargs))
         return hit[1]
 
     with mock.patch.object(utils, "get_dependant", get_dependant):
