@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from steward.config import Engagement
 from steward.models.metrics import finite_or_none
-from steward.monitoring import report_figures
+from steward.monitoring import report_figures, stable_categories
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,6 +70,7 @@ def detect_drift(
     from evidently.metrics import ValueDrift
 
     report_figures.install()
+    stable_categories.install()
     features = list(eng.features)
     policy = eng.drift
     tests = {c: _tests_for(eng, c) for c in [*features, PREDICTION]}
