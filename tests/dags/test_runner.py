@@ -91,3 +91,48 @@ def test_request_time_dependants_are_built_once_overrides_still_apply_and_equal_
     values = [built for call, built in cache.values() if isinstance(call, EqualWrapper)]
     assert len(cache) == 4 and [d.call.tag for d in values] == ["a", "b"]
     assert utils.get_dependant is real  # both patches undone on exit
+
+
+def test_in_process_requests_skip_the_network_only_middleware_and_the_app_is_restored():
+    """Inside the runner the in-process execution API answers without the correlation-id echo and the JWT reissue;
+    outside it (the positive control) the same request comes back with the echoed header, so the middleware really ran."""
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor, in_process_api_server
+
+    app = in_process_api_server().app
+    before = list(app.user_middleware)
+    client = InProcessTestSupervisor._api_client()
+    sent = client.get("health")  # the client adds a fresh correlation-id header to every request
+    assert sent.status_code == 200 and sent.headers.get("correlation-id") == sent.request.headers["correlation-id"]
+    with runner._without_network_only_middleware() as left_out:
+        lean = client.get("health")
+        names = [m.cls.__name__ for m in app.user_middleware]
+    assert sorted(left_out) == ["CorrelationIdMiddleware", "JWTReissueMiddleware"]  # an Airflow that renames one fails here
+    assert not set(left_out) & set(names) and names  # the others (version picking) stay
+    assert lean.status_code == 200 and lean.json() == sent.json() and "correlation-id" not in lean.headers
+    assert app.user_middleware == before
+    again = client.get("health")
+    assert again.headers.get("correlation-id") == again.request.headers["correlation-id"]  # rebuilt with both
+
+
+def test_rendered_fields_use_one_json_value_adapter_and_serialize_as_before():
+    from airflow.sdk.bases.operator import BaseOperator
+    from airflow.sdk.execution_time import task_runner
+    from pydantic import JsonValue
+
+    class Templated(BaseOperator):
+        template_fields = ("command", "env")
+
+        def __init__(self, command: str, env: dict, **kwargs):
+            super().__init__(**kwargs)
+            self.command, self.env = command, env
+
+    task = Templated(task_id="t", command="echo {{ ds }}", env={"A": ["1", 2, None]})
+    plain = task_runner._serialize_rendered_fields(task)
+    assert task_runner.TypeAdapter(JsonValue) is not task_runner.TypeAdapter(JsonValue)  # Airflow's own: one per call
+    with runner._json_value_adapter_built_once() as shared:
+        assert task_runner.TypeAdapter(JsonValue) is shared is task_runner.TypeAdapter(JsonValue)
+        assert task_runner.TypeAdapter(int) is not task_runner.TypeAdapter(int)  # any other type as before
+        assert task_runner.TypeAdapter(int).validate_python("3") == 3
+        lean = task_runner._serialize_rendered_fields(task)
+    assert lean == plain == {"command": "echo {{ ds }}", "env": {"A": ["1", 2, None]}}
+    assert task_runner.TypeAdapter(JsonValue) is not shared  # undone on exit
