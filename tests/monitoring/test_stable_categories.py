@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from steward.monitoring import stable_categories
+from tests.conftest import ENGAGEMENTS
 
 # One night's drift in a fresh interpreter: first Evidently's own Jensen-Shannon distance on the raw columns (before
 # steward has touched Evidently: the positive control), then steward's detect_drift on the same frames.
@@ -35,9 +36,7 @@ print(json.dumps({"plain": plain, "steward": {c: [repr(e["score"]), repr(e["p_va
 """
 
 
-def _night_under(seed: str, churn) -> dict:
-    from tests.conftest import ENGAGEMENTS
-
+def _night_under(seed: str) -> dict:
     env = {**os.environ, "PYTHONHASHSEED": seed}
     done = subprocess.run([sys.executable, "-c", NIGHT, str(ENGAGEMENTS / "churn_telco.yaml")], env=env,
                           capture_output=True, text=True, timeout=300)
@@ -46,7 +45,7 @@ def _night_under(seed: str, churn) -> dict:
 
 
 def test_categorical_drift_scores_are_the_same_under_any_hash_seed(churn):
-    one, three = _night_under("1", churn), _night_under("3", churn)
+    one, three = _night_under("1"), _night_under("3")
     # Evidently alone sums over the categories in hash order: these seeds give different last digits
     assert one["plain"]["payment_method"] != three["plain"]["payment_method"]
     assert set(one["steward"]) == set(churn.features)
