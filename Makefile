@@ -31,9 +31,13 @@ realdata-full: realdata
 # Rebuilt whenever the pins change; requirements.txt is a full freeze of the tested tree, installed as it is
 # (--no-deps: nothing to resolve; `pip check` below fails when the freeze is not whole) by uv, pinned in that same
 # file: it downloads and unpacks in parallel (26 s for the tree from a cold cache, against 80 s with pip; measured).
-# The bytecode is compiled here: where PYTHONDONTWRITEBYTECODE is set (this machine), a tree installed without it is
-# compiled again by every process that imports it (6.6 s of CPU each for Airflow, MLflow, GX, Evidently; measured).
-UV := $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --compile-bytecode
+# Bytecode is written as modules are first imported, once, by whichever process imports them first: this machine
+# sets PYTHONDONTWRITEBYTECODE, and a tree that never gets its .pyc is compiled again by every process that imports
+# it (6.6 s of CPU each for Airflow, MLflow, GX, Evidently; measured). Compiling the whole 2.2 GB tree at install
+# instead took 41 s of a fresh clone's set-up (74 CPU-s, both cores) for modules most of which nothing imports
+# (ADR 0018 point 14). An empty value is "unset" to Python; every recipe below (demo, tests, servers) inherits it.
+export PYTHONDONTWRITEBYTECODE :=
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$$(grep '^uv==' requirements.txt)"
