@@ -19,6 +19,9 @@ for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_threads, "1")
 gc.set_threshold(20_000, 20, 20)
 
+from tests.support import ram_temp  # noqa: E402
+
+_RAM_TEMP = ram_temp.claim()  # this run's temporary files in RAM when the machine has room (ADR 0018 point 14)
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="steward-tests-"))
 os.environ["STEWARD_HOME"] = str(_SESSION_HOME)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -127,3 +130,12 @@ def _seeded_mlflow_stores():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(registry, "client", seeding(registry.client))
         yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The process that put this run's temporary files in RAM removes them after a run that passed."""
+    message = ram_temp.release(_RAM_TEMP, passed=exitstatus == 0)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if message and reporter is not None:
+        reporter.write("\n")
+        reporter.write_line(message)
