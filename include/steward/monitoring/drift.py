@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from steward.config import Engagement
 from steward.models.metrics import finite_or_none
-from steward.monitoring import report_figures, stable_categories
+from steward.monitoring import report_figures, report_library, stable_categories
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -270,6 +270,7 @@ def _save(snapshot: Any, html_path: Path, json_path: Path) -> None:
     killed worker never leaves a truncated report."""
     from steward.sources.batches import atomic_target
 
+    report_library.install()
     with atomic_target(html_path) as tmp, _script_safe_json():
         snapshot.save_html(str(tmp))
     with atomic_target(json_path) as tmp:
