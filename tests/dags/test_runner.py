@@ -136,3 +136,65 @@ def test_rendered_fields_use_one_json_value_adapter_and_serialize_as_before():
         lean = task_runner._serialize_rendered_fields(task)
     assert lean == plain == {"command": "echo {{ ds }}", "env": {"A": ["1", 2, None]}}
     assert task_runner.TypeAdapter(JsonValue) is not shared  # undone on exit
+
+
+def _on_a_loop_thread(name: str, coroutine_function):
+    """Run `coroutine_function()` on a fresh event loop in a thread called `name`; its result."""
+    import asyncio
+    import threading
+
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(asyncio.run(coroutine_function())), name=name)
+    thread.start()
+    thread.join(timeout=30)
+    return out[0], thread
+
+
+def test_sync_work_runs_inline_only_on_the_in_process_api_loop():
+    """Inside the runner, `anyio.to_thread.run_sync` called on the in-process API's loop thread runs the function on
+    that thread; from a loop on any other thread, or outside the runner (the positive controls), anyio's worker
+    thread runs it as before."""
+    import threading
+
+    import anyio.to_thread
+
+    async def where():
+        return await anyio.to_thread.run_sync(threading.current_thread)
+
+    real = anyio.to_thread.run_sync
+    with runner._sync_work_inline_on_the_api_loop() as inline:
+        ran_on, api_loop = _on_a_loop_thread(runner.API_LOOP_THREAD, where)
+        assert ran_on is api_loop and inline == [1]
+        ran_on, other_loop = _on_a_loop_thread("someone-elses-loop", where)
+        assert ran_on is not other_loop and ran_on.name != "someone-elses-loop" and inline == [1]
+    assert anyio.to_thread.run_sync is real  # undone on exit
+    ran_on, api_loop = _on_a_loop_thread(runner.API_LOOP_THREAD, where)
+    assert ran_on is not api_loop
+
+
+def test_the_in_process_api_does_its_sync_work_on_its_loop_and_answers_as_before():
+    """Airflow names the in-process API's loop thread as runner.API_LOOP_THREAD (a rename fails here, not silently in
+    the nights' CPU); a request's sync dependencies and route run inline there, with the same answer."""
+    import threading
+
+    from airflow.sdk.api.client import ServerResponseError
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor, in_process_api_server
+
+    runner.ensure_airflow_db()  # the route reads the metadata DB
+    assert in_process_api_server().transport is not None  # built on first use: it starts the loop thread
+    assert runner.API_LOOP_THREAD in {t.name for t in threading.enumerate()}
+
+    client = InProcessTestSupervisor._api_client()
+
+    def answer() -> tuple[int, dict]:  # a sync route with a DB session dependency; the client raises on a 404
+        try:
+            response = client.request("GET", "xcoms/no_dag/no_run/no_task/return_value?map_index=-1")
+        except ServerResponseError as exc:
+            response = exc.response
+        return response.status_code, response.json()
+
+    plain = answer()
+    with runner._sync_work_inline_on_the_api_loop() as inline:
+        lean = answer()
+    assert inline[0] >= 2  # the session dependency and the route at least
+    assert lean == plain and plain[0] == 404 and "not found" in plain[1]["detail"]["message"]
