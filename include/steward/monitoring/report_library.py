@@ -3,8 +3,8 @@
 Every self-contained report embeds Evidently's 3.5 MB `index.js`, and Evidently reads and decodes it from its
 package for every report it writes: 16.5 ms of CPU each, two reports a night (drift and performance), 1.3 % of a
 warm churn night (measured 2026-12-06). The file is part of the installed package and does not change while a
-process runs, so the first read is kept and handed out again; the reports are byte for byte what Evidently
-writes (tests/monitoring/test_report_library.py).
+process runs, so the first read is kept and handed out again: the text is the file's, and a saved report embeds
+it whole, once (tests/monitoring/test_report_library.py).
 """
 
 from __future__ import annotations
