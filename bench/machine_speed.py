@@ -3,7 +3,8 @@
 The test suite's wall time on the 2-core machine moved by up to 45 % for the same code between sessions, and by
 8 to 15 % within an hour (ADR 0018 points 12 and 14): the virtual machine's own speed changes. Timings in the
 docs carry this number, measured on an idle machine just before the run, so that a slower suite can be told
-from a slower machine. Standard library only; about two seconds.
+from a slower machine. Standard library only; about two seconds. On an idle machine one reading moved between
+0.244 and 0.281 within half an hour (2026-12-06): a rough guide to the machine's state, not a correction factor.
 
     python bench/machine_speed.py
 """
